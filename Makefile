@@ -1,0 +1,47 @@
+# The verbs of the project. `make dev` starts the whole stack; `make test`
+# installs what is missing and runs the suite.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: install system-deps proto check-proto dev up test bench lint clean
+
+# Debian packages the product needs on the host: bubblewrap isolates local
+# sandboxes; PostgreSQL's binaries give the tests a throwaway cluster.
+system-deps:
+	@missing=""; command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	 if [ -n "$$missing" ]; then \
+	   echo "installing Debian packages:$$missing"; \
+	   if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	 fi
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+proto: $(STAMP)
+	$(BIN)/python proto/generate.py
+
+dev: install
+	$(BIN)/cerver dev
+
+up: dev
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/python -m compileall -q servicekit services gateway cli bench tests
+
+clean:
+	rm -rf $(VENV) .cerver

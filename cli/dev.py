@@ -1,0 +1,158 @@
+"""`cerver dev`: the whole stack on this host — five gRPC services and the
+REST edge as separate processes, SQLite under the data folder, local sandbox
+compute — until Ctrl-C or SIGTERM, which stop every process it started."""
+import os
+import pathlib
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from servicekit.config import SERVICES
+
+CHECKOUT = pathlib.Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack_env(http_port: int, data_dir: pathlib.Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "CERVER_HTTP_PORT": str(http_port),
+        "CERVER_DATA_DIR": str(data_dir),
+        "CERVER_PUBLIC_URL": env.get("CERVER_PUBLIC_URL", f"http://127.0.0.1:{http_port}"),
+        "CERVER_SERVICE_TOKEN": env.get("CERVER_SERVICE_TOKEN") or secrets.token_urlsafe(32),
+        "CERVER_OPEN_SIGNUP": env.get("CERVER_OPEN_SIGNUP", "1"),
+    })
+    for service in SERVICES:
+        # Free ports, so that stacks on different HTTP ports never collide.
+        env[f"CERVER_{service.upper()}_ADDR"] = f"127.0.0.1:{free_port()}"
+    env.pop("CERVER_LISTEN_ADDR", None)
+    return env
+
+
+def wait_healthy(address: str, deadline: float, proc: subprocess.Popen) -> None:
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"exited with code {proc.returncode}")
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise RuntimeError("did not become healthy in time")
+
+
+def wait_http(url: str, deadline: float, proc: subprocess.Popen) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with code {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise RuntimeError("did not answer in time")
+
+
+class Stack:
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def spawn(self, name: str, module: str) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", module], cwd=CHECKOUT, env=self.env)
+        self.procs[name] = proc
+        return proc
+
+    def start(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        # Auth first: every other service authenticates through it.
+        order = ["auth"] + [s for s in SERVICES if s != "auth"]
+        for service in order:
+            self.spawn(service, f"services.{service}")
+            if service == "auth":
+                self._healthy("auth", deadline)
+        for service in order[1:]:
+            self._healthy(service, deadline)
+        edge = self.spawn("edge", "gateway")
+        try:
+            wait_http(f"http://127.0.0.1:{self.env['CERVER_HTTP_PORT']}/", deadline, edge)
+        except RuntimeError as exc:
+            raise RuntimeError(f"edge {exc}") from None
+
+    def _healthy(self, service: str, deadline: float) -> None:
+        try:
+            wait_healthy(self.env[f"CERVER_{service.upper()}_ADDR"], deadline, self.procs[service])
+        except RuntimeError as exc:
+            raise RuntimeError(f"{service} {exc}") from None
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 10
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def watch(self, stopping) -> int:
+        """Until a signal, or until a process dies on its own."""
+        while not stopping():
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    print(f"cerver: {name} exited with code {proc.returncode}; stopping the stack", file=sys.stderr)
+                    return 1
+            time.sleep(0.2)
+        return 0
+
+
+def run() -> int:
+    http_port = int(os.environ.get("CERVER_HTTP_PORT", "8080"))
+    data_dir = pathlib.Path(os.environ.get("CERVER_DATA_DIR") or CHECKOUT / ".cerver" / str(http_port)).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(stack_env(http_port, data_dir))
+    signalled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: signalled.append(True))
+    try:
+        stack.start()
+    except (RuntimeError, OSError) as exc:
+        print(f"cerver: could not start the stack: {exc}", file=sys.stderr)
+        stack.stop()
+        return 1
+    base = f"http://127.0.0.1:{http_port}"
+    print(f"""
+Cerver is running at {base}   (data: {data_dir})
+
+  Get an API key:
+    curl -s -X POST {base}/v2/auth/login -H 'Content-Type: application/json' -d '{{"email": "you@example.com"}}'
+  Then:
+    export CERVER_API_TOKEN=ck_...
+    curl -s -X POST {base}/v2/sessions -H "Authorization: Bearer $CERVER_API_TOKEN" \\
+         -H 'Content-Type: application/json' -d '{{"session_name": "hello", "requirements": {{"runtime": "shell"}}}}'
+  API index: {base}/   ·   OpenAPI: {base}/v2/docs   ·   Ctrl-C stops everything.
+""", flush=True)
+    try:
+        code = stack.watch(lambda: bool(signalled))
+    finally:
+        stack.stop()
+    return code

@@ -1,0 +1,130 @@
+"""The embedded REST edge: the same transcoding Envoy's grpc_json_transcoder
+does, driven by the same descriptor set, for the embedded default."""
+import json
+import logging
+
+import grpc
+from aiohttp import web
+from google.rpc import status_pb2
+
+from gateway import BACKENDS, DESCRIPTOR_SET, openapi, routes
+from gateway.transcode import HTTP_STATUS, BadRequest, build_request, status_json, to_json
+from servicekit import config
+
+log = logging.getLogger("cerver.edge")
+MAX_BODY_BYTES = 1024 * 1024
+JSON = "application/json"
+# Request headers passed to the services as gRPC metadata.
+FORWARDED_HEADERS = ("authorization", "x-request-id")
+# Response metadata passed back as HTTP headers.
+PASSED_METADATA_PREFIX = "x-cerver-"
+
+
+def _identity(b: bytes) -> bytes:
+    return b
+
+
+class Edge:
+    def __init__(self, descriptor_set=DESCRIPTOR_SET, backends=BACKENDS):
+        self.pool, files = routes.load(descriptor_set)
+        self.routes = routes.build(self.pool, backends)
+        self.channels: dict[str, grpc.aio.Channel] = {}
+        comments = openapi.method_comments(files)
+        self.docs = json.dumps(openapi.document(self.routes, comments), separators=(",", ":")).encode()
+        self.index = json.dumps(openapi.index(self.routes, comments), separators=(",", ":")).encode()
+
+    def channel(self, backend: str) -> grpc.aio.Channel:
+        ch = self.channels.get(backend)
+        if ch is None:
+            ch = grpc.aio.insecure_channel(config.peer_addr(backend), options=[
+                ("grpc.max_receive_message_length", 16 * 1024 * 1024)])
+            self.channels[backend] = ch
+        return ch
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_get("/", self.handle_index)
+        app.router.add_get("/v2/docs", self.handle_docs)
+        app.router.add_route("*", "/{tail:.*}", self.handle_rpc)
+        app.on_cleanup.append(self._close)
+        return app
+
+    async def _close(self, _app) -> None:
+        for ch in self.channels.values():
+            await ch.close()
+
+    async def handle_index(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.index, content_type=JSON)
+
+    async def handle_docs(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.docs, content_type=JSON)
+
+    def error(self, http_status: int, code: int, message: str, details=()) -> web.Response:
+        return web.Response(status=http_status, body=status_json(code, message, details, self.pool), content_type=JSON)
+
+    async def handle_rpc(self, request: web.Request) -> web.StreamResponse:
+        found = routes.find(self.routes, request.method, request.path)
+        if found is None:
+            return self.error(404, 5, f"no route for {request.method} {request.path}")
+        route, path_vars = found
+        try:
+            body = await request.read() if route.body else b""
+            message = build_request(route, path_vars, list(request.query.items()), body, self.pool)
+        except web.HTTPRequestEntityTooLarge:
+            return self.error(413, 8, f"request body exceeds {MAX_BODY_BYTES} bytes")
+        except BadRequest as exc:
+            return self.error(exc.http_status, exc.code, str(exc))
+        metadata = tuple((h, request.headers[h]) for h in FORWARDED_HEADERS if h in request.headers)
+        response_class = route.response_class()
+        channel = self.channel(route.backend)
+        if route.server_streaming:
+            return await self._stream(request, channel, route, message, metadata, response_class)
+        call = channel.unary_unary(route.grpc_path, request_serializer=_identity, response_deserializer=_identity)(
+            message.SerializeToString(), metadata=metadata)
+        try:
+            raw = await call
+        except grpc.aio.AioRpcError as err:
+            return self._rpc_error(err)
+        headers = _passed_headers(await call.initial_metadata())
+        reply = response_class.FromString(raw)
+        return web.Response(body=to_json(reply, self.pool), content_type=JSON, headers=headers)
+
+    async def _stream(self, request, channel, route, message, metadata, response_class):
+        call = channel.unary_stream(route.grpc_path, request_serializer=_identity, response_deserializer=_identity)(
+            message.SerializeToString(), metadata=metadata)
+        try:
+            # Read the first message before answering, so an error the RPC
+            # fails with straight away still gets its HTTP status.
+            first = await call.read()
+        except grpc.aio.AioRpcError as err:
+            return self._rpc_error(err)
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+            **_passed_headers(await call.initial_metadata())})
+        try:
+            await response.prepare(request)
+            raw = first
+            while raw is not grpc.aio.EOF:
+                await response.write(b"data: " + to_json(response_class.FromString(raw), self.pool) + b"\n\n")
+                raw = await call.read()
+        except grpc.aio.AioRpcError as err:
+            await response.write(b"event: error\ndata: " + self._status_body(err) + b"\n\n")
+        except (ConnectionResetError, ConnectionError):
+            call.cancel()  # the client went away: stop the run's stream upstream
+            return response
+        await response.write_eof()
+        return response
+
+    def _status_body(self, err: grpc.aio.AioRpcError) -> bytes:
+        for key, value in err.trailing_metadata() or ():
+            if key == "grpc-status-details-bin":
+                return to_json(status_pb2.Status.FromString(value), self.pool)
+        return status_json(err.code().value[0], err.details() or err.code().name, (), self.pool)
+
+    def _rpc_error(self, err: grpc.aio.AioRpcError) -> web.Response:
+        code = err.code().value[0]
+        return web.Response(status=HTTP_STATUS.get(code, 500), body=self._status_body(err), content_type=JSON)
+
+
+def _passed_headers(metadata) -> dict[str, str]:
+    return {k: v for k, v in (metadata or ()) if isinstance(v, str) and k.startswith(PASSED_METADATA_PREFIX)}

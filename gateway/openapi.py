@@ -1,0 +1,127 @@
+"""`GET /` and `GET /v2/docs`: the API index and an OpenAPI 3 document, both
+generated from the routes and descriptors (comments included)."""
+from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor import FieldDescriptor as FD
+
+from gateway.routes import Route
+
+_SCALARS = {
+    FD.TYPE_DOUBLE: {"type": "number"}, FD.TYPE_FLOAT: {"type": "number"},
+    FD.TYPE_INT32: {"type": "integer", "format": "int32"}, FD.TYPE_SINT32: {"type": "integer", "format": "int32"},
+    FD.TYPE_UINT32: {"type": "integer", "format": "int32"}, FD.TYPE_FIXED32: {"type": "integer"},
+    FD.TYPE_SFIXED32: {"type": "integer"},
+    # proto3 JSON prints 64-bit integers as strings.
+    FD.TYPE_INT64: {"type": "string", "format": "int64"}, FD.TYPE_SINT64: {"type": "string", "format": "int64"},
+    FD.TYPE_UINT64: {"type": "string", "format": "int64"}, FD.TYPE_FIXED64: {"type": "string"},
+    FD.TYPE_SFIXED64: {"type": "string"},
+    FD.TYPE_BOOL: {"type": "boolean"}, FD.TYPE_STRING: {"type": "string"},
+    FD.TYPE_BYTES: {"type": "string", "format": "byte"},
+}
+_WELL_KNOWN = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Struct": {"type": "object"},
+    "google.protobuf.Value": {"nullable": True, "description": "Any JSON value (null included)."},
+    "google.protobuf.Any": {"type": "object"},
+}
+
+
+def method_comments(files: descriptor_pb2.FileDescriptorSet) -> dict[str, str]:
+    """Leading comments of every RPC, by method full name, from source info."""
+    out = {}
+    for f in files.file:
+        where = {tuple(loc.path): loc.leading_comments for loc in f.source_code_info.location}
+        for i, service in enumerate(f.service):
+            for j, method in enumerate(service.method):
+                text = " ".join(where.get((6, i, 2, j), "").split())
+                out[f"{f.package}.{service.name}.{method.name}"] = text
+    return out
+
+
+def _schema(field, refs: dict) -> dict:
+    if field.message_type is not None:
+        if field.message_type.GetOptions().map_entry:
+            value = field.message_type.fields_by_name["value"]
+            return {"type": "object", "additionalProperties": _single(value, refs)}
+    single = _single(field, refs)
+    if field.is_repeated:
+        return {"type": "array", "items": single}
+    return single
+
+
+def _single(field, refs: dict) -> dict:
+    if field.message_type is not None:
+        name = field.message_type.full_name
+        if name in _WELL_KNOWN:
+            return dict(_WELL_KNOWN[name])
+        _component(field.message_type, refs)
+        return {"$ref": f"#/components/schemas/{name}"}
+    if field.enum_type is not None:
+        return {"type": "string", "enum": [v.name for v in field.enum_type.values]}
+    return dict(_SCALARS[field.type])
+
+
+def _component(message, refs: dict) -> None:
+    if message.full_name in refs:
+        return
+    refs[message.full_name] = {}  # placeholder breaks recursion
+    refs[message.full_name] = {"type": "object", "properties": {f.name: _schema(f, refs) for f in message.fields}}
+
+
+def document(routes: list[Route], comments: dict[str, str]) -> dict:
+    refs: dict = {}
+    paths: dict = {}
+    for route in routes:
+        path = "/" + "/".join(f"{{{s.field}}}" if s.field else s.literal for s in route.segments)
+        method = route.method
+        op = {
+            "operationId": f"{method.containing_service.name}_{method.name}" + (
+                "" if route.template.startswith("/v2") else "_gateway"),
+            "summary": comments.get(method.full_name) or method.name,
+            "tags": [method.containing_service.name],
+            "parameters": [{"name": s.field, "in": "path", "required": True, "schema": {"type": "string"}}
+                           for s in route.segments if s.field],
+            "responses": {"200": {"description": "OK"}, "default": {
+                "description": "A google.rpc.Status", "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/google.rpc.Status"}}}}},
+        }
+        _component(method.input_type, refs)
+        _component(method.output_type, refs)
+        out_ref = {"$ref": f"#/components/schemas/{method.output_type.full_name}"}
+        if route.server_streaming:
+            op["responses"]["200"]["content"] = {"text/event-stream": {"schema": out_ref}}
+            op["responses"]["200"]["description"] = "Server-sent events, one `data:` JSON message each"
+        else:
+            op["responses"]["200"]["content"] = {"application/json": {"schema": out_ref}}
+        if route.body:
+            op["requestBody"] = {"content": {"application/json": {"schema": {
+                "$ref": f"#/components/schemas/{method.input_type.full_name}"}}}}
+        if not route.body or route.body != "*":
+            bound = {s.field for s in route.segments if s.field}
+            for field in method.input_type.fields:
+                if field.name not in bound and field.message_type is None:
+                    op["parameters"].append({"name": field.name, "in": "query", "schema": _schema(field, refs)})
+        paths.setdefault(path, {})[route.verb.lower()] = op
+    refs["google.rpc.Status"] = {"type": "object", "properties": {
+        "code": {"type": "integer"}, "message": {"type": "string"},
+        "details": {"type": "array", "items": {"type": "object"}}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Cerver API", "version": "v2",
+                 "description": "Sessions as memory, pluggable compute. Authenticate with "
+                                "`Authorization: Bearer ck_…` (get a key from POST /v2/auth/login or the device flow)."},
+        "components": {"schemas": refs, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }
+
+
+def index(routes: list[Route], comments: dict[str, str]) -> dict:
+    return {
+        "name": "Cerver",
+        "description": "Execution gateway for AI agents: sessions as memory, pluggable compute.",
+        "version": "v2",
+        "docs": "/v2/docs",
+        "auth": "Authorization: Bearer ck_…",
+        "endpoints": [{"method": r.verb, "path": r.template, "rpc": r.grpc_path.lstrip("/"),
+                       "stream": r.server_streaming, "summary": comments.get(r.method.full_name, "")} for r in routes],
+    }

@@ -1,0 +1,120 @@
+"""JSON ⇄ protobuf for the edge, with the options the Envoy config sets:
+proto field names, fields without presence always printed, unknown JSON
+fields and unknown query parameters rejected."""
+import json
+
+from google.protobuf import descriptor, json_format
+from google.protobuf.message import Message
+from google.rpc import status_pb2
+
+FD = descriptor.FieldDescriptor
+HTTP_STATUS = {  # gRPC code -> HTTP, the grpc-gateway / Envoy table
+    0: 200, 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429,
+    9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
+}
+
+
+class BadRequest(Exception):
+    """The HTTP request cannot become the RPC's request message."""
+
+    def __init__(self, message: str, http_status: int = 400, code: int = 3):
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+
+
+def to_json(message: Message, pool) -> bytes:
+    data = json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True, descriptor_pool=pool)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def status_json(code: int, message: str, details=(), pool=None) -> bytes:
+    status = status_pb2.Status(code=code, message=message)
+    status.details.extend(details)
+    return to_json(status, pool)
+
+
+def build_request(route, path_vars: dict[str, str], query: list[tuple[str, str]], body: bytes, pool) -> Message:
+    request = route.request_class()()
+    if route.body:
+        text = body.decode("utf-8", errors="strict") if body.strip() else "{}"
+        target = request if route.body == "*" else _field_message(request, route.body)
+        try:
+            json_format.Parse(text, target, ignore_unknown_fields=False, descriptor_pool=pool)
+        except (json_format.ParseError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"invalid JSON body: {_clean(exc)}") from None
+    if route.body != "*":
+        for name, value in query:
+            _set_path(request, name, value, query_param=True)
+    for name, value in path_vars.items():
+        _set_path(request, name, value, query_param=False)
+    return request
+
+
+def _clean(exc: Exception) -> str:
+    return str(exc).replace("Failed to parse ", "").strip() or exc.__class__.__name__
+
+
+def _field_message(msg: Message, dotted: str) -> Message:
+    for name in dotted.split("."):
+        msg = getattr(msg, name)
+    return msg
+
+
+def _set_path(msg: Message, dotted: str, raw: str, query_param: bool) -> None:
+    names = dotted.split(".")
+    for name in names[:-1]:
+        field = msg.DESCRIPTOR.fields_by_name.get(name)
+        if field is None or field.message_type is None:
+            raise BadRequest(f"unknown query parameter {dotted!r}")
+        msg = getattr(msg, name)
+    field = msg.DESCRIPTOR.fields_by_name.get(names[-1])
+    if field is None or (field.message_type is not None and not _is_wrapper(field)):
+        raise BadRequest(f"unknown query parameter {dotted!r}" if query_param else f"bad path variable {dotted!r}")
+    value = _scalar(field, raw, dotted)
+    if field.is_repeated:
+        getattr(msg, field.name).append(value)
+    elif _is_wrapper(field):
+        getattr(msg, field.name).value = value
+    else:
+        setattr(msg, field.name, value)
+
+
+def _is_wrapper(field) -> bool:
+    return field.message_type is not None and field.message_type.full_name.startswith("google.protobuf.") \
+        and field.message_type.full_name.endswith("Value") and "value" in field.message_type.fields_by_name
+
+
+def _scalar(field, raw: str, name: str):
+    if field.message_type is not None:
+        field = field.message_type.fields_by_name["value"]
+    t = field.type
+    try:
+        if t in (FD.TYPE_INT32, FD.TYPE_INT64, FD.TYPE_SINT32, FD.TYPE_SINT64, FD.TYPE_SFIXED32,
+                 FD.TYPE_SFIXED64, FD.TYPE_UINT32, FD.TYPE_UINT64, FD.TYPE_FIXED32, FD.TYPE_FIXED64):
+            value = int(raw)
+            if t in (FD.TYPE_UINT32, FD.TYPE_UINT64, FD.TYPE_FIXED32, FD.TYPE_FIXED64) and value < 0:
+                raise ValueError
+            if t in (FD.TYPE_INT32, FD.TYPE_SINT32, FD.TYPE_SFIXED32) and not -2**31 <= value < 2**31:
+                raise ValueError
+            return value
+        if t in (FD.TYPE_DOUBLE, FD.TYPE_FLOAT):
+            return float(raw)
+        if t == FD.TYPE_BOOL:
+            lowered = raw.lower()
+            if lowered in ("true", "1", "t", "yes", "y"):
+                return True
+            if lowered in ("false", "0", "f", "no", "n"):
+                return False
+            raise ValueError
+        if t == FD.TYPE_ENUM:
+            value = field.enum_type.values_by_name.get(raw)
+            if value is None:
+                raise ValueError
+            return value.number
+        if t == FD.TYPE_BYTES:
+            return raw.encode()
+        return raw
+    except ValueError:
+        raise BadRequest(f"invalid value {raw!r} for {name}") from None

@@ -1,0 +1,286 @@
+import datetime
+
+from cerver.v2 import common_pb2 as _common_pb2
+from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ComputeCapabilities(_message.Message):
+    __slots__ = ("runtimes", "cores", "memory_mb", "os", "arch", "isolated", "network")
+    RUNTIMES_FIELD_NUMBER: _ClassVar[int]
+    CORES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    ISOLATED_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    runtimes: _containers.RepeatedScalarFieldContainer[str]
+    cores: int
+    memory_mb: int
+    os: str
+    arch: str
+    isolated: bool
+    network: bool
+    def __init__(self, runtimes: _Optional[_Iterable[str]] = ..., cores: _Optional[int] = ..., memory_mb: _Optional[int] = ..., os: _Optional[str] = ..., arch: _Optional[str] = ..., isolated: _Optional[bool] = ..., network: _Optional[bool] = ...) -> None: ...
+
+class Compute(_message.Message):
+    __slots__ = ("compute_id", "name", "provider", "kind", "status", "capabilities", "last_heartbeat_at", "created_at", "active_sandboxes", "heartbeat_window_s")
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    LAST_HEARTBEAT_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_SANDBOXES_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
+    compute_id: str
+    name: str
+    provider: str
+    kind: str
+    status: str
+    capabilities: ComputeCapabilities
+    last_heartbeat_at: _timestamp_pb2.Timestamp
+    created_at: _timestamp_pb2.Timestamp
+    active_sandboxes: int
+    heartbeat_window_s: int
+    def __init__(self, compute_id: _Optional[str] = ..., name: _Optional[str] = ..., provider: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., capabilities: _Optional[_Union[ComputeCapabilities, _Mapping]] = ..., last_heartbeat_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., active_sandboxes: _Optional[int] = ..., heartbeat_window_s: _Optional[int] = ...) -> None: ...
+
+class ListComputesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListComputesResponse(_message.Message):
+    __slots__ = ("computes",)
+    COMPUTES_FIELD_NUMBER: _ClassVar[int]
+    computes: _containers.RepeatedCompositeFieldContainer[Compute]
+    def __init__(self, computes: _Optional[_Iterable[_Union[Compute, _Mapping]]] = ...) -> None: ...
+
+class GetComputeRequest(_message.Message):
+    __slots__ = ("compute_id",)
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    compute_id: str
+    def __init__(self, compute_id: _Optional[str] = ...) -> None: ...
+
+class RegisterComputeRequest(_message.Message):
+    __slots__ = ("name", "capabilities", "compute_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    capabilities: ComputeCapabilities
+    compute_id: str
+    def __init__(self, name: _Optional[str] = ..., capabilities: _Optional[_Union[ComputeCapabilities, _Mapping]] = ..., compute_id: _Optional[str] = ...) -> None: ...
+
+class HeartbeatComputeRequest(_message.Message):
+    __slots__ = ("compute_id",)
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    compute_id: str
+    def __init__(self, compute_id: _Optional[str] = ...) -> None: ...
+
+class UnregisterComputeRequest(_message.Message):
+    __slots__ = ("compute_id",)
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    compute_id: str
+    def __init__(self, compute_id: _Optional[str] = ...) -> None: ...
+
+class UnregisterComputeResponse(_message.Message):
+    __slots__ = ("compute_id", "unregistered")
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    UNREGISTERED_FIELD_NUMBER: _ClassVar[int]
+    compute_id: str
+    unregistered: bool
+    def __init__(self, compute_id: _Optional[str] = ..., unregistered: _Optional[bool] = ...) -> None: ...
+
+class CreateSandboxRequest(_message.Message):
+    __slots__ = ("compute_id", "provider", "requirements", "session_id", "workspace_id")
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    compute_id: str
+    provider: str
+    requirements: _common_pb2.Requirements
+    session_id: str
+    workspace_id: str
+    def __init__(self, compute_id: _Optional[str] = ..., provider: _Optional[str] = ..., requirements: _Optional[_Union[_common_pb2.Requirements, _Mapping]] = ..., session_id: _Optional[str] = ..., workspace_id: _Optional[str] = ...) -> None: ...
+
+class Sandbox(_message.Message):
+    __slots__ = ("sandbox_id", "compute_id", "provider", "status", "runtime", "workspace_id", "network", "created_at", "provision_ms")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PROVISION_MS_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    compute_id: str
+    provider: str
+    status: str
+    runtime: str
+    workspace_id: str
+    network: bool
+    created_at: _timestamp_pb2.Timestamp
+    provision_ms: float
+    def __init__(self, sandbox_id: _Optional[str] = ..., compute_id: _Optional[str] = ..., provider: _Optional[str] = ..., status: _Optional[str] = ..., runtime: _Optional[str] = ..., workspace_id: _Optional[str] = ..., network: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provision_ms: _Optional[float] = ...) -> None: ...
+
+class RunSandboxRequest(_message.Message):
+    __slots__ = ("sandbox_id", "code", "runtime", "timeout", "stdin", "env")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    STDIN_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    code: str
+    runtime: str
+    timeout: float
+    stdin: str
+    env: _containers.ScalarMap[str, str]
+    def __init__(self, sandbox_id: _Optional[str] = ..., code: _Optional[str] = ..., runtime: _Optional[str] = ..., timeout: _Optional[float] = ..., stdin: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class RunSandboxResponse(_message.Message):
+    __slots__ = ("sandbox_id", "stdout", "stderr", "exit_code", "timed_out", "truncated", "duration_ms")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    stdout: str
+    stderr: str
+    exit_code: int
+    timed_out: bool
+    truncated: bool
+    duration_ms: float
+    def __init__(self, sandbox_id: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., duration_ms: _Optional[float] = ...) -> None: ...
+
+class SandboxOutput(_message.Message):
+    __slots__ = ("type", "data", "exit_code", "timed_out", "truncated", "duration_ms")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    data: str
+    exit_code: int
+    timed_out: bool
+    truncated: bool
+    duration_ms: float
+    def __init__(self, type: _Optional[str] = ..., data: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., duration_ms: _Optional[float] = ...) -> None: ...
+
+class InstallPackageRequest(_message.Message):
+    __slots__ = ("sandbox_id", "manager", "packages")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    MANAGER_FIELD_NUMBER: _ClassVar[int]
+    PACKAGES_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    manager: str
+    packages: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, sandbox_id: _Optional[str] = ..., manager: _Optional[str] = ..., packages: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class WriteFileRequest(_message.Message):
+    __slots__ = ("sandbox_id", "path", "content", "encoding")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    path: str
+    content: str
+    encoding: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ..., content: _Optional[str] = ..., encoding: _Optional[str] = ...) -> None: ...
+
+class FileInfo(_message.Message):
+    __slots__ = ("path", "size")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    size: int
+    def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
+class ReadFileRequest(_message.Message):
+    __slots__ = ("sandbox_id", "path", "encoding")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    path: str
+    encoding: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ..., encoding: _Optional[str] = ...) -> None: ...
+
+class FileContent(_message.Message):
+    __slots__ = ("path", "content", "encoding", "size")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    content: str
+    encoding: str
+    size: int
+    def __init__(self, path: _Optional[str] = ..., content: _Optional[str] = ..., encoding: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
+class GetStateRequest(_message.Message):
+    __slots__ = ("sandbox_id",)
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    def __init__(self, sandbox_id: _Optional[str] = ...) -> None: ...
+
+class SetStateRequest(_message.Message):
+    __slots__ = ("sandbox_id", "state")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    state: _struct_pb2.Struct
+    def __init__(self, sandbox_id: _Optional[str] = ..., state: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class SandboxState(_message.Message):
+    __slots__ = ("sandbox_id", "state")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    state: _struct_pb2.Struct
+    def __init__(self, sandbox_id: _Optional[str] = ..., state: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class DeleteSandboxRequest(_message.Message):
+    __slots__ = ("sandbox_id", "keep_workspace")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    KEEP_WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    keep_workspace: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., keep_workspace: _Optional[bool] = ...) -> None: ...
+
+class DeleteSandboxResponse(_message.Message):
+    __slots__ = ("sandbox_id", "deleted", "workspace_kept")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_KEPT_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    deleted: bool
+    workspace_kept: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., deleted: _Optional[bool] = ..., workspace_kept: _Optional[bool] = ...) -> None: ...

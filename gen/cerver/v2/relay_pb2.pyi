@@ -1,0 +1,70 @@
+import datetime
+
+from cerver.v2 import compute_pb2 as _compute_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RelayCall(_message.Message):
+    __slots__ = ("compute_id", "create_sandbox", "run_sandbox", "run_sandbox_stream", "install_package", "write_file", "read_file", "get_state", "set_state", "delete_sandbox")
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    RUN_SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    RUN_SANDBOX_STREAM_FIELD_NUMBER: _ClassVar[int]
+    INSTALL_PACKAGE_FIELD_NUMBER: _ClassVar[int]
+    WRITE_FILE_FIELD_NUMBER: _ClassVar[int]
+    READ_FILE_FIELD_NUMBER: _ClassVar[int]
+    GET_STATE_FIELD_NUMBER: _ClassVar[int]
+    SET_STATE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    compute_id: str
+    create_sandbox: _compute_pb2.CreateSandboxRequest
+    run_sandbox: _compute_pb2.RunSandboxRequest
+    run_sandbox_stream: _compute_pb2.RunSandboxRequest
+    install_package: _compute_pb2.InstallPackageRequest
+    write_file: _compute_pb2.WriteFileRequest
+    read_file: _compute_pb2.ReadFileRequest
+    get_state: _compute_pb2.GetStateRequest
+    set_state: _compute_pb2.SetStateRequest
+    delete_sandbox: _compute_pb2.DeleteSandboxRequest
+    def __init__(self, compute_id: _Optional[str] = ..., create_sandbox: _Optional[_Union[_compute_pb2.CreateSandboxRequest, _Mapping]] = ..., run_sandbox: _Optional[_Union[_compute_pb2.RunSandboxRequest, _Mapping]] = ..., run_sandbox_stream: _Optional[_Union[_compute_pb2.RunSandboxRequest, _Mapping]] = ..., install_package: _Optional[_Union[_compute_pb2.InstallPackageRequest, _Mapping]] = ..., write_file: _Optional[_Union[_compute_pb2.WriteFileRequest, _Mapping]] = ..., read_file: _Optional[_Union[_compute_pb2.ReadFileRequest, _Mapping]] = ..., get_state: _Optional[_Union[_compute_pb2.GetStateRequest, _Mapping]] = ..., set_state: _Optional[_Union[_compute_pb2.SetStateRequest, _Mapping]] = ..., delete_sandbox: _Optional[_Union[_compute_pb2.DeleteSandboxRequest, _Mapping]] = ...) -> None: ...
+
+class RelayReply(_message.Message):
+    __slots__ = ("sandbox", "run", "output", "file_info", "file_content", "state", "deleted")
+    SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    FILE_INFO_FIELD_NUMBER: _ClassVar[int]
+    FILE_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    sandbox: _compute_pb2.Sandbox
+    run: _compute_pb2.RunSandboxResponse
+    output: _compute_pb2.SandboxOutput
+    file_info: _compute_pb2.FileInfo
+    file_content: _compute_pb2.FileContent
+    state: _compute_pb2.SandboxState
+    deleted: _compute_pb2.DeleteSandboxResponse
+    def __init__(self, sandbox: _Optional[_Union[_compute_pb2.Sandbox, _Mapping]] = ..., run: _Optional[_Union[_compute_pb2.RunSandboxResponse, _Mapping]] = ..., output: _Optional[_Union[_compute_pb2.SandboxOutput, _Mapping]] = ..., file_info: _Optional[_Union[_compute_pb2.FileInfo, _Mapping]] = ..., file_content: _Optional[_Union[_compute_pb2.FileContent, _Mapping]] = ..., state: _Optional[_Union[_compute_pb2.SandboxState, _Mapping]] = ..., deleted: _Optional[_Union[_compute_pb2.DeleteSandboxResponse, _Mapping]] = ...) -> None: ...
+
+class GetConnectionRequest(_message.Message):
+    __slots__ = ("compute_id",)
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    compute_id: str
+    def __init__(self, compute_id: _Optional[str] = ...) -> None: ...
+
+class Connection(_message.Message):
+    __slots__ = ("compute_id", "connected", "replica", "connected_at")
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    compute_id: str
+    connected: bool
+    replica: str
+    connected_at: _timestamp_pb2.Timestamp
+    def __init__(self, compute_id: _Optional[str] = ..., connected: _Optional[bool] = ..., replica: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

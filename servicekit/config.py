@@ -1,0 +1,50 @@
+"""Configuration from environment variables, read in one place.
+
+Peers are found by `CERVER_<SERVICE>_ADDR` (host:port); a service listens on
+`CERVER_LISTEN_ADDR`, falling back to its own `CERVER_<SERVICE>_ADDR`.
+"""
+import os
+import pathlib
+
+SERVICES = ("auth", "sessions", "router", "compute", "relay")
+DEFAULT_PORTS = {"auth": 50051, "sessions": 50052, "router": 50053, "compute": 50054, "relay": 50055}
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def peer_addr(service: str) -> str:
+    return env(f"CERVER_{service.upper()}_ADDR", f"127.0.0.1:{DEFAULT_PORTS[service]}")
+
+
+def listen_addr(service: str) -> str:
+    return env("CERVER_LISTEN_ADDR") or env(f"CERVER_{service.upper()}_ADDR", f"[::]:{DEFAULT_PORTS[service]}")
+
+
+def data_dir() -> pathlib.Path:
+    path = pathlib.Path(env("CERVER_DATA_DIR", ".cerver/default")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def service_token() -> str:
+    """Shared secret that services present to each other for internal RPCs
+    and for work done on an account's behalf without a user request."""
+    return env("CERVER_SERVICE_TOKEN")
+
+
+def open_signup() -> bool:
+    return env_bool("CERVER_OPEN_SIGNUP", True)

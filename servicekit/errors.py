@@ -1,0 +1,77 @@
+"""Domain errors as gRPC statuses with typed details. Services raise these;
+the server bootstrap turns them into the RPC's status, and the edges turn the
+status into HTTP (the only place that knows about HTTP)."""
+import grpc
+from google.protobuf import message as pb_message
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+
+class ServiceError(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str, *details: pb_message.Message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def to_status(self) -> grpc.Status:
+        status = status_pb2.Status(code=self.code.value[0], message=self.message)
+        for detail in self.details:
+            status.details.add().Pack(detail)
+        return rpc_status.to_status(status)
+
+
+def invalid(message: str, field: str = "") -> ServiceError:
+    detail = error_details_pb2.BadRequest()
+    if field:
+        detail.field_violations.add(field=field, description=message)
+    return ServiceError(grpc.StatusCode.INVALID_ARGUMENT, message, *([detail] if field else []))
+
+
+def not_found(kind: str, ident: str) -> ServiceError:
+    info = error_details_pb2.ResourceInfo(resource_type=kind, resource_name=ident)
+    return ServiceError(grpc.StatusCode.NOT_FOUND, f"{kind} {ident!r} not found", info)
+
+
+def conflict(message: str, *details: pb_message.Message) -> ServiceError:
+    """The resource is in a state that refuses the call (HTTP 409)."""
+    return ServiceError(grpc.StatusCode.ABORTED, message, *details)
+
+
+def unauthenticated(message: str = "missing or invalid API key") -> ServiceError:
+    return ServiceError(grpc.StatusCode.UNAUTHENTICATED, message)
+
+
+def permission_denied(message: str) -> ServiceError:
+    return ServiceError(grpc.StatusCode.PERMISSION_DENIED, message)
+
+
+def unavailable(message: str) -> ServiceError:
+    return ServiceError(grpc.StatusCode.UNAVAILABLE, message)
+
+
+def exhausted(message: str) -> ServiceError:
+    return ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+
+
+def from_rpc_error(err: grpc.aio.AioRpcError) -> ServiceError:
+    """Re-raise a peer's error unchanged (status, message and details)."""
+    status = rpc_status.from_call(err)
+    code = err.code()
+    if status is None:
+        return ServiceError(code, err.details() or code.name)
+    error = ServiceError(code, status.message)
+    error.details = tuple(_unpack(d) for d in status.details)
+    return error
+
+
+def _unpack(any_detail):
+    from google.protobuf import symbol_database
+
+    msg_cls = symbol_database.Default().GetSymbol(any_detail.TypeName())
+    msg = msg_cls()
+    any_detail.Unpack(msg)
+    return msg
+
+
+OK = code_pb2.OK

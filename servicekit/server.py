@@ -1,0 +1,169 @@
+"""gRPC server bootstrap shared by every service: one guard interceptor
+(authentication + error mapping), health checking, reflection, and a clean
+stop on SIGTERM/SIGINT."""
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from servicekit import auth
+from servicekit.errors import ServiceError, from_rpc_error
+
+log = logging.getLogger("cerver")
+
+# Methods that need no credentials: logging in, the device flow's start and
+# poll (the caller has no key yet), health checks and reflection.
+ALWAYS_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+def _method_name(full: str) -> str:
+    return full.rsplit("/", 1)[-1]
+
+
+class Guard(grpc.aio.ServerInterceptor):
+    """Authenticates each call and maps domain errors to gRPC statuses, once,
+    for every handler of the service."""
+
+    def __init__(self, authenticator: auth.Authenticator, public: Iterable[str], internal: Iterable[str]):
+        self._authenticator = authenticator
+        self._public = set(public)
+        self._internal = set(internal)
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(ALWAYS_PUBLIC_PREFIXES):
+            return handler
+        name = _method_name(method)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(name, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(name, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        return handler
+
+    async def _principal(self, name: str, context) -> auth.Principal | None:
+        if name in self._public:
+            return None
+        metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        principal = await self._authenticator.principal(metadata)
+        if name in self._internal and not principal.service:
+            raise ServiceError(grpc.StatusCode.PERMISSION_DENIED, f"{name} is internal to Cerver")
+        return principal
+
+    def _wrap_unary(self, name, behavior):
+        async def call(request, context):
+            token = None
+            try:
+                token = auth.bind(await self._principal(name, context))
+                return await behavior(request, context)
+            except Exception as exc:  # noqa: BLE001 - mapped to a status below
+                await _abort(context, name, exc)
+            finally:
+                if token is not None:
+                    auth.unbind(token)
+        return call
+
+    def _wrap_stream(self, name, behavior):
+        async def call(request, context):
+            token = None
+            try:
+                token = auth.bind(await self._principal(name, context))
+                async for item in behavior(request, context):
+                    yield item
+            except Exception as exc:  # noqa: BLE001 - mapped to a status below
+                await _abort(context, name, exc)
+            finally:
+                if token is not None:
+                    auth.unbind(token)
+        return call
+
+
+async def _abort(context, name: str, exc: Exception) -> None:
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc
+    if isinstance(exc, grpc.aio.AioRpcError):
+        exc = from_rpc_error(exc)
+    if isinstance(exc, ServiceError):
+        await context.abort_with_status(exc.to_status())
+    if isinstance(exc, asyncio.CancelledError):
+        raise exc
+    log.exception("unhandled error in %s", name)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+class Host:
+    """One gRPC server with the guard, health and reflection."""
+
+    def __init__(self, name: str, authenticator: auth.Authenticator,
+                 public: Iterable[str] = (), internal: Iterable[str] = ()):
+        self.name = name
+        self.server = grpc.aio.server(
+            interceptors=[Guard(authenticator, public, internal)],
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.so_reuseport", 0)])
+        self.health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.port = 0
+        self._cleanups: list[Callable[[], Awaitable[None]]] = []
+
+    def on_stop(self, cleanup: Callable[[], Awaitable[None]]) -> None:
+        """Run after the server has stopped (closing stores, background tasks)."""
+        self._cleanups.append(cleanup)
+
+    async def start(self, address: str, service_names: Iterable[str]) -> int:
+        names = list(service_names)
+        reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], self.server)
+        self.port = self.server.add_insecure_port(address)
+        if not self.port:
+            raise RuntimeError(f"{self.name}: cannot listen on {address}")
+        await self.server.start()
+        for service in [*names, ""]:
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info("%s serving gRPC on port %d", self.name, self.port)
+        return self.port
+
+    async def stop(self, grace: float = 3.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        for cleanup in reversed(self._cleanups):
+            await cleanup()
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+async def wait_for_shutdown() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def serve(service: str, start: Callable[[str], Awaitable[Host]]) -> None:
+    """Entry point of `python -m services.<name>`: start the service on its
+    configured address and run until SIGTERM/SIGINT."""
+    from servicekit import config
+
+    async def main() -> None:
+        host = await start(config.listen_addr(service))
+        await wait_for_shutdown()
+        await host.stop()
+
+    configure_logging()
+    asyncio.run(main())

@@ -1,0 +1,42 @@
+"""OpenTelemetry set-up: one tracer provider per process, exporting over OTLP
+when OTEL_EXPORTER_OTLP_ENDPOINT is set. Services add their own span
+processors (e.g. the sessions service turns spans into session metrics)."""
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Status, StatusCode
+
+from servicekit import config
+
+_provider: TracerProvider | None = None
+
+
+def provider(service: str = "cerver") -> TracerProvider:
+    """The process's tracer provider, created on first use."""
+    global _provider
+    if _provider is None:
+        _provider = TracerProvider(resource=Resource.create({"service.name": f"cerver-{service}"}))
+        if config.env("OTEL_EXPORTER_OTLP_ENDPOINT"):
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+            _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        trace.set_tracer_provider(_provider)
+    return _provider
+
+
+def tracer(name: str) -> trace.Tracer:
+    return provider().get_tracer(name)
+
+
+def add_processor(processor: SpanProcessor) -> None:
+    provider().add_span_processor(processor)
+
+
+def span_ms(span) -> float:
+    """Duration of an ended span in milliseconds."""
+    return (span.end_time - span.start_time) / 1e6
+
+
+def error_status(description: str) -> Status:
+    return Status(StatusCode.ERROR, description)

@@ -1,0 +1,1 @@
+"""Cerver's gRPC services, one folder each."""

@@ -1,0 +1,1 @@
+"""Accounts, API keys, device login and account providers; authenticates keys for the other services."""

@@ -1,0 +1,24 @@
+"""python -m services.auth — the auth service."""
+from cerver.v2 import auth_pb2, auth_pb2_grpc
+from servicekit import config, server
+from servicekit.auth import Authenticator
+from servicekit.db import open_database
+from services.auth.domain import Accounts, load_fernet
+from services.auth.handlers import INTERNAL, PUBLIC, AuthHandlers
+from services.auth.store import TABLES
+
+
+async def start(address: str) -> server.Host:
+    db = await open_database("auth", TABLES)
+    accounts = Accounts(db, load_fernet(), config.open_signup(),
+                        config.env("CERVER_PUBLIC_URL", "http://127.0.0.1:8080"))
+    # Auth resolves keys in-process rather than calling itself.
+    host = server.Host("auth", Authenticator(accounts.resolve_key), public=PUBLIC, internal=INTERNAL)
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthHandlers(accounts), host.server)
+    await host.start(address, [auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name])
+    host.on_stop(db.close)
+    return host
+
+
+if __name__ == "__main__":
+    server.serve("auth", start)

@@ -1,0 +1,200 @@
+"""Accounts, keys, the device flow and provider credentials."""
+import hashlib
+import json
+import re
+import secrets
+from datetime import timedelta
+
+from cryptography.fernet import Fernet
+from sqlmodel import select
+
+from servicekit import config, errors
+from servicekit.clock import now
+from servicekit.db import Database
+from services.auth.store import AccountProviderRow, AccountRow, ApiKeyRow, DeviceLoginRow
+
+KEY_PREFIX_LEN = 12  # "ck_" + 9 characters: unique, and safe to show
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels, no look-alikes
+DEVICE_TTL = timedelta(minutes=10)
+DEVICE_INTERVAL = 2
+KNOWN_PROVIDERS = ("vercel", "e2b", "daytona", "cloudflare")
+
+
+def sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return "ck_" + secrets.token_urlsafe(32)
+
+
+def load_fernet() -> Fernet:
+    """CERVER_SECRET_KEY in deployments; a key file in the data folder for
+    the embedded default (created once, readable only by its owner)."""
+    key = config.env("CERVER_SECRET_KEY")
+    if not key:
+        path = config.data_dir() / "secret.key"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_bytes(Fernet.generate_key())
+        key = path.read_text().strip()
+    return Fernet(key)
+
+
+class Accounts:
+    def __init__(self, db: Database, fernet: Fernet, open_signup: bool, public_url: str):
+        self.db = db
+        self.fernet = fernet
+        self.open_signup = open_signup
+        self.public_url = public_url.rstrip("/")
+
+    # -- accounts and keys -------------------------------------------------
+    async def login(self, email: str, name: str) -> tuple[AccountRow, str]:
+        email = email.strip().lower()
+        if not EMAIL.match(email):
+            raise errors.invalid("email must be an email address", "email")
+        if not self.open_signup:
+            raise errors.permission_denied("email login is disabled here; sign in with the device flow")
+        async with self.db.session() as s:
+            account = (await s.exec(select(AccountRow).where(AccountRow.email == email))).first()
+            if account is None:
+                account = AccountRow(account_id="acct_" + secrets.token_hex(12), email=email,
+                                     name=name.strip() or email.split("@")[0], created_at=now())
+                s.add(account)
+                await s.flush()
+            key = self._issue_key(s, account.account_id, "login")
+        return account, key
+
+    def _issue_key(self, s, account_id: str, name: str) -> str:
+        key = new_api_key()
+        s.add(ApiKeyRow(prefix=key[:KEY_PREFIX_LEN], key_hash=sha256(key), account_id=account_id,
+                        name=name, created_at=now()))
+        return key
+
+    async def account(self, account_id: str) -> tuple[AccountRow, int]:
+        async with self.db.session() as s:
+            account = await s.get(AccountRow, account_id)
+            if account is None:
+                raise errors.not_found("account", account_id)
+            keys = (await s.exec(select(ApiKeyRow).where(ApiKeyRow.account_id == account_id))).all()
+        return account, len(keys)
+
+    async def list_keys(self, account_id: str) -> list[ApiKeyRow]:
+        async with self.db.session() as s:
+            rows = await s.exec(select(ApiKeyRow).where(ApiKeyRow.account_id == account_id)
+                                .order_by(ApiKeyRow.created_at))
+            return list(rows.all())
+
+    async def create_key(self, account_id: str, name: str) -> tuple[str, ApiKeyRow]:
+        if len(name) > 100:
+            raise errors.invalid("name is at most 100 characters", "name")
+        async with self.db.session() as s:
+            key = self._issue_key(s, account_id, name)
+            await s.flush()
+            row = await s.get(ApiKeyRow, key[:KEY_PREFIX_LEN])
+        return key, row
+
+    async def delete_key(self, account_id: str, prefix: str) -> None:
+        async with self.db.session() as s:
+            row = await s.get(ApiKeyRow, prefix)
+            if row is None or row.account_id != account_id:
+                raise errors.not_found("api key", prefix)
+            await s.delete(row)
+
+    async def resolve_key(self, api_key: str) -> tuple[str, str] | None:
+        if not api_key.startswith("ck_"):
+            return None
+        async with self.db.session() as s:
+            row = (await s.exec(select(ApiKeyRow).where(ApiKeyRow.key_hash == sha256(api_key)))).first()
+            if row is None:
+                return None
+            row.last_used_at = now()
+            s.add(row)
+            return row.account_id, row.prefix
+
+    # -- device login (RFC 8628 style) ------------------------------------
+    async def start_device(self, client_name: str) -> tuple[str, DeviceLoginRow]:
+        device_code = secrets.token_urlsafe(32)
+        code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
+        row = DeviceLoginRow(device_code_hash=sha256(device_code), user_code=code,
+                             client_name=client_name[:200], interval=DEVICE_INTERVAL,
+                             created_at=now(), expires_at=now() + DEVICE_TTL)
+        async with self.db.session() as s:
+            s.add(row)
+        return device_code, row
+
+    def verification_uri(self) -> str:
+        return f"{self.public_url}/v2/auth/approve"
+
+    async def poll_device(self, device_code: str) -> tuple[str, str, str, int]:
+        """(status, api_key, account_id, interval). The key is delivered once."""
+        async with self.db.session() as s:
+            row = await s.get(DeviceLoginRow, sha256(device_code), with_for_update=True)
+            if row is None:
+                raise errors.not_found("device login", "device_code")
+            t = now()
+            if row.status == "consumed" or row.expires_at < t:
+                return "expired", "", "", row.interval
+            too_fast = row.last_poll_at is not None and (t - row.last_poll_at).total_seconds() < row.interval * 0.8
+            row.last_poll_at = t
+            if too_fast and row.status == "pending":
+                row.interval += 5
+                s.add(row)
+                return "slow_down", "", "", row.interval
+            if row.status == "approved":
+                key = self._issue_key(s, row.account_id, f"device:{row.client_name}"[:100])
+                row.status = "consumed"
+                s.add(row)
+                return "approved", key, row.account_id, row.interval
+            s.add(row)
+            return row.status, "", "", row.interval
+
+    async def approve_device(self, account_id: str, user_code: str, deny: bool) -> DeviceLoginRow:
+        code = re.sub(r"[^A-Z]", "", user_code.upper())
+        if not code:
+            raise errors.invalid("user_code is required", "user_code")
+        async with self.db.session() as s:
+            row = (await s.exec(select(DeviceLoginRow).where(DeviceLoginRow.user_code == code))).first()
+            if row is None or row.status != "pending" or row.expires_at < now():
+                raise errors.not_found("device login", user_code)
+            row.status = "denied" if deny else "approved"
+            row.account_id = None if deny else account_id
+            s.add(row)
+            return row
+
+    # -- account providers -------------------------------------------------
+    async def list_providers(self, account_id: str) -> list[AccountProviderRow]:
+        async with self.db.session() as s:
+            rows = await s.exec(select(AccountProviderRow).where(AccountProviderRow.account_id == account_id)
+                                .order_by(AccountProviderRow.provider))
+            return list(rows.all())
+
+    async def enable_provider(self, account_id: str, provider: str, credentials: dict[str, str]) -> AccountProviderRow:
+        provider = provider.strip().lower()
+        if provider not in KNOWN_PROVIDERS:
+            raise errors.invalid(f"provider must be one of {', '.join(KNOWN_PROVIDERS)}", "provider")
+        if not credentials or not all(v for v in credentials.values()):
+            raise errors.invalid("credentials must name at least one non-empty value", "credentials")
+
+        sealed = self.fernet.encrypt(json.dumps(credentials).encode())
+        row = AccountProviderRow(account_id=account_id, provider=provider, credentials_encrypted=sealed,
+                                 credential_names=",".join(sorted(credentials)), configured_at=now())
+        async with self.db.session() as s:
+            await s.merge(row)
+        return row
+
+    async def disable_provider(self, account_id: str, provider: str) -> None:
+        async with self.db.session() as s:
+            row = await s.get(AccountProviderRow, (account_id, provider))
+            if row is None:
+                raise errors.not_found("account provider", provider)
+            await s.delete(row)
+
+    async def provider_credentials(self, account_id: str, provider: str) -> dict[str, str]:
+
+        async with self.db.session() as s:
+            row = await s.get(AccountProviderRow, (account_id, provider))
+        if row is None:
+            raise errors.not_found("account provider", provider)
+        return json.loads(self.fernet.decrypt(row.credentials_encrypted))

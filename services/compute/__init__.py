@@ -1,0 +1,1 @@
+"""The compute registry and the sandbox contract; one adapter per provider."""

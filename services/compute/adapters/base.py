@@ -1,0 +1,44 @@
+"""The sandbox contract every provider adapter implements (spec/003's
+CerverInterface, as Python)."""
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+RUNTIME_ARGV = {"shell": ["/bin/sh", "-c"], "python": ["python3", "-c"], "node": ["node", "-e"]}
+
+
+@dataclasses.dataclass
+class RunEvent:
+    type: str  # started | stdout | stderr | exit
+    data: str = ""
+    exit_code: int = 0
+    timed_out: bool = False
+    truncated: bool = False
+    duration_ms: float = 0.0
+
+
+class SandboxGone(Exception):
+    """The sandbox's process or machine is no longer there."""
+
+
+class SandboxRefused(Exception):
+    """The sandbox could not do what was asked (bad path, no such file, ...)."""
+
+    def __init__(self, message: str, not_found: bool = False):
+        super().__init__(message)
+        self.not_found = not_found
+
+
+class Adapter(Protocol):
+    provider: str
+
+    async def create(self, sandbox_id: str, workspace_id: str, network: bool) -> None: ...
+
+    def run(self, sandbox_id: str, runtime: str, code: str, stdin: str, env: dict[str, str],
+            timeout: float) -> AsyncIterator[RunEvent]: ...
+
+    async def write_file(self, sandbox_id: str, path: str, data: bytes) -> int: ...
+
+    async def read_file(self, sandbox_id: str, path: str) -> bytes: ...
+
+    async def delete(self, sandbox_id: str, workspace_id: str, keep_workspace: bool) -> None: ...

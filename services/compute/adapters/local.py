@@ -1,0 +1,264 @@
+"""The `local` provider: sandboxes on this host, isolated with bubblewrap.
+
+Each sandbox is one long-lived bubblewrap process (own user, PID, IPC, UTS
+and, unless asked otherwise, network namespaces) running sandbox_agent.py,
+which starts each run's command on request: a run costs one fork+exec inside
+namespaces that already exist. The workspace is the only writable place that
+persists; other workspaces, the host's environment and Cerver's data are not
+mounted at all.
+"""
+import asyncio
+import base64
+import itertools
+import json
+import logging
+import os
+import pathlib
+import shutil
+from collections.abc import AsyncIterator
+
+from services.compute.adapters.base import RUNTIME_ARGV, RunEvent, SandboxGone, SandboxRefused
+
+log = logging.getLogger("cerver.compute.local")
+AGENT = pathlib.Path(__file__).resolve().parent.parent / "sandbox_agent.py"
+SYSTEM_PYTHON = "/usr/bin/python3"  # the sandbox's own interpreter, not Cerver's venv
+SANDBOX_UID = 1000
+ETC_SHARED = ("hosts", "nsswitch.conf", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives",
+              "ssl", "ca-certificates", "localtime", "mime.types")
+ETC_NETWORK = ("resolv.conf",)
+
+
+class IsolationUnavailable(RuntimeError):
+    pass
+
+
+def bwrap_usable() -> tuple[bool, str]:
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return False, "bubblewrap (bwrap) is not installed"
+    import subprocess
+
+    probe = subprocess.run([bwrap, "--unshare-all", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+                            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                            "/bin/true"], capture_output=True, text=True, timeout=20)
+    if probe.returncode != 0:
+        return False, f"bubblewrap cannot create namespaces here: {probe.stderr.strip()}"
+    return True, ""
+
+
+class LocalSandbox:
+    """The host's end of one sandbox agent."""
+
+    def __init__(self, proc: asyncio.subprocess.Process):
+        self.proc = proc
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Queue] = {}
+        self._write_lock = asyncio.Lock()
+        self._reader = asyncio.create_task(self._read())
+        self.ready = asyncio.get_running_loop().create_future()
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    break
+                msg = json.loads(line)
+                if msg.get("type") == "ready":
+                    if not self.ready.done():
+                        self.ready.set_result(msg)
+                    continue
+                queue = self._pending.get(msg.get("id"))
+                if queue is not None:
+                    queue.put_nowait(msg)
+        finally:
+            if not self.ready.done():
+                self.ready.set_exception(SandboxGone("sandbox agent exited during start-up"))
+            for queue in self._pending.values():
+                queue.put_nowait({"type": "gone"})
+
+    async def request(self, op: str, **fields) -> AsyncIterator[dict]:
+        """Send one request; yield its replies until the last one."""
+        if self.proc.returncode is not None or self._reader.done():
+            raise SandboxGone("the sandbox is no longer running")
+        rid = next(self._ids)
+        queue: asyncio.Queue = asyncio.Queue()
+        self._pending[rid] = queue
+        finished = False
+        try:
+            await self._send({"id": rid, "op": op, **fields})
+            while True:
+                msg = await queue.get()
+                kind = msg["type"]
+                if kind == "gone":
+                    raise SandboxGone("the sandbox stopped while serving the request")
+                if kind == "error":
+                    finished = True
+                    raise SandboxRefused(msg.get("message", "refused"), not_found=msg.get("kind") == "not_found")
+                finished = kind in ("exit", "file")
+                yield msg
+                if finished:
+                    return
+        finally:
+            self._pending.pop(rid, None)
+            if not finished and self.proc.returncode is None:
+                # The caller went away mid-run: stop the run in the sandbox.
+                try:
+                    await self._send({"op": "cancel", "target": rid})
+                except (ConnectionError, SandboxGone):
+                    pass
+
+    async def _send(self, message: dict) -> None:
+        async with self._write_lock:
+            try:
+                self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+                await self.proc.stdin.drain()
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise SandboxGone("the sandbox is no longer running") from exc
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()  # bwrap --die-with-parent/--unshare-pid: the whole tree goes
+            await self.proc.wait()
+        self._reader.cancel()
+
+
+class LocalProvider:
+    provider = "local"
+
+    def __init__(self, root: pathlib.Path, isolated: bool = True, memory_mb: int = 4096, max_procs: int = 4096,
+                 output_cap: int = 1 << 20, warm: int = 2):
+        self.root = root
+        self.workspaces = root / "workspaces"
+        self.workspaces.mkdir(parents=True, exist_ok=True)
+        self.isolated = isolated
+        self.agent_config = {"memory_bytes": memory_mb << 20, "max_procs": max_procs,
+                             "max_file_bytes": 1 << 30, "output_cap": output_cap}
+        self.sandboxes: dict[str, LocalSandbox] = {}
+        self._etc = self._sandbox_etc()
+        self._warm_target = warm if isolated else 0
+        self._warm: list[tuple[str, LocalSandbox]] = []
+        self._refill: asyncio.Task | None = None
+
+    def _sandbox_etc(self) -> pathlib.Path:
+        """A passwd/group naming only the sandbox user, instead of the host's."""
+        etc = self.root / "sandbox-etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "passwd").write_text(f"sandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:/workspace:/bin/sh\n"
+                                    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+        (etc / "group").write_text(f"sandbox:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")
+        return etc
+
+    def _argv(self, workspace: pathlib.Path, network: bool) -> list[str]:
+        config = json.dumps(self.agent_config)
+        if not self.isolated:
+            return [SYSTEM_PYTHON, "-I", "-S", str(AGENT), json.dumps({**self.agent_config, "workspace": str(workspace)})]
+        args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--die-with-parent", "--new-session", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+                "--hostname", "sandbox"]
+        if not network:
+            args.append("--unshare-net")
+        args += ["--ro-bind", "/usr", "/usr"]
+        for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            path = pathlib.Path("/") / name
+            if path.is_symlink():
+                args += ["--symlink", os.readlink(path), str(path)]
+            elif path.is_dir():
+                args += ["--ro-bind", str(path), str(path)]
+        for name in ETC_SHARED + (ETC_NETWORK if network else ()):
+            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        args += ["--ro-bind", str(self._etc / "passwd"), "/etc/passwd",
+                 "--ro-bind", str(self._etc / "group"), "/etc/group",
+                 "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+                 "--bind", str(workspace), "/workspace", "--ro-bind", str(AGENT), "/opt/cerver/agent.py",
+                 "--chdir", "/workspace", "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
+                 SYSTEM_PYTHON, "-I", "-S", "/opt/cerver/agent.py", config]
+        return args
+
+    async def _spawn(self, workspace: pathlib.Path, network: bool) -> LocalSandbox:
+        workspace.mkdir(parents=True, exist_ok=True)
+        proc = await asyncio.create_subprocess_exec(
+            *self._argv(workspace, network), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"}, limit=64 << 20)
+        sandbox = LocalSandbox(proc)
+        try:
+            await asyncio.wait_for(sandbox.ready, timeout=30)
+        except (asyncio.TimeoutError, SandboxGone) as exc:
+            await sandbox.stop()
+            raise SandboxGone(f"the sandbox did not start: {exc}") from exc
+        return sandbox
+
+    # A couple of sandboxes without network are kept started with fresh,
+    # empty workspaces, so provisioning one is a hand-over, not a start-up.
+    def _ensure_warm(self) -> None:
+        if self._warm_target and (self._refill is None or self._refill.done()):
+            self._refill = asyncio.create_task(self._fill_warm())
+
+    async def _fill_warm(self) -> None:
+        while len(self._warm) < self._warm_target:
+            workspace_id = "ws_" + os.urandom(8).hex()
+            try:
+                sandbox = await self._spawn(self.workspaces / workspace_id, network=False)
+            except SandboxGone:
+                log.exception("could not start a warm sandbox")
+                return
+            self._warm.append((workspace_id, sandbox))
+
+    async def start(self) -> None:
+        self._ensure_warm()
+
+    async def create(self, sandbox_id: str, workspace_id: str, network: bool) -> str:
+        """Start a sandbox; returns its workspace id (new unless one was given)."""
+        if not workspace_id and not network and self._warm:
+            workspace_id, sandbox = self._warm.pop()
+            self._ensure_warm()
+            if sandbox.proc.returncode is None:
+                self.sandboxes[sandbox_id] = sandbox
+                return workspace_id
+        workspace_id = workspace_id or "ws_" + os.urandom(8).hex()
+        self.sandboxes[sandbox_id] = await self._spawn(self.workspaces / workspace_id, network)
+        self._ensure_warm()
+        return workspace_id
+
+    def _get(self, sandbox_id: str) -> LocalSandbox:
+        sandbox = self.sandboxes.get(sandbox_id)
+        if sandbox is None:
+            raise SandboxGone(f"sandbox {sandbox_id} is not running on this host")
+        return sandbox
+
+    async def run(self, sandbox_id: str, runtime: str, code: str, stdin: str, env: dict[str, str],
+                  timeout: float) -> AsyncIterator[RunEvent]:
+        sandbox = self._get(sandbox_id)
+        argv = [*RUNTIME_ARGV[runtime], code]
+        async for msg in sandbox.request("run", argv=argv, stdin=stdin, env=env, timeout=timeout):
+            yield RunEvent(type=msg["type"], data=msg.get("data", ""), exit_code=msg.get("exit_code", 0),
+                           timed_out=msg.get("timed_out", False), truncated=msg.get("truncated", False),
+                           duration_ms=msg.get("duration_ms", 0.0))
+
+    async def write_file(self, sandbox_id: str, path: str, data: bytes) -> int:
+        async for msg in self._get(sandbox_id).request("write_file", path=path, data=base64.b64encode(data).decode()):
+            return msg["size"]
+        raise SandboxGone("no reply")
+
+    async def read_file(self, sandbox_id: str, path: str) -> bytes:
+        async for msg in self._get(sandbox_id).request("read_file", path=path):
+            return base64.b64decode(msg["data"])
+        raise SandboxGone("no reply")
+
+    async def delete(self, sandbox_id: str, workspace_id: str, keep_workspace: bool) -> None:
+        sandbox = self.sandboxes.pop(sandbox_id, None)
+        if sandbox is not None:
+            await sandbox.stop()
+        if not keep_workspace and workspace_id:
+            await asyncio.to_thread(shutil.rmtree, self.workspaces / workspace_id, True)
+
+    async def close(self) -> None:
+        if self._refill is not None:
+            self._refill.cancel()
+        for workspace_id, sandbox in self._warm:
+            await sandbox.stop()
+            shutil.rmtree(self.workspaces / workspace_id, ignore_errors=True)
+        self._warm.clear()
+        for sandbox in list(self.sandboxes.values()):
+            await sandbox.stop()
+        self.sandboxes.clear()

@@ -1,0 +1,263 @@
+"""Computes (where sandboxes run) and sandboxes (the spec/003 contract),
+dispatched to the adapter of each compute's provider."""
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import AsyncIterator
+
+from sqlalchemy import update
+from sqlmodel import col, or_, select
+
+from servicekit import errors
+from servicekit.clock import now
+from servicekit.db import Database
+from services.compute.adapters.base import RUNTIME_ARGV, Adapter, RunEvent, SandboxGone, SandboxRefused
+from services.compute.store import ComputeRow, SandboxRow
+
+MAX_FILE_BYTES = 8 << 20
+PACKAGE_NAME = r"^[A-Za-z0-9@._/\-\[\]=<>~!^,+]{1,200}$"
+
+
+def host_capabilities(isolated: bool) -> dict:
+    runtimes = ["shell"] + [r for r, exe in (("python", "/usr/bin/python3"), ("node", "node"))
+                            if shutil.which(exe)]
+    memory_mb = 0
+    try:
+        with open("/proc/meminfo") as f:
+            memory_mb = int(f.readline().split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"runtimes": runtimes, "cores": os.cpu_count() or 1, "memory_mb": memory_mb,
+            "os": f"{platform.system()} {platform.release()}", "arch": platform.machine(),
+            "isolated": isolated, "network": True}
+
+
+def is_online(row: ComputeRow) -> bool:
+    if row.provider == "local":
+        return True  # served by this process: online while it runs
+    return row.last_heartbeat_at is not None and \
+        (now() - row.last_heartbeat_at).total_seconds() <= row.heartbeat_window_s
+
+
+class Computes:
+    def __init__(self, db: Database, adapters: dict[str, Adapter], max_sandboxes: int = 256):
+        self.db = db
+        self.adapters = adapters
+        self.max_sandboxes = max_sandboxes
+        self.local_compute_id = ""
+
+    # -- registry ------------------------------------------------------------
+    async def register_local(self, data_dir: str, isolated: bool) -> ComputeRow:
+        """The shared local compute: one per host and data folder, stable across restarts."""
+        ident = hashlib.sha256(f"{socket.gethostname()}:{data_dir}".encode()).hexdigest()[:16]
+        row = ComputeRow(compute_id=f"comp_local_{ident}", account_id=None, name=f"local ({socket.gethostname()})",
+                         provider="local", kind="shared", capabilities_json=json.dumps(host_capabilities(isolated)),
+                         last_heartbeat_at=now(), created_at=now())
+        async with self.db.session() as s:
+            existing = await s.get(ComputeRow, row.compute_id)
+            if existing is not None:
+                row.created_at = existing.created_at
+            await s.merge(row)
+            # Sandboxes of an earlier run of this process are gone with it.
+            await s.exec(update(SandboxRow).where(SandboxRow.compute_id == row.compute_id,
+                                                  SandboxRow.status == "running")
+                         .values(status="deleted", deleted_at=now()))
+        self.local_compute_id = row.compute_id
+        return row
+
+    async def visible(self, account_id: str) -> list[ComputeRow]:
+        async with self.db.session() as s:
+            rows = await s.exec(select(ComputeRow)
+                                .where(or_(col(ComputeRow.account_id).is_(None), ComputeRow.account_id == account_id))
+                                .order_by(ComputeRow.kind.desc(), ComputeRow.created_at))
+            return list(rows.all())
+
+    async def get(self, account_id: str, compute_id: str) -> ComputeRow:
+        async with self.db.session() as s:
+            row = await s.get(ComputeRow, compute_id)
+        if row is None or row.account_id not in (None, account_id):
+            raise errors.not_found("compute", compute_id)
+        return row
+
+    async def active_sandboxes(self, compute_id: str) -> int:
+        async with self.db.session() as s:
+            rows = await s.exec(select(SandboxRow.sandbox_id).where(SandboxRow.compute_id == compute_id,
+                                                                    SandboxRow.status == "running"))
+            return len(rows.all())
+
+    async def register(self, account_id: str, name: str, capabilities: dict, compute_id: str) -> ComputeRow:
+        if not name or len(name) > 100:
+            raise errors.invalid("name is required (at most 100 characters)", "name")
+        async with self.db.session() as s:
+            row = await s.get(ComputeRow, compute_id) if compute_id else None
+            if compute_id and (row is None or row.account_id != account_id):
+                raise errors.not_found("compute", compute_id)
+            if row is None:
+                row = ComputeRow(compute_id="comp_" + secrets.token_hex(10), account_id=account_id,
+                                 provider="relay", kind="private", name=name, created_at=now())
+            row.name = name
+            row.capabilities_json = json.dumps(capabilities)
+            row.last_heartbeat_at = now()
+            s.add(row)
+        return row
+
+    async def heartbeat(self, account_id: str, compute_id: str) -> ComputeRow:
+        row = await self.get(account_id, compute_id)
+        if row.account_id is None:
+            raise errors.invalid("the shared local compute needs no heartbeat", "compute_id")
+        async with self.db.session() as s:
+            await s.exec(update(ComputeRow).where(ComputeRow.compute_id == compute_id)
+                         .values(last_heartbeat_at=now()))
+        return await self.get(account_id, compute_id)
+
+    async def unregister(self, account_id: str, compute_id: str) -> None:
+        row = await self.get(account_id, compute_id)
+        if row.account_id is None:
+            raise errors.permission_denied("the shared local compute cannot be unregistered")
+        async with self.db.session() as s:
+            await s.delete(await s.get(ComputeRow, compute_id))
+
+    # -- sandboxes -------------------------------------------------------------
+    async def _pick_compute(self, account_id: str, compute_id: str, provider: str) -> ComputeRow:
+        if compute_id:
+            row = await self.get(account_id, compute_id)
+        elif provider in ("", "local"):
+            row = await self.get(account_id, self.local_compute_id)
+        else:
+            candidates = [c for c in await self.visible(account_id) if c.provider == provider and is_online(c)]
+            if not candidates:
+                raise errors.unavailable(f"no {provider} compute is available to this account")
+            row = candidates[0]
+        if provider and provider != row.provider:
+            raise errors.invalid(f"compute {row.compute_id} is a {row.provider} compute, not {provider}", "provider")
+        if not is_online(row):
+            raise errors.unavailable(f"compute {row.compute_id} is offline (no heartbeat within "
+                                     f"{row.heartbeat_window_s}s)")
+        if row.provider not in self.adapters:
+            raise errors.unavailable(f"no adapter serves {row.provider} computes on this deployment")
+        return row
+
+    async def create_sandbox(self, account_id: str, compute_id: str, provider: str, runtime: str, network: bool,
+                             session_id: str, workspace_id: str) -> SandboxRow:
+        if runtime and runtime not in RUNTIME_ARGV:
+            raise errors.invalid(f"runtime must be one of {', '.join(RUNTIME_ARGV)}", "requirements.runtime")
+        compute = await self._pick_compute(account_id, compute_id, provider)
+        if workspace_id:
+            await self._check_workspace(account_id, workspace_id)
+        async with self.db.session() as s:
+            running = (await s.exec(select(SandboxRow.sandbox_id).where(SandboxRow.status == "running"))).all()
+        if len(running) >= self.max_sandboxes:
+            raise errors.exhausted(f"this deployment runs at most {self.max_sandboxes} sandboxes at once")
+        sandbox_id = "sbx_" + secrets.token_hex(10)
+        started = time.perf_counter()
+        try:
+            workspace_id = await self.adapters[compute.provider].create(sandbox_id, workspace_id, network)
+        except SandboxGone as exc:
+            raise errors.unavailable(str(exc)) from None
+        row = SandboxRow(sandbox_id=sandbox_id, account_id=account_id, compute_id=compute.compute_id,
+                         provider=compute.provider, session_id=session_id, workspace_id=workspace_id,
+                         runtime=runtime or "shell", network=network,
+                         provision_ms=round((time.perf_counter() - started) * 1000, 3), created_at=now())
+        async with self.db.session() as s:
+            s.add(row)
+        return row
+
+    async def _check_workspace(self, account_id: str, workspace_id: str) -> None:
+        """A kept workspace may only be re-attached by the account that owns it."""
+        async with self.db.session() as s:
+            owner = (await s.exec(select(SandboxRow).where(SandboxRow.workspace_id == workspace_id))).first()
+        if owner is None or owner.account_id != account_id:
+            raise errors.not_found("workspace", workspace_id)
+
+    async def sandbox(self, account_id: str, sandbox_id: str) -> SandboxRow:
+        async with self.db.session() as s:
+            row = await s.get(SandboxRow, sandbox_id)
+        if row is None or row.account_id != account_id or row.status != "running":
+            raise errors.not_found("sandbox", sandbox_id)
+        return row
+
+    async def run(self, account_id: str, sandbox_id: str, runtime: str, code: str, stdin: str,
+                  env: dict[str, str], timeout: float) -> AsyncIterator[RunEvent]:
+        row = await self.sandbox(account_id, sandbox_id)
+        runtime = runtime or row.runtime
+        if runtime not in RUNTIME_ARGV:
+            raise errors.invalid(f"runtime must be one of {', '.join(RUNTIME_ARGV)}", "runtime")
+        if not code.strip():
+            raise errors.invalid("code is required", "code")
+        if any(not k or "=" in k or "\0" in k or "\0" in v for k, v in env.items()):
+            raise errors.invalid("env names must be non-empty, without '=' or NUL", "env")
+        try:
+            async for event in self.adapters[row.provider].run(sandbox_id, runtime, code, stdin, env, timeout):
+                yield event
+        except SandboxGone as exc:
+            raise errors.unavailable(f"sandbox {sandbox_id}: {exc}") from None
+
+    async def install(self, account_id: str, sandbox_id: str, manager: str, packages: list[str]):
+        row = await self.sandbox(account_id, sandbox_id)
+        if manager not in ("pip", "npm"):
+            raise errors.invalid("manager must be pip or npm", "manager")
+        if not packages or not all(re.match(PACKAGE_NAME, p) and not p.startswith("-") for p in packages):
+            raise errors.invalid("packages must be package names", "packages")
+        if not row.network:
+            raise errors.conflict("this sandbox has no network; create it with requirements.package_install")
+        quoted = " ".join("'" + p + "'" for p in packages)
+        code = (f"python3 -m pip install --user --break-system-packages --no-input {quoted}" if manager == "pip"
+                else f"npm install --no-audit --no-fund {quoted}")
+        async for event in self.run(account_id, sandbox_id, "shell", code, "", {}, 600):
+            yield event
+
+    async def write_file(self, account_id: str, sandbox_id: str, path: str, data: bytes) -> int:
+        row = await self.sandbox(account_id, sandbox_id)
+        if not path or path.startswith("/") or len(data) > MAX_FILE_BYTES:
+            raise errors.invalid(f"path must be relative to the workspace and content at most {MAX_FILE_BYTES} bytes",
+                                 "path")
+        return await self._file_call(self.adapters[row.provider].write_file(sandbox_id, path, data), path)
+
+    async def read_file(self, account_id: str, sandbox_id: str, path: str) -> bytes:
+        row = await self.sandbox(account_id, sandbox_id)
+        if not path or path.startswith("/"):
+            raise errors.invalid("path must be relative to the workspace", "path")
+        return await self._file_call(self.adapters[row.provider].read_file(sandbox_id, path), path)
+
+    @staticmethod
+    async def _file_call(call, path: str):
+        try:
+            return await call
+        except SandboxRefused as exc:
+            raise (errors.not_found("file", path) if exc.not_found else errors.invalid(str(exc), "path")) from None
+        except SandboxGone as exc:
+            raise errors.unavailable(str(exc)) from None
+
+    async def get_state(self, account_id: str, sandbox_id: str) -> dict:
+        return json.loads((await self.sandbox(account_id, sandbox_id)).state_json)
+
+    async def set_state(self, account_id: str, sandbox_id: str, state: dict) -> dict:
+        await self.sandbox(account_id, sandbox_id)
+        raw = json.dumps(state)
+        if len(raw) > 1 << 20:
+            raise errors.invalid("state is at most 1 MiB of JSON", "state")
+        async with self.db.session() as s:
+            await s.exec(update(SandboxRow).where(SandboxRow.sandbox_id == sandbox_id).values(state_json=raw))
+        return state
+
+    async def delete_sandbox(self, account_id: str, sandbox_id: str, keep_workspace: bool) -> None:
+        row = await self.sandbox(account_id, sandbox_id)
+        async with self.db.session() as s:
+            await s.exec(update(SandboxRow).where(SandboxRow.sandbox_id == sandbox_id)
+                         .values(status="deleted", deleted_at=now()))
+        adapter = self.adapters.get(row.provider)
+        if adapter is not None:
+            try:
+                await adapter.delete(sandbox_id, row.workspace_id, keep_workspace)
+            except SandboxGone:
+                pass  # its machine is gone; nothing left to stop
+
+    async def close(self) -> None:
+        await asyncio.gather(*(a.close() for a in self.adapters.values() if hasattr(a, "close")))

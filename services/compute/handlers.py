@@ -1,0 +1,136 @@
+"""ComputeService RPCs: validate, call the domain, shape the reply."""
+import base64
+import binascii
+import json
+
+from google.protobuf import json_format, struct_pb2
+
+from cerver.v2 import compute_pb2 as pb
+from cerver.v2 import compute_pb2_grpc
+from servicekit import auth, errors
+from servicekit.clock import to_timestamp
+from services.compute.domain import Computes, is_online
+
+DEFAULT_TIMEOUT_S = 300.0
+
+
+class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
+    def __init__(self, computes: Computes):
+        self.computes = computes
+
+    async def _compute(self, row) -> pb.Compute:
+        caps = pb.ComputeCapabilities()
+        json_format.ParseDict(json.loads(row.capabilities_json), caps, ignore_unknown_fields=True)
+        return pb.Compute(compute_id=row.compute_id, name=row.name, provider=row.provider, kind=row.kind,
+                          status="online" if is_online(row) else "offline", capabilities=caps,
+                          last_heartbeat_at=to_timestamp(row.last_heartbeat_at), created_at=to_timestamp(row.created_at),
+                          active_sandboxes=await self.computes.active_sandboxes(row.compute_id),
+                          heartbeat_window_s=row.heartbeat_window_s)
+
+    async def ListComputes(self, request, context):
+        rows = await self.computes.visible(auth.account_id())
+        return pb.ListComputesResponse(computes=[await self._compute(r) for r in rows])
+
+    async def GetCompute(self, request, context):
+        return await self._compute(await self.computes.get(auth.account_id(), request.compute_id))
+
+    async def RegisterCompute(self, request, context):
+        caps = json_format.MessageToDict(request.capabilities, preserving_proto_field_name=True)
+        row = await self.computes.register(auth.account_id(), request.name, caps, request.compute_id)
+        return await self._compute(row)
+
+    async def HeartbeatCompute(self, request, context):
+        return await self._compute(await self.computes.heartbeat(auth.account_id(), request.compute_id))
+
+    async def UnregisterCompute(self, request, context):
+        await self.computes.unregister(auth.account_id(), request.compute_id)
+        return pb.UnregisterComputeResponse(compute_id=request.compute_id, unregistered=True)
+
+    async def CreateSandbox(self, request, context):
+        req = request.requirements
+        row = await self.computes.create_sandbox(
+            auth.account_id(), request.compute_id, request.provider, req.runtime,
+            network=req.package_install or req.public_preview or req.browser,
+            session_id=request.session_id, workspace_id=request.workspace_id)
+        return pb.Sandbox(sandbox_id=row.sandbox_id, compute_id=row.compute_id, provider=row.provider,
+                          status=row.status, runtime=row.runtime, workspace_id=row.workspace_id, network=row.network,
+                          created_at=to_timestamp(row.created_at), provision_ms=row.provision_ms)
+
+    def _events(self, request):
+        timeout = request.timeout if request.HasField("timeout") else DEFAULT_TIMEOUT_S
+        return self.computes.run(auth.account_id(), request.sandbox_id, request.runtime, request.code,
+                                 request.stdin, dict(request.env), timeout)
+
+    @staticmethod
+    async def _collect(sandbox_id: str, events) -> pb.RunSandboxResponse:
+        out = pb.RunSandboxResponse(sandbox_id=sandbox_id)
+        stdout, stderr = [], []
+        async for event in events:
+            if event.type == "stdout":
+                stdout.append(event.data)
+            elif event.type == "stderr":
+                stderr.append(event.data)
+            elif event.type == "exit":
+                out.exit_code, out.timed_out = event.exit_code, event.timed_out
+                out.truncated, out.duration_ms = event.truncated, event.duration_ms
+        out.stdout, out.stderr = "".join(stdout), "".join(stderr)
+        return out
+
+    async def RunSandbox(self, request, context):
+        return await self._collect(request.sandbox_id, self._events(request))
+
+    async def RunSandboxStream(self, request, context):
+        async for event in self._events(request):
+            if event.type == "started":
+                # Initial metadata marks the stream open: the process runs.
+                await context.send_initial_metadata(())
+                continue
+            yield pb.SandboxOutput(type=event.type, data=event.data, exit_code=event.exit_code,
+                                   timed_out=event.timed_out, truncated=event.truncated,
+                                   duration_ms=event.duration_ms)
+
+    async def InstallPackage(self, request, context):
+        events = self.computes.install(auth.account_id(), request.sandbox_id, request.manager, list(request.packages))
+        return await self._collect(request.sandbox_id, events)
+
+    async def WriteFile(self, request, context):
+        if request.encoding not in ("", "utf-8", "base64"):
+            raise errors.invalid("encoding must be utf-8 or base64", "encoding")
+        try:
+            data = base64.b64decode(request.content, validate=True) if request.encoding == "base64" \
+                else request.content.encode()
+        except binascii.Error:
+            raise errors.invalid("content is not valid base64", "content") from None
+        size = await self.computes.write_file(auth.account_id(), request.sandbox_id, request.path, data)
+        return pb.FileInfo(path=request.path, size=size)
+
+    async def ReadFile(self, request, context):
+        data = await self.computes.read_file(auth.account_id(), request.sandbox_id, request.path)
+        if request.encoding == "base64":
+            return pb.FileContent(path=request.path, content=base64.b64encode(data).decode(), encoding="base64",
+                                  size=len(data))
+        try:
+            return pb.FileContent(path=request.path, content=data.decode(), encoding="utf-8", size=len(data))
+        except UnicodeDecodeError:
+            return pb.FileContent(path=request.path, content=base64.b64encode(data).decode(), encoding="base64",
+                                  size=len(data))
+
+    async def GetState(self, request, context):
+        state = await self.computes.get_state(auth.account_id(), request.sandbox_id)
+        return pb.SandboxState(sandbox_id=request.sandbox_id, state=_struct(state))
+
+    async def SetState(self, request, context):
+        state = json_format.MessageToDict(request.state)
+        await self.computes.set_state(auth.account_id(), request.sandbox_id, state)
+        return pb.SandboxState(sandbox_id=request.sandbox_id, state=request.state)
+
+    async def DeleteSandbox(self, request, context):
+        await self.computes.delete_sandbox(auth.account_id(), request.sandbox_id, request.keep_workspace)
+        return pb.DeleteSandboxResponse(sandbox_id=request.sandbox_id, deleted=True,
+                                        workspace_kept=request.keep_workspace)
+
+
+def _struct(value: dict) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    out.update(value)
+    return out

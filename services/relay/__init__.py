@@ -1,0 +1,1 @@
+"""WebSocket endpoint for private machines; forwards sandbox calls to them."""

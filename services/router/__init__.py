@@ -1,0 +1,1 @@
+"""Provider catalog, recommendations (filters, scoring, confidence, canary) and stress tests."""

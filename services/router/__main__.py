@@ -1,0 +1,29 @@
+"""python -m services.router — the routing engine."""
+from cerver.v2 import router_pb2, router_pb2_grpc
+from servicekit import peers, server
+from servicekit.db import open_database
+from services.router.catalog import LiveCatalog
+from services.router.domain import Router
+from services.router.engine import load_catalog
+from services.router.handlers import INTERNAL, RouterHandlers
+from services.router.store import TABLES
+
+
+async def start(address: str) -> server.Host:
+    db = await open_database("router", TABLES)
+    router = Router(db, LiveCatalog(db, load_catalog()))
+    host = server.Host("router", peers.remote_authenticator(), internal=INTERNAL)
+    router_pb2_grpc.add_RouterServiceServicer_to_server(RouterHandlers(router), host.server)
+    await host.start(address, [router_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name])
+
+    async def stop() -> None:
+        await router.close()
+        await peers.close_all()
+        await db.close()
+
+    host.on_stop(stop)
+    return host
+
+
+if __name__ == "__main__":
+    server.serve("router", start)

@@ -1,0 +1,74 @@
+"""The live catalog: profiles from catalog.toml, their estimates moved by
+observed outcomes, and whether each can execute for this account now."""
+import copy
+
+from sqlmodel import select
+
+from cerver.v2 import compute_pb2, compute_pb2_grpc
+from servicekit import peers
+from servicekit.clock import now
+from servicekit.db import Database
+from services.router.engine import Catalog, Profile
+from services.router.store import ProviderStatsRow
+
+EWMA_ALPHA = 0.2
+
+
+class LiveCatalog:
+    def __init__(self, db: Database, base: Catalog):
+        self.db = db
+        self.base = base
+
+    async def record(self, provider: str, success: bool, provision_ms: float) -> None:
+        if provider not in {p.name for p in self.base.profiles}:
+            return
+        async with self.db.session() as s:
+            row = await s.get(ProviderStatsRow, provider, with_for_update=True)
+            if row is None:
+                row = ProviderStatsRow(provider=provider, updated_at=now())
+            row.samples += 1
+            if success:
+                row.startup_ewma_ms = provision_ms if row.samples - row.failures == 1 else \
+                    (1 - EWMA_ALPHA) * row.startup_ewma_ms + EWMA_ALPHA * provision_ms
+            else:
+                row.failures += 1
+            row.updated_at = now()
+            s.add(row)
+
+    async def _learned(self) -> dict[str, ProviderStatsRow]:
+        async with self.db.session() as s:
+            return {r.provider: r for r in (await s.exec(select(ProviderStatsRow))).all()}
+
+    async def computes(self, credentials) -> list[compute_pb2.Compute]:
+        stub = compute_pb2_grpc.ComputeServiceStub(peers.channel("compute"))
+        return list((await stub.ListComputes(compute_pb2.ListComputesRequest(), metadata=credentials,
+                                             timeout=10)).computes)
+
+    async def snapshot(self, credentials, computes: list[compute_pb2.Compute] | None = None) -> Catalog:
+        """Profiles for this account, now: learned estimates, executability."""
+        learned = await self._learned()
+        if computes is None:
+            computes = await self.computes(credentials)
+        online = {c.provider for c in computes if c.status == "online"}
+        known = {c.provider for c in computes}
+        k = self.base.tuning["prior_weight"]
+        profiles = []
+        for base in self.base.profiles:
+            p: Profile = copy.deepcopy(base)
+            stats = learned.get(p.name)
+            if stats is not None and stats.samples:
+                ok = stats.samples - stats.failures
+                if ok:
+                    p.startup_ms = round((base.startup_ms * k + stats.startup_ewma_ms * ok) / (k + ok), 1)
+                p.reliability = round((base.reliability * k + ok) / (k + stats.samples), 4)
+                p.observed_samples = stats.samples
+            if p.live == "compute":
+                p.executable = p.name in online
+                p.executable_reason = "" if p.executable else (
+                    f"no {p.name} compute is online" if p.name in known else
+                    ("no private machine is connected (run `cerver relay`)" if p.name == "relay"
+                     else f"no {p.name} compute on this deployment"))
+            else:
+                p.executable_reason = "modeled in the catalog; no live adapter in this deployment yet"
+            profiles.append(p)
+        return Catalog(profiles, self.base.modes, self.base.tuning)

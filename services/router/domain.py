@@ -1,0 +1,150 @@
+"""Router use cases: the provider list, recommendations and stress tests."""
+import asyncio
+import secrets
+
+from google.protobuf import json_format
+
+from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, router_pb2
+from servicekit import auth, errors, peers
+from servicekit.clock import now, to_timestamp
+from servicekit.db import Database
+from services.router import engine, stress
+from services.router.catalog import LiveCatalog
+from services.router.store import StressTestRow
+
+MAX_SAMPLES = 50
+# How long CreateStressTest waits for a result before answering "running".
+WAIT_FOR_RESULT_S = 30.0
+
+
+def validate(requirements: common_pb2.Requirements, policy: common_pb2.Policy) -> None:
+    if policy.mode and policy.mode not in engine.MODES:
+        raise errors.invalid(f"policy.mode must be one of {', '.join(engine.MODES)}", "policy.mode")
+    if policy.mode == "pinned" and not policy.pinned_provider:
+        raise errors.invalid("policy.pinned_provider is required with mode pinned", "policy.pinned_provider")
+    if requirements.runtime and requirements.runtime not in ("shell", "python", "node"):
+        raise errors.invalid("requirements.runtime must be shell, python or node", "requirements.runtime")
+    if requirements.persistence_level and requirements.persistence_level not in engine.PERSISTENCE_RANK:
+        raise errors.invalid("requirements.persistence_level must be low, medium or high",
+                             "requirements.persistence_level")
+    if requirements.HasField("timeout_minutes") and requirements.timeout_minutes <= 0:
+        raise errors.invalid("requirements.timeout_minutes must be positive", "requirements.timeout_minutes")
+
+
+class Router:
+    def __init__(self, db: Database, catalog: LiveCatalog):
+        self.db = db
+        self.catalog = catalog
+        self._tests: set[asyncio.Task] = set()
+
+    def _names(self) -> set[str]:
+        return {p.name for p in self.catalog.base.profiles}
+
+    async def providers(self) -> list[engine.Profile]:
+        return (await self.catalog.snapshot(peers.credentials())).profiles
+
+    async def recommend(self, req: router_pb2.RecommendRequest) -> common_pb2.RecommendationReport:
+        validate(req.requirements, req.policy)
+        unknown = [p for p in [*req.policy.allowed_providers, req.provider] if p and p not in self._names()]
+        if unknown:
+            raise errors.invalid(f"unknown provider {unknown[0]!r}; known: {', '.join(sorted(self._names()))}",
+                                 "provider")
+        credentials = peers.credentials()
+        only, computes = None, None
+        if req.compute_id:
+            stub = compute_pb2_grpc.ComputeServiceStub(peers.channel("compute"))
+            compute = await stub.GetCompute(compute_pb2.GetComputeRequest(compute_id=req.compute_id),
+                                            metadata=credentials, timeout=10)
+            only, computes = {compute.provider}, [compute]
+        elif req.provider:
+            only = {req.provider}
+        snapshot = await self.catalog.snapshot(credentials, computes)
+        return engine.recommend(snapshot, "req_" + secrets.token_hex(8), req.task, req.workload,
+                                req.requirements, req.policy, req.require_executable, only)
+
+    async def report_outcome(self, req: router_pb2.ReportOutcomeRequest) -> None:
+        if req.provision_ms < 0:
+            raise errors.invalid("provision_ms must not be negative", "provision_ms")
+        await self.catalog.record(req.provider, req.success, req.provision_ms)
+
+    # -- stress tests --------------------------------------------------------
+    async def create_stress_test(self, req: router_pb2.CreateStressTestRequest) -> router_pb2.StressTest:
+        if req.kind not in stress.KINDS:
+            raise errors.invalid(f"kind must be one of {', '.join(stress.KINDS)}", "kind")
+        validate(req.requirements, req.policy)
+        names = list(dict.fromkeys(req.providers)) or [p.name for p in self.catalog.base.profiles]
+        unknown = [n for n in names if n not in self._names()]
+        if unknown:
+            raise errors.invalid(f"unknown provider {unknown[0]!r}", "providers")
+        samples = req.sample_size or 5
+        if not 1 <= samples <= MAX_SAMPLES:
+            raise errors.invalid(f"sample_size must be 1..{MAX_SAMPLES}", "sample_size")
+        credentials = peers.credentials()
+        snapshot = await self.catalog.snapshot(credentials)
+        profiles = [p for p in snapshot.profiles if p.name in names]
+        test = router_pb2.StressTest(testId="test_" + secrets.token_hex(8), kind=req.kind, workload=req.workload,
+                                     sampleSize=samples, status="running", created_at=to_timestamp(now()),
+                                     total_samples=samples * len(profiles))
+        account_id = auth.account_id()
+        await self._save(account_id, test, insert=True)
+        task = asyncio.create_task(self._run_test(account_id, credentials, test, profiles, snapshot, req))
+        self._tests.add(task)
+        task.add_done_callback(self._tests.discard)
+        done, _ = await asyncio.wait({task}, timeout=WAIT_FOR_RESULT_S)
+        return task.result() if done else await self.get_stress_test(test.testId)
+
+    async def _run_test(self, account_id, credentials, test, profiles, snapshot, req) -> router_pb2.StressTest:
+        minutes = float(req.requirements.timeout_minutes) if req.requirements.HasField("timeout_minutes") else \
+            float(snapshot.tuning["default_timeout_minutes"])
+        lock = asyncio.Lock()
+
+        async def progressed() -> None:
+            async with lock:
+                test.completed_samples += 1
+                await self._save(account_id, test)
+
+        try:
+            live = [p for p in profiles if p.executable]
+            live_figures = await asyncio.gather(*(
+                stress.run_samples(stress.LiveSampler(credentials, p.name, req.requirements), req.kind,
+                                   test.sampleSize, progressed) for p in live))
+            for p, figures in zip(live, live_figures):
+                test.results.append(stress.provider_result(p, "live", figures, minutes,
+                                                           "measured on real sandboxes through Cerver"))
+            for p in profiles:
+                if not p.executable:
+                    figures = stress.simulate(p, req.kind, test.sampleSize, test.testId)
+                    test.results.append(stress.provider_result(
+                        p, "simulated", figures, minutes, f"simulated from its profile: {p.executable_reason}"))
+                    test.completed_samples += test.sampleSize
+            stress.rank(test.results, snapshot)
+            stress.report(test, snapshot)
+            test.status = "completed"
+        except Exception as exc:  # noqa: BLE001 - the stored test says it failed
+            test.status = "failed"
+            test.summary = f"The stress test failed: {exc}"
+        test.finished_at.CopyFrom(to_timestamp(now()))
+        await self._save(account_id, test)
+        return test
+
+    async def _save(self, account_id: str, test: router_pb2.StressTest, insert: bool = False) -> None:
+        raw = json_format.MessageToJson(test, preserving_proto_field_name=True, indent=None)
+        async with self.db.session() as s:
+            row = None if insert else await s.get(StressTestRow, test.testId)
+            if row is None:
+                row = StressTestRow(test_id=test.testId, account_id=account_id, status=test.status,
+                                    result_json=raw, created_at=now())
+            row.status, row.result_json = test.status, raw
+            s.add(row)
+
+    async def get_stress_test(self, test_id: str) -> router_pb2.StressTest:
+        async with self.db.session() as s:
+            row = await s.get(StressTestRow, test_id)
+        if row is None or row.account_id != auth.account_id():
+            raise errors.not_found("stress test", test_id)
+        return json_format.Parse(row.result_json, router_pb2.StressTest())
+
+    async def close(self) -> None:
+        for task in list(self._tests):
+            task.cancel()
+        await asyncio.gather(*self._tests, return_exceptions=True)

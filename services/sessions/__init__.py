@@ -1,0 +1,1 @@
+"""Session records, transcripts, run/stream orchestration, lifecycle and metrics."""

@@ -1,0 +1,49 @@
+"""python -m services.sessions — the sessions service."""
+import asyncio
+import contextlib
+import logging
+
+from cerver.v2 import sessions_pb2, sessions_pb2_grpc
+from servicekit import config, peers, server, telemetry
+from servicekit.db import open_database
+from services.sessions.domain import Sessions
+from services.sessions.handlers import SessionHandlers
+from services.sessions.metrics import SpanMetrics
+from services.sessions.store import TABLES, SessionStore
+
+log = logging.getLogger("cerver.sessions")
+
+
+async def reap_forever(sessions: Sessions, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await sessions.reap_expired()
+        except Exception:  # noqa: BLE001 - the sweep runs again next period
+            log.exception("timeout sweep failed")
+
+
+async def start(address: str) -> server.Host:
+    db = await open_database("sessions", TABLES)
+    span_metrics = SpanMetrics()
+    telemetry.add_processor(span_metrics)
+    sessions = Sessions(SessionStore(db), span_metrics)
+    host = server.Host("sessions", peers.remote_authenticator())
+    sessions_pb2_grpc.add_SessionServiceServicer_to_server(SessionHandlers(sessions), host.server)
+    await host.start(address, [sessions_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name])
+    reaper = asyncio.create_task(reap_forever(sessions, config.env_float("CERVER_REAP_INTERVAL_S", 5.0)))
+
+    async def stop() -> None:
+        reaper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reaper
+        await sessions.drain_background()
+        await peers.close_all()
+        await db.close()
+
+    host.on_stop(stop)
+    return host
+
+
+if __name__ == "__main__":
+    server.serve("sessions", start)

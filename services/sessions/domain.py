@@ -1,0 +1,558 @@
+"""The session lifecycle: create (routed through the router, provisioned
+through the compute service), transcript appends and reads, runs and
+streams, pause/resume/spawn/swap/terminate, and automatic timeouts."""
+import asyncio
+import collections
+import dataclasses
+import json
+import logging
+import re
+import uuid
+from datetime import timedelta
+
+import grpc
+from google.protobuf import json_format, struct_pb2
+
+from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, router_pb2, router_pb2_grpc
+from cerver.v2 import sessions_pb2 as pb
+from servicekit import auth, errors, peers, telemetry
+from servicekit.clock import from_timestamp, now
+from services.sessions import metrics
+from services.sessions.store import ENDED, EventRow, SessionRow, SessionStore, decode_cursor, encode_cursor
+from services.sessions.views import dump, load
+
+log = logging.getLogger("cerver.sessions")
+tracer = telemetry.tracer("cerver.sessions")
+
+RUNTIMES = ("shell", "python", "node")
+PERSISTENCE = ("low", "medium", "high")
+ROLES = ("user", "assistant", "system", "tool")
+NAME = re.compile(r"^[\w.\-]{1,64}$")
+DEFAULT_TIMEOUT_MINUTES = 20
+MAX_TIMEOUT_MINUTES = 24 * 60
+DEFAULT_RUN_TIMEOUT_S = 300.0
+MAX_RUN_TIMEOUT_S = 3600.0
+DEFAULT_TAIL = 50
+MAX_ENTRIES = 1000  # per read or per batch append
+MAX_CONTENT_CHARS = 1_000_000
+MAX_LIST = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where the caller asked the work to run: a provider, a registered
+    compute, nothing (transcript-only), or unset (the router decides)."""
+    provider: str = ""
+    compute_id: str = ""
+    none: bool = False
+
+
+def parse_target(value: struct_pb2.Value | None, target_compute_id: str = "") -> Target | None:
+    if target_compute_id:
+        return Target(compute_id=target_compute_id)
+    if value is None:
+        return None
+    kind = value.WhichOneof("kind")
+    if kind == "null_value":
+        return Target(none=True)
+    if kind == "string_value" and value.string_value:
+        return Target(provider=value.string_value)
+    if kind == "struct_value":
+        fields = dict(value.struct_value.fields)
+        unknown = set(fields) - {"provider", "compute_id"}
+        if unknown:
+            raise errors.invalid(f"compute takes provider or compute_id, not {', '.join(sorted(unknown))}", "compute")
+        provider, compute_id = fields.get("provider"), fields.get("compute_id")
+        for name, f in (("provider", provider), ("compute_id", compute_id)):
+            if f is not None and f.WhichOneof("kind") != "string_value":
+                raise errors.invalid(f"compute.{name} must be a string", f"compute.{name}")
+        target = Target(provider=provider.string_value if provider else "",
+                        compute_id=compute_id.string_value if compute_id else "")
+        if target.provider or target.compute_id:
+            return target
+    raise errors.invalid('compute must be {"provider": …}, {"compute_id": …} or null', "compute")
+
+
+def validate_requirements(req: common_pb2.Requirements) -> None:
+    if req.runtime and req.runtime not in RUNTIMES:
+        raise errors.invalid(f"requirements.runtime must be one of {', '.join(RUNTIMES)}", "requirements.runtime")
+    if req.persistence_level and req.persistence_level not in PERSISTENCE:
+        raise errors.invalid(f"requirements.persistence_level must be one of {', '.join(PERSISTENCE)}",
+                             "requirements.persistence_level")
+    if req.HasField("timeout_minutes") and not 1 <= req.timeout_minutes <= MAX_TIMEOUT_MINUTES:
+        raise errors.invalid(f"requirements.timeout_minutes must be 1..{MAX_TIMEOUT_MINUTES}",
+                             "requirements.timeout_minutes")
+
+
+def event(session_id: str, type_: str, detail: str = "", from_status: str = "", to_status: str = "") -> EventRow:
+    return EventRow(session_id=session_id, at=now(), type=type_, detail=detail,
+                    from_status=from_status, to_status=to_status)
+
+
+def _credentials(account_id: str):
+    """The caller's credentials for peers, or the service token acting for
+    the account when there is no caller (timeouts)."""
+    try:
+        return auth.current().outgoing_metadata()
+    except errors.ServiceError:
+        return auth.service_metadata(account_id)
+
+
+class Sessions:
+    def __init__(self, store: SessionStore, span_metrics: metrics.SpanMetrics):
+        self.store = store
+        self.span_metrics = span_metrics
+        self.in_flight: collections.Counter[str] = collections.Counter()
+        self._background: set[asyncio.Task] = set()
+
+    @property
+    def router(self):
+        return router_pb2_grpc.RouterServiceStub(peers.channel("router"))
+
+    @property
+    def compute(self):
+        return compute_pb2_grpc.ComputeServiceStub(peers.channel("compute"))
+
+    def live_status(self, row: SessionRow) -> str:
+        return "running" if self.in_flight[row.session_id] and row.status not in ENDED else row.status
+
+    # -- reading -----------------------------------------------------------
+    async def get(self, session_id: str) -> SessionRow:
+        row = await self.store.get(auth.account_id(), session_id)
+        if row is None:
+            raise errors.not_found("session", session_id)
+        return row
+
+    async def read(self, session_id: str, tail: int, since: int | None, full: bool):
+        if tail < 0 or (since is not None and since < 0):
+            raise errors.invalid("tail and since must not be negative", "tail" if tail < 0 else "since")
+        row = await self.get(session_id)
+        if full:
+            transcript = await self.store.transcript(session_id)
+        elif since is not None:
+            transcript = await self.store.transcript(session_id, since=since, limit=min(tail or MAX_ENTRIES, MAX_ENTRIES))
+        else:
+            transcript = await self.store.transcript(session_id, tail=min(tail or DEFAULT_TAIL, MAX_ENTRIES))
+        return row, transcript, await self.store.events(session_id)
+
+    async def page(self, limit: int, cursor: str, status: str, state: str, name: str):
+        if not 0 <= limit <= MAX_LIST:
+            raise errors.invalid(f"limit must be 1..{MAX_LIST}", "limit")
+        if state and state not in ("running", "idle", "ended"):
+            raise errors.invalid("state must be running, idle or ended", "state")
+        after = None
+        if cursor:
+            after = decode_cursor(cursor)
+            if after is None:
+                raise errors.invalid("cursor is not one this API returned", "cursor")
+        limit = limit or 20
+        rows = await self.store.page(auth.account_id(), limit + 1, after, status=status, state=state, name=name)
+        next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else ""
+        return rows[:limit], next_cursor
+
+    # -- transcript ----------------------------------------------------------
+    async def append(self, session_id: str, entries: list[pb.EntryInput]) -> list[int]:
+        if not entries:
+            raise errors.invalid("entries must hold at least one entry", "entries")
+        if len(entries) > MAX_ENTRIES:
+            raise errors.invalid(f"at most {MAX_ENTRIES} entries per append", "entries")
+        rows = []
+        for i, e in enumerate(entries):
+            if not e.content:
+                raise errors.invalid("content is required", f"entries[{i}].content")
+            if len(e.content) > MAX_CONTENT_CHARS:
+                raise errors.invalid(f"content is at most {MAX_CONTENT_CHARS} characters", f"entries[{i}].content")
+            role = e.role or "user"
+            if role not in ROLES:
+                raise errors.invalid(f"role must be one of {', '.join(ROLES)}", f"entries[{i}].role")
+            rows.append(dict(at=from_timestamp(e.at) if e.HasField("at") else now(), role=role,
+                             kind=e.kind or "text", content=e.content,
+                             metadata_json=json.dumps(dict(_struct_dict(e.metadata)))))
+        row = await self.get(session_id)
+        if row.status in ENDED:
+            raise errors.conflict(f"session {session_id} is {row.status}; its transcript is read-only")
+        seqs = await self.store.append(auth.account_id(), session_id, rows, interactions=len(rows))
+        if seqs is None:
+            raise errors.not_found("session", session_id)
+        return seqs
+
+    # -- creating and placing compute ---------------------------------------
+    async def create(self, req: pb.CreateSessionRequest) -> SessionRow:
+        self._validate_create(req)
+        target = parse_target(req.compute if req.HasField("compute") else None, req.target_compute_id)
+        session_id = str(uuid.uuid4())
+        at = now()
+        timeout = req.requirements.timeout_minutes if req.requirements.HasField("timeout_minutes") else DEFAULT_TIMEOUT_MINUTES
+        row = SessionRow(
+            session_id=session_id, account_id=auth.account_id(), session_name=req.session_name,
+            harness=req.harness, task=req.task, workload=req.workload,
+            requirements_json=dump(req.requirements), policy_json=dump(req.policy), repo_json=dump(req.repo),
+            metadata_json=json.dumps(_struct_dict(req.metadata)), created_at=at, updated_at=at,
+            expires_at=at + timedelta(minutes=timeout))
+        if req.session_type == "transcript" or (target is not None and target.none):
+            row.session_type, row.status, row.provider, row.expires_at = "transcript", "idle", "none", None
+            await self.store.insert(row, [event(session_id, "created", "transcript-only", "", "idle")])
+            return row
+        return await self._create_with_compute(row, target, req.requirements, req.policy, req.repo)
+
+    def _validate_create(self, req: pb.CreateSessionRequest) -> None:
+        if req.session_type not in ("", "transcript", "compute"):
+            raise errors.invalid('session_type must be "compute" or "transcript"', "session_type")
+        if req.session_type == "transcript" and req.HasField("compute") and \
+                req.compute.WhichOneof("kind") != "null_value":
+            raise errors.invalid("a transcript session takes no compute", "compute")
+        if len(req.session_name) > 200:
+            raise errors.invalid("session_name is at most 200 characters", "session_name")
+        if req.harness and not NAME.match(req.harness):
+            raise errors.invalid("harness must be a short name such as claude or openai", "harness")
+        if len(req.task) > 10_000:
+            raise errors.invalid("task is at most 10000 characters", "task")
+        validate_requirements(req.requirements)
+
+    async def _create_with_compute(self, row: SessionRow, target: Target | None, requirements, policy, repo,
+                                   parent_event: EventRow | None = None) -> SessionRow:
+        report = await self._route(row, target, requirements, policy, repo)
+        row.status = "provisioning"
+        events = [event(row.session_id, "created", row.task[:200], "", "provisioning")]
+        if parent_event is not None:
+            events.append(parent_event)
+        await self.store.insert(row, events)
+        return await self._attach(row, report, target, requirements, workspace_id="", event_type="provisioned")
+
+    async def _route(self, row: SessionRow, target: Target | None, requirements, policy, repo):
+        request = router_pb2.RecommendRequest(
+            task=row.task, workload=row.workload, repo=repo, requirements=requirements, policy=policy,
+            require_executable=True, provider=target.provider if target else "",
+            compute_id=target.compute_id if target else "")
+        report = await self.router.Recommend(request, metadata=_credentials(row.account_id), timeout=30)
+        if not report.decision.recommended_provider:
+            raise errors.conflict("no executable compute qualifies for this session: " + report.human_summary.headline,
+                                  report)
+        return report
+
+    async def _attach(self, row: SessionRow, report, target: Target | None, requirements, workspace_id: str,
+                      event_type: str) -> SessionRow:
+        """Provision a sandbox on the routed provider and bind it to the session."""
+        provider = report.decision.recommended_provider
+        chosen = next((p for p in report.providers if p.name == provider), None)
+        request = compute_pb2.CreateSandboxRequest(
+            compute_id=target.compute_id if target else "", provider=provider, requirements=requirements,
+            session_id=row.session_id, workspace_id=workspace_id)
+        try:
+            with tracer.start_as_current_span(metrics.PROVISION, attributes={
+                    metrics.SESSION_ATTR: row.session_id, "cerver.provider": provider}) as span:
+                sandbox = await self.compute.CreateSandbox(request, metadata=_credentials(row.account_id), timeout=60)
+            await self._report(row.account_id, provider, True, telemetry.span_ms(span))
+            await self._apply_spans(row.session_id)
+        except grpc.aio.AioRpcError as err:
+            await self._report(row.account_id, provider, False, 0.0)
+            await self.store.update(row.account_id, row.session_id, event(
+                row.session_id, "failed", f"provisioning on {provider} failed: {err.details()}", row.status, "failed"),
+                status="failed", end_reason="provision_failed", ended_at=now())
+            raise
+        updated = await self.store.update(
+            row.account_id, row.session_id,
+            event(row.session_id, event_type, f"{sandbox.provider} {sandbox.compute_id}", row.status, "ready"),
+            status="ready", provider=sandbox.provider, compute_id=sandbox.compute_id, sandbox_id=sandbox.sandbox_id,
+            workspace_id=sandbox.workspace_id, routing_json=dump(report.decision),
+            predicted_startup_ms=float(chosen.predicted_startup_ms) if chosen else 0.0,
+            uptime_percent=round(100 * chosen.reliability, 2) if chosen else 0.0,
+            price_per_second=chosen.price.per_second_usd if chosen else 0.0,
+            price_per_session=chosen.price.per_session_usd if chosen else 0.0,
+            compute_attached_at=now())
+        return updated
+
+    async def _report(self, account_id: str, provider: str, success: bool, provision_ms: float) -> None:
+        try:
+            await self.router.ReportOutcome(router_pb2.ReportOutcomeRequest(
+                provider=provider, success=success, provision_ms=provision_ms),
+                metadata=auth.service_metadata(account_id), timeout=5)
+        except grpc.aio.AioRpcError as err:  # learning is best-effort; the session goes on
+            log.warning("router did not take the outcome: %s", err.code())
+
+    async def _release(self, row: SessionRow, keep_workspace: bool) -> dict:
+        """Delete the session's sandbox; the columns to store afterwards."""
+        if row.sandbox_id:
+            try:
+                await self.compute.DeleteSandbox(compute_pb2.DeleteSandboxRequest(
+                    sandbox_id=row.sandbox_id, keep_workspace=keep_workspace),
+                    metadata=_credentials(row.account_id), timeout=30)
+            except grpc.aio.AioRpcError as err:
+                # Already gone (compute restarted or went offline): nothing to free.
+                if err.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
+                    raise
+        seconds = metrics.compute_seconds(row)
+        return dict(sandbox_id=None, compute_attached_at=None, compute_seconds=seconds,
+                    workspace_id=row.workspace_id if keep_workspace else None)
+
+    async def _apply_spans(self, session_id: str) -> None:
+        spans = self.span_metrics.drain(session_id)
+        if spans:
+            await self.store.record_spans(session_id, spans)
+
+    # -- running code ----------------------------------------------------------
+    async def _runnable(self, session_id: str) -> SessionRow:
+        row = await self.get(session_id)
+        await self._expire_if_due(row)
+        if row.session_type == "transcript":
+            raise errors.conflict("this is a transcript-only session: it has no compute to run code on")
+        if row.status in ENDED:
+            raise errors.conflict(f"session {session_id} is {row.status} ({row.end_reason}); create a new session")
+        if row.status == "paused":
+            raise errors.conflict(f"session {session_id} is paused; resume it first (POST /v2/sessions/{session_id}/resume)")
+        if not row.sandbox_id or row.status == "provisioning":
+            raise errors.conflict(f"session {session_id} has no compute attached; resume it first")
+        return row
+
+    def _run_request(self, row: SessionRow, req: pb.RunCodeRequest) -> compute_pb2.RunSandboxRequest:
+        runtime = req.runtime or json.loads(row.requirements_json).get("runtime") or "shell"
+        timeout = req.timeout if req.HasField("timeout") else DEFAULT_RUN_TIMEOUT_S
+        return compute_pb2.RunSandboxRequest(sandbox_id=row.sandbox_id, code=req.code, runtime=runtime,
+                                             timeout=timeout, stdin=req.stdin, env=dict(req.env))
+
+    @staticmethod
+    def validate_run(req: pb.RunCodeRequest) -> None:
+        if not req.code.strip():
+            raise errors.invalid("code is required", "code")
+        if len(req.code) > MAX_CONTENT_CHARS:
+            raise errors.invalid(f"code is at most {MAX_CONTENT_CHARS} characters", "code")
+        if req.runtime and req.runtime not in RUNTIMES:
+            raise errors.invalid(f"runtime must be one of {', '.join(RUNTIMES)}", "runtime")
+        if req.HasField("timeout") and not 0 < req.timeout <= MAX_RUN_TIMEOUT_S:
+            raise errors.invalid(f"timeout must be between 0 and {MAX_RUN_TIMEOUT_S:g} seconds", "timeout")
+
+    def _sandbox_gone(self, err: grpc.aio.AioRpcError, session_id: str) -> errors.ServiceError:
+        if err.code() == grpc.StatusCode.NOT_FOUND:
+            return errors.conflict(f"the compute of session {session_id} is gone; resume the session to re-attach compute")
+        if err.code() == grpc.StatusCode.UNAVAILABLE:
+            return errors.unavailable(f"the compute of session {session_id} is unreachable ({err.details()}); "
+                                      "the session can be resumed elsewhere")
+        return errors.from_rpc_error(err)
+
+    async def run(self, session_id: str, req: pb.RunCodeRequest):
+        self.validate_run(req)
+        row = await self._runnable(session_id)
+        self.in_flight[session_id] += 1
+        try:
+            with tracer.start_as_current_span(metrics.EXEC, attributes={
+                    metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider}) as span:
+                result = await self.compute.RunSandbox(self._run_request(row, req), metadata=_credentials(row.account_id))
+        except grpc.aio.AioRpcError as err:
+            raise self._sandbox_gone(err, session_id) from None
+        finally:
+            self._done(session_id)
+        duration = telemetry.span_ms(span)
+        out = pb.RunResult(stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code,
+                           timed_out=result.timed_out, truncated=result.truncated)
+        await self._record_run(row, req.code, out, duration, streamed=False)
+        return await self.get(session_id), out, duration
+
+    def _done(self, session_id: str) -> None:
+        self.in_flight[session_id] -= 1
+        if self.in_flight[session_id] <= 0:
+            del self.in_flight[session_id]
+
+    async def _record_run(self, row: SessionRow, code: str, result: pb.RunResult, duration_ms: float,
+                          streamed: bool) -> None:
+        meta = {"exit_code": result.exit_code, "duration_ms": round(duration_ms, 2), "stream": streamed,
+                "timed_out": result.timed_out, "truncated": result.truncated}
+        content = result.stdout if not result.stderr else (result.stdout + ("\n" if result.stdout else "")
+                                                            + "[stderr]\n" + result.stderr)
+        entries = [dict(at=now(), role="assistant", kind="code", content=code, metadata_json="{}"),
+                   dict(at=now(), role="tool", kind="result", content=content,
+                        metadata_json=json.dumps({**meta, "stderr": result.stderr}))]
+        await self.store.append(row.account_id, row.session_id, entries, interactions=1, settle=True)
+        await self._apply_spans(row.session_id)
+
+    async def stream(self, session_id: str, req: pb.RunCodeRequest, context):
+        self.validate_run(req)
+        row = await self._runnable(session_id)
+        self.in_flight[session_id] += 1
+        span = tracer.start_span(metrics.STREAM_OPEN, attributes={
+            metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider})
+        call = self.compute.RunSandboxStream(self._run_request(row, req), metadata=_credentials(row.account_id))
+        stdout, stderr, final, opened = [], [], None, False
+        try:
+            try:
+                await call.initial_metadata()  # the compute sends it once the process runs
+            except grpc.aio.AioRpcError as err:
+                span.set_status(telemetry.error_status(err.details() or ""))
+                span.end()
+                raise self._sandbox_gone(err, session_id) from None
+            span.end()
+            opened = True
+            await context.send_initial_metadata((
+                ("x-cerver-session-id", session_id), ("x-cerver-provider", row.provider),
+                ("x-cerver-stream-latency-ms", f"{telemetry.span_ms(span):.2f}")))
+            async for chunk in call:
+                if chunk.type == "stdout":
+                    stdout.append(chunk.data)
+                elif chunk.type == "stderr":
+                    stderr.append(chunk.data)
+                else:
+                    final = chunk
+                yield pb.RunEvent(type=chunk.type, data=chunk.data, exit_code=chunk.exit_code,
+                                  duration_ms=chunk.duration_ms, timed_out=chunk.timed_out,
+                                  truncated=chunk.truncated, session_id=session_id)
+        except grpc.aio.AioRpcError as err:
+            raise self._sandbox_gone(err, session_id) from None
+        finally:
+            call.cancel()  # no-op when finished; stops the run if our caller left
+            self._done(session_id)
+            if opened:
+                self._record_stream(row, req.code, stdout, stderr, final)
+
+    def _record_stream(self, row, code, stdout, stderr, final) -> None:
+        result = pb.RunResult(stdout="".join(stdout), stderr="".join(stderr),
+                              exit_code=final.exit_code if final else -1,
+                              timed_out=final.timed_out if final else False,
+                              truncated=final.truncated if final else False)
+        # Recorded in its own task: a caller that disconnects cancels the
+        # stream, and the transcript must still get the run.
+        self._spawn(self._record_run(row, code, result, final.duration_ms if final else 0.0, streamed=True))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain_background(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    # -- lifecycle -----------------------------------------------------------
+    async def pause(self, session_id: str) -> SessionRow:
+        row = await self.get(session_id)
+        await self._expire_if_due(row)
+        self._require_compute_session(row, "pause")
+        if row.status == "paused":
+            return row
+        persistence = json.loads(row.requirements_json).get("persistence_level") or "medium"
+        keep = persistence in ("medium", "high")
+        released = await self._release(row, keep_workspace=keep)
+        detail = "workspace kept" if keep else "workspace discarded (persistence_level low)"
+        return await self.store.update(row.account_id, session_id,
+                                       event(session_id, "paused", detail, row.status, "paused"),
+                                       status="paused", **released)
+
+    def _require_compute_session(self, row: SessionRow, verb: str) -> None:
+        if row.status in ENDED:
+            raise errors.conflict(f"session {row.session_id} is {row.status}; it cannot {verb}")
+        if row.session_type == "transcript":
+            raise errors.conflict(f"session {row.session_id} is transcript-only: there is no compute to {verb}")
+
+    async def resume(self, req: pb.ResumeSessionRequest) -> SessionRow:
+        row = await self.get(req.session_id)
+        await self._expire_if_due(row)
+        self._require_compute_session(row, "resume")
+        target = parse_target(req.compute if req.HasField("compute") else None, req.target_compute_id)
+        if row.status != "paused" and row.sandbox_id and target is None:
+            return row  # already has compute
+        if target is not None and target.none:
+            raise errors.invalid("resume needs compute; use DELETE to end the session", "compute")
+        requirements, policy, repo = self._routing_inputs(row)
+        if target is None and row.compute_id:
+            target = Target(compute_id=row.compute_id)
+        try:
+            report = await self._route(row, target, requirements, policy, repo)
+        except (errors.ServiceError, grpc.aio.AioRpcError):
+            if req.target_compute_id or req.HasField("compute"):
+                raise
+            target = None  # its old compute is gone: let the router place it
+            report = await self._route(row, None, requirements, policy, repo)
+        same_compute = target is not None and target.compute_id == row.compute_id
+        if row.sandbox_id:
+            await self.store.update(row.account_id, row.session_id, None, **await self._release(row, False))
+            row = await self.get(row.session_id)
+        return await self._attach(row, report, target, requirements,
+                                  workspace_id=row.workspace_id or "" if same_compute else "", event_type="resumed")
+
+    def _routing_inputs(self, row: SessionRow):
+        return (load(row.requirements_json, common_pb2.Requirements), load(row.policy_json, common_pb2.Policy),
+                load(row.repo_json, common_pb2.Repo))
+
+    async def spawn(self, req: pb.SpawnSessionRequest) -> SessionRow:
+        parent = await self.get(req.session_id)
+        self._require_compute_session(parent, "spawn")
+        if len(req.session_name) > 200:
+            raise errors.invalid("session_name is at most 200 characters", "session_name")
+        target = parse_target(req.compute if req.HasField("compute") else None, req.target_compute_id)
+        if target is None:
+            target = Target(compute_id=parent.compute_id) if parent.compute_id else Target(provider=parent.provider)
+        if target.none:
+            raise errors.invalid("spawn creates a session on compute; compute cannot be null", "compute")
+        requirements, policy, repo = self._routing_inputs(parent)
+        if req.HasField("requirements"):
+            validate_requirements(req.requirements)
+            requirements = req.requirements
+        at = now()
+        timeout = requirements.timeout_minutes if requirements.HasField("timeout_minutes") else DEFAULT_TIMEOUT_MINUTES
+        child = SessionRow(
+            session_id=str(uuid.uuid4()), account_id=parent.account_id,
+            session_name=req.session_name or f"{parent.session_name or 'session'}-child",
+            harness=parent.harness, task=req.task or parent.task, workload=parent.workload,
+            parent_session_id=parent.session_id, requirements_json=dump(requirements),
+            policy_json=parent.policy_json, repo_json=parent.repo_json, created_at=at, updated_at=at,
+            expires_at=at + timedelta(minutes=timeout))
+        created = await self._create_with_compute(
+            child, target, requirements, policy, repo,
+            parent_event=event(child.session_id, "spawned", f"child of {parent.session_id}"))
+        await self.store.update(parent.account_id, parent.session_id,
+                                event(parent.session_id, "spawned", f"child {child.session_id}"))
+        return created
+
+    async def swap(self, req: pb.SwapComputeRequest) -> SessionRow:
+        row = await self.get(req.session_id)
+        await self._expire_if_due(row)
+        if row.status in ENDED:
+            raise errors.conflict(f"session {row.session_id} is {row.status}; it cannot change compute")
+        if not req.HasField("compute"):
+            raise errors.invalid('compute is required: {"provider": …}, {"compute_id": …} or null', "compute")
+        target = parse_target(req.compute)
+        if target.none:
+            released = await self._release(row, keep_workspace=False)
+            return await self.store.update(
+                row.account_id, row.session_id,
+                event(row.session_id, "compute_swapped", "compute released; transcript-only now", row.status, "idle"),
+                status="idle", session_type="transcript", provider="none", compute_id=None, **released)
+        requirements, policy, repo = self._routing_inputs(row)
+        report = await self._route(row, target, requirements, policy, repo)
+        if row.sandbox_id:
+            await self.store.update(row.account_id, row.session_id, None, **await self._release(row, False))
+            row = await self.get(row.session_id)
+        await self.store.update(row.account_id, row.session_id, None, session_type="compute",
+                                expires_at=row.expires_at or now() + timedelta(minutes=DEFAULT_TIMEOUT_MINUTES))
+        return await self._attach(row, report, target, requirements, workspace_id="", event_type="compute_swapped")
+
+    async def terminate(self, session_id: str, reason: str = "terminated_by_user",
+                        account_id: str | None = None) -> SessionRow:
+        account = account_id or auth.account_id()
+        row = await self.store.get(account, session_id)
+        if row is None:
+            raise errors.not_found("session", session_id)
+        if row.status in ENDED:
+            return row
+        released = await self._release(row, keep_workspace=False)
+        return await self.store.update(account, session_id,
+                                       event(session_id, "timed_out" if reason == "timeout" else "terminated",
+                                             reason, row.status, "terminated"),
+                                       status="terminated", end_reason=reason, ended_at=now(), **released)
+
+    async def _expire_if_due(self, row: SessionRow) -> None:
+        if row.expires_at is not None and row.status not in ENDED and row.expires_at <= now():
+            await self.terminate(row.session_id, "timeout", row.account_id)
+            raise errors.conflict(f"session {row.session_id} reached its timeout_minutes and was ended")
+
+    async def reap_expired(self) -> int:
+        """End every session past its timeout (called periodically)."""
+        rows = await self.store.expired(now())
+        for row in rows:
+            try:
+                await self.terminate(row.session_id, "timeout", row.account_id)
+            except Exception:  # noqa: BLE001 - one bad session must not stop the sweep
+                log.exception("could not end expired session %s", row.session_id)
+        return len(rows)
+
+
+def _struct_dict(s: struct_pb2.Struct) -> dict:
+    return json_format.MessageToDict(s)

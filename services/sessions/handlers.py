@@ -1,0 +1,78 @@
+"""SessionService RPCs: validate, call the domain, shape the reply."""
+import grpc
+
+from cerver.v2 import sessions_pb2 as pb
+from cerver.v2 import sessions_pb2_grpc
+from servicekit import errors
+from services.sessions import metrics, views
+from services.sessions.domain import Sessions
+
+
+class SessionHandlers(sessions_pb2_grpc.SessionServiceServicer):
+    def __init__(self, sessions: Sessions):
+        self.sessions = sessions
+
+    def _view(self, row, transcript=(), events=()) -> pb.Session:
+        return views.session(row, transcript, events, status=self.sessions.live_status(row))
+
+    async def CreateSession(self, request, context):
+        return self._view(await self.sessions.create(request))
+
+    async def ListSessions(self, request, context):
+        rows, cursor = await self.sessions.page(request.limit, request.cursor, request.status, request.state,
+                                                request.name)
+        return pb.ListSessionsResponse(sessions=[self._view(r) for r in rows], next_cursor=cursor)
+
+    async def GetSession(self, request, context):
+        since = request.since if request.HasField("since") else None
+        row, transcript, events = await self.sessions.read(request.session_id, request.tail, since, request.full)
+        return self._view(row, transcript, events)
+
+    async def RunCode(self, request, context):
+        row, result, duration = await self.sessions.run(request.session_id, request)
+        return pb.RunCodeResponse(session_id=row.session_id, duration_ms=round(duration, 2), result=result,
+                                  metrics=metrics.view(row))
+
+    async def RunCodeStream(self, request, context):
+        async for event in self.sessions.stream(request.session_id, request, context):
+            yield event
+
+    async def RunLlm(self, request, context):
+        raise errors.ServiceError(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "run-llm is not available on this deployment: no model harness is configured")
+
+    async def AppendInput(self, request, context):
+        entry = pb.EntryInput(role=request.role, kind=request.kind, content=request.content,
+                              metadata=request.metadata)
+        if request.HasField("at"):
+            entry.at.CopyFrom(request.at)
+        return await self._append(request.session_id, [entry])
+
+    async def AppendTranscript(self, request, context):
+        return await self._append(request.session_id, list(request.entries))
+
+    async def _append(self, session_id, entries):
+        seqs = await self.sessions.append(session_id, entries)
+        return pb.AppendResponse(session_id=session_id, seqs=seqs, transcript_count=seqs[-1])
+
+    async def GetMetrics(self, request, context):
+        row = await self.sessions.get(request.session_id)
+        view = self._view(row)
+        return pb.SessionMetricsView(session_id=row.session_id, provider=row.provider, status=view.status,
+                                     routing=view.routing, metrics=view.metrics)
+
+    async def PauseSession(self, request, context):
+        return self._view(await self.sessions.pause(request.session_id))
+
+    async def ResumeSession(self, request, context):
+        return self._view(await self.sessions.resume(request))
+
+    async def SpawnSession(self, request, context):
+        return self._view(await self.sessions.spawn(request))
+
+    async def SwapCompute(self, request, context):
+        return self._view(await self.sessions.swap(request))
+
+    async def TerminateSession(self, request, context):
+        return self._view(await self.sessions.terminate(request.session_id))

@@ -1,0 +1,239 @@
+"""Sessions' tables and the queries that need care: appends take their
+sequence numbers from an atomic counter on the session row, so concurrent
+appends never lose or duplicate an entry, and the newest N entries are read
+through the (session_id, seq) index in O(N)."""
+import base64
+import json
+from datetime import datetime
+
+from sqlalchemy import Index, UniqueConstraint, and_, case, func, or_, update
+from sqlmodel import Field, SQLModel, col, select
+
+from servicekit.clock import now
+from servicekit.db import Database, utc_field
+
+
+class SessionRow(SQLModel, table=True):
+    __tablename__ = "sessions_session"
+    __table_args__ = (Index("ix_sessions_account_created", "account_id", "created_at", "session_id"),)
+
+    session_id: str = Field(primary_key=True)
+    account_id: str = Field(index=True)
+    session_name: str = ""
+    session_type: str = "compute"  # compute | transcript
+    harness: str = ""
+    task: str = ""
+    workload: str = ""
+    status: str = "provisioning"
+    end_reason: str = ""
+    provider: str = "none"
+    compute_id: str | None = None
+    sandbox_id: str | None = None
+    workspace_id: str | None = None
+    parent_session_id: str | None = None
+    requirements_json: str = "{}"
+    policy_json: str = "{}"
+    repo_json: str = "{}"
+    metadata_json: str = "{}"
+    routing_json: str = "{}"
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()
+    ended_at: datetime | None = utc_field(default=None)
+    expires_at: datetime | None = utc_field(default=None)
+    last_seq: int = 0
+
+    # Metric accumulators, fed from spans.
+    provision_ms: float | None = None
+    first_exec_at: datetime | None = utc_field(default=None)
+    last_exec_ms: float | None = None
+    exec_count: int = 0
+    exec_total_ms: float = 0.0
+    stream_count: int = 0
+    stream_open_total_ms: float = 0.0
+    interaction_count: int = 0
+    predicted_startup_ms: float = 0.0
+    uptime_percent: float = 0.0
+    price_per_second: float = 0.0
+    price_per_session: float = 0.0
+    compute_seconds: float = 0.0
+    compute_attached_at: datetime | None = utc_field(default=None)
+
+
+class TranscriptRow(SQLModel, table=True):
+    __tablename__ = "sessions_transcript"
+    __table_args__ = (UniqueConstraint("session_id", "seq", name="uq_transcript_session_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str
+    seq: int
+    at: datetime = utc_field()
+    role: str
+    kind: str
+    content: str
+    metadata_json: str = "{}"
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "sessions_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(index=True)
+    at: datetime = utc_field()
+    type: str
+    detail: str = ""
+    from_status: str = ""
+    to_status: str = ""
+
+
+TABLES = (SessionRow, TranscriptRow, EventRow)
+
+ENDED = ("terminated", "failed")
+# The coarse state (spec/004) as a condition on the fine status.
+STATE_FILTERS = {
+    "ended": col(SessionRow.status).in_(ENDED),
+    "idle": and_(col(SessionRow.status).not_in(ENDED),
+                 or_(SessionRow.status == "paused", SessionRow.session_type == "transcript")),
+    "running": and_(col(SessionRow.status).not_in([*ENDED, "paused"]), SessionRow.session_type == "compute"),
+}
+
+
+def coarse_state(row: SessionRow) -> str:
+    if row.status in ENDED:
+        return "ended"
+    if row.status == "paused" or row.session_type == "transcript":
+        return "idle"
+    return "running"
+
+
+def encode_cursor(row: SessionRow) -> str:
+    raw = json.dumps([row.created_at.isoformat(), row.session_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str] | None:
+    try:
+        created, sid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created), str(sid)
+    except (ValueError, TypeError):
+        return None
+
+
+class SessionStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def insert(self, row: SessionRow, events: list[EventRow]) -> None:
+        async with self.db.session() as s:
+            s.add(row)
+            for e in events:
+                s.add(e)
+
+    async def get(self, account_id: str, session_id: str) -> SessionRow | None:
+        async with self.db.session() as s:
+            row = await s.get(SessionRow, session_id)
+        return row if row is not None and row.account_id == account_id else None
+
+    async def update(self, account_id: str, session_id: str, event: EventRow | None = None, **values) -> SessionRow | None:
+        values["updated_at"] = now()
+        async with self.db.session() as s:
+            result = await s.exec(update(SessionRow)
+                                  .where(SessionRow.session_id == session_id, SessionRow.account_id == account_id)
+                                  .values(**values))
+            if result.rowcount == 0:
+                return None
+            if event is not None:
+                s.add(event)
+        return await self.get(account_id, session_id)
+
+    async def record_spans(self, session_id: str, spans: list[tuple[str, float, datetime]]) -> None:
+        """Fold measured spans into the session's metric accumulators with
+        atomic `col = col + delta` updates, so concurrent runs lose nothing."""
+        execs = [ms for name, ms, _ in spans if name == "session.exec"]
+        streams = [ms for name, ms, _ in spans if name == "session.stream_open"]
+        provisions = [ms for name, ms, _ in spans if name == "session.provision"]
+        firsts = [at for name, _, at in spans if name != "session.provision"]
+        values = {}
+        if execs:
+            values.update(exec_count=SessionRow.exec_count + len(execs),
+                          exec_total_ms=SessionRow.exec_total_ms + sum(execs), last_exec_ms=execs[-1])
+        if streams:
+            values.update(stream_count=SessionRow.stream_count + len(streams),
+                          stream_open_total_ms=SessionRow.stream_open_total_ms + sum(streams))
+        if provisions:
+            values["provision_ms"] = func.coalesce(SessionRow.provision_ms, provisions[0])
+        if firsts:
+            values["first_exec_at"] = func.coalesce(SessionRow.first_exec_at, min(firsts))
+        if values:
+            async with self.db.session() as s:
+                await s.exec(update(SessionRow).where(SessionRow.session_id == session_id).values(**values))
+
+    async def append(self, account_id: str, session_id: str, entries: list[dict], interactions: int,
+                     settle: bool = False) -> list[int] | None:
+        """Append entries with consecutive sequence numbers. None if the
+        session is not the account's. `settle` moves a ready/running session
+        to idle (a run finished) without overwriting a concurrent pause."""
+        n = len(entries)
+        values = {}
+        if settle:
+            values["status"] = case((col(SessionRow.status).in_(["ready", "running"]), "idle"),
+                                    else_=SessionRow.status)
+        async with self.db.session() as s:
+            result = await s.exec(
+                update(SessionRow)
+                .where(SessionRow.session_id == session_id, SessionRow.account_id == account_id)
+                .values(last_seq=SessionRow.last_seq + n,
+                        interaction_count=SessionRow.interaction_count + interactions,
+                        updated_at=now(), **values)
+                .returning(SessionRow.last_seq))
+            last = result.scalar_one_or_none()
+            if last is None:
+                return None
+            seqs = list(range(last - n + 1, last + 1))
+            for seq, entry in zip(seqs, entries):
+                s.add(TranscriptRow(session_id=session_id, seq=seq, **entry))
+        return seqs
+
+    async def transcript(self, session_id: str, *, tail: int | None = None, since: int | None = None,
+                         limit: int | None = None) -> list[TranscriptRow]:
+        q = select(TranscriptRow).where(TranscriptRow.session_id == session_id)
+        async with self.db.session() as s:
+            if since is not None:
+                q = q.where(TranscriptRow.seq > since).order_by(col(TranscriptRow.seq))
+                if limit:
+                    q = q.limit(limit)
+                return list((await s.exec(q)).all())
+            if tail is not None:
+                rows = (await s.exec(q.order_by(col(TranscriptRow.seq).desc()).limit(tail))).all()
+                return list(reversed(rows))
+            return list((await s.exec(q.order_by(col(TranscriptRow.seq)))).all())
+
+    async def events(self, session_id: str, limit: int = 100) -> list[EventRow]:
+        async with self.db.session() as s:
+            rows = await s.exec(select(EventRow).where(EventRow.session_id == session_id)
+                                .order_by(col(EventRow.id).desc()).limit(limit))
+            return list(reversed(rows.all()))
+
+    async def page(self, account_id: str, limit: int, cursor: tuple[datetime, str] | None,
+                   status: str = "", state: str = "", name: str = "") -> list[SessionRow]:
+        q = select(SessionRow).where(SessionRow.account_id == account_id)
+        if status:
+            q = q.where(SessionRow.status == status)
+        if state:
+            q = q.where(STATE_FILTERS[state])
+        if name:
+            q = q.where(SessionRow.session_name == name)
+        if cursor is not None:
+            created, sid = cursor
+            q = q.where(or_(SessionRow.created_at < created,
+                            and_(SessionRow.created_at == created, SessionRow.session_id < sid)))
+        q = q.order_by(col(SessionRow.created_at).desc(), col(SessionRow.session_id).desc()).limit(limit)
+        async with self.db.session() as s:
+            return list((await s.exec(q)).all())
+
+    async def expired(self, at: datetime, limit: int = 100) -> list[SessionRow]:
+        q = (select(SessionRow)
+             .where(col(SessionRow.expires_at).is_not(None), col(SessionRow.expires_at) < at,
+                    col(SessionRow.status).not_in(ENDED))
+             .limit(limit))
+        async with self.db.session() as s:
+            return list((await s.exec(q)).all())

@@ -371,7 +371,7 @@ class Sessions:
         span = tracer.start_span(metrics.STREAM_OPEN, attributes={
             metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider})
         call = self.compute.RunSandboxStream(self._run_request(row, req), metadata=_credentials(row.account_id))
-        stdout, stderr, final, opened = [], [], None, False
+        stdout, stderr, final, opened, recorded = [], [], None, False, False
         try:
             try:
                 await call.initial_metadata()  # the compute sends it once the process runs
@@ -391,6 +391,11 @@ class Sessions:
                     stderr.append(chunk.data)
                 else:
                     final = chunk
+                    # Recorded before the exit event goes out, so a client
+                    # that reads metrics right after sees this run.
+                    await self._record_run(row, req.code, _stream_result(stdout, stderr, final),
+                                           final.duration_ms, streamed=True)
+                    recorded = True
                 yield pb.RunEvent(type=chunk.type, data=chunk.data, exit_code=chunk.exit_code,
                                   duration_ms=chunk.duration_ms, timed_out=chunk.timed_out,
                                   truncated=chunk.truncated, session_id=session_id)
@@ -399,17 +404,11 @@ class Sessions:
         finally:
             call.cancel()  # no-op when finished; stops the run if our caller left
             self._done(session_id)
-            if opened:
-                self._record_stream(row, req.code, stdout, stderr, final)
-
-    def _record_stream(self, row, code, stdout, stderr, final) -> None:
-        result = pb.RunResult(stdout="".join(stdout), stderr="".join(stderr),
-                              exit_code=final.exit_code if final else -1,
-                              timed_out=final.timed_out if final else False,
-                              truncated=final.truncated if final else False)
-        # Recorded in its own task: a caller that disconnects cancels the
-        # stream, and the transcript must still get the run.
-        self._spawn(self._record_run(row, code, result, final.duration_ms if final else 0.0, streamed=True))
+            if opened and not recorded:
+                # The caller left mid-stream (this generator is being
+                # cancelled): record what ran in a task of its own.
+                self._spawn(self._record_run(row, req.code, _stream_result(stdout, stderr, final),
+                                             0.0, streamed=True))
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -552,6 +551,13 @@ class Sessions:
             except Exception:  # noqa: BLE001 - one bad session must not stop the sweep
                 log.exception("could not end expired session %s", row.session_id)
         return len(rows)
+
+
+def _stream_result(stdout: list[str], stderr: list[str], final) -> pb.RunResult:
+    if final is None:  # interrupted before the exit event
+        return pb.RunResult(stdout="".join(stdout), stderr="".join(stderr) + "\n[stream interrupted]", exit_code=-1)
+    return pb.RunResult(stdout="".join(stdout), stderr="".join(stderr), exit_code=final.exit_code,
+                        timed_out=final.timed_out, truncated=final.truncated)
 
 
 def _struct_dict(s: struct_pb2.Struct) -> dict:

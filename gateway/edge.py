@@ -1,5 +1,6 @@
 """The embedded REST edge: the same transcoding Envoy's grpc_json_transcoder
 does, driven by the same descriptor set, for the embedded default."""
+import asyncio
 import json
 import logging
 
@@ -48,6 +49,14 @@ class Edge:
         app.router.add_route("*", "/{tail:.*}", self.handle_rpc)
         app.on_cleanup.append(self._close)
         return app
+
+    async def start(self, host: str, port: int) -> web.AppRunner:
+        # handler_cancellation: a client that disconnects cancels its
+        # handler, and with it the upstream gRPC call (a stream's run).
+        runner = web.AppRunner(self.app(), handler_cancellation=True, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        return runner
 
     async def _close(self, _app) -> None:
         for ch in self.channels.values():
@@ -109,9 +118,9 @@ class Edge:
                 raw = await call.read()
         except grpc.aio.AioRpcError as err:
             await response.write(b"event: error\ndata: " + self._status_body(err) + b"\n\n")
-        except (ConnectionResetError, ConnectionError):
+        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
             call.cancel()  # the client went away: stop the run's stream upstream
-            return response
+            raise
         await response.write_eof()
         return response
 

@@ -38,9 +38,9 @@ def status_json(code: int, message: str, details=(), pool=None) -> bytes:
 def build_request(route, path_vars: dict[str, str], query: list[tuple[str, str]], body: bytes, pool) -> Message:
     request = route.request_class()()
     if route.body:
-        text = body.decode("utf-8", errors="strict") if body.strip() else "{}"
         target = request if route.body == "*" else _field_message(request, route.body)
         try:
+            text = body.decode("utf-8", errors="strict") if body.strip() else "{}"
             json_format.Parse(text, target, ignore_unknown_fields=False, descriptor_pool=pool)
         except (json_format.ParseError, UnicodeDecodeError) as exc:
             raise BadRequest(f"invalid JSON body: {_clean(exc)}") from None

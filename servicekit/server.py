@@ -118,14 +118,22 @@ class Host:
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = 0
+        self.handlers: list = []  # the servicers, for in-process tests and tools
+        self._names: list[str] = []
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
 
     def on_stop(self, cleanup: Callable[[], Awaitable[None]]) -> None:
         """Run after the server has stopped (closing stores, background tasks)."""
         self._cleanups.append(cleanup)
 
-    async def start(self, address: str, service_names: Iterable[str]) -> int:
-        names = list(service_names)
+    def add(self, servicer, add_to_server, service_descriptor) -> None:
+        """Serve a servicer (add_to_server is the generated add_*_to_server)."""
+        add_to_server(servicer, self.server)
+        self.handlers.append(servicer)
+        self._names.append(service_descriptor.full_name)
+
+    async def start(self, address: str) -> int:
+        names = self._names
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], self.server)
         self.port = self.server.add_insecure_port(address)
         if not self.port:

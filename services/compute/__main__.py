@@ -34,8 +34,8 @@ async def start(address: str) -> server.Host:
     await computes.register_local(str(config.data_dir()), local.isolated)
     await local.start()
     host = server.Host("compute", peers.remote_authenticator())
-    compute_pb2_grpc.add_ComputeServiceServicer_to_server(ComputeHandlers(computes), host.server)
-    await host.start(address, [compute_pb2.DESCRIPTOR.services_by_name["ComputeService"].full_name])
+    host.add(ComputeHandlers(computes), compute_pb2_grpc.add_ComputeServiceServicer_to_server, compute_pb2.DESCRIPTOR.services_by_name["ComputeService"])
+    await host.start(address)
 
     async def stop() -> None:
         await computes.close()

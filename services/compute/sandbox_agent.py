@@ -13,12 +13,13 @@ import json
 import os
 import resource
 import signal
+import subprocess
 import sys
 import time
 
 WORKSPACE = "/workspace"
 CHUNK = 64 * 1024
-OUTPUT_GRACE_S = 1.0
+OUTPUT_GRACE_S = 0.25
 RUN_MARK = "CERVER_RUN_ID"  # in every run's environment, to find its processes
 
 
@@ -80,16 +81,33 @@ class Agent:
                "TMPDIR": "/tmp", **req.get("env", {}), RUN_MARK: str(rid)}
         cap = int(self.config.get("output_cap", 1 << 20))
         started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *req["argv"], cwd=WORKSPACE, env=env,
-            stdin=asyncio.subprocess.PIPE if req.get("stdin") else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        loop = asyncio.get_running_loop()
+        # Our own pipes and a pidfd: the run ends when its main process
+        # exits, even if a background child still holds the pipes open
+        # (asyncio's Process.wait() would wait for the pipes too).
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdin_data = req.get("stdin", "").encode()
+        proc = subprocess.Popen(
+            req["argv"], cwd=WORKSPACE, env=env, stdout=out_w, stderr=err_w,
+            stdin=subprocess.PIPE if stdin_data else subprocess.DEVNULL, close_fds=True,
             preexec_fn=limits(self.config["memory_bytes"], self.config["max_procs"], self.config["max_file_bytes"]))
+        os.close(out_w)
+        os.close(err_w)
+        exited = loop.create_future()
+        pidfd = os.pidfd_open(proc.pid)
+
+        def on_exit() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            if not exited.done():
+                exited.set_result(proc.wait())
+
+        loop.add_reader(pidfd, on_exit)
+        streams = [await _reader(loop, out_r), await _reader(loop, err_r)]
         await self.send({"id": rid, "type": "started"})
-        if req.get("stdin"):
-            proc.stdin.write(req["stdin"].encode())
-            await proc.stdin.drain()
-            proc.stdin.close()
+        if stdin_data:  # fed beside the output pumps, so neither side can block the other
+            loop.run_in_executor(None, _feed, proc.stdin, stdin_data)
         truncated = [False]
 
         async def pump(stream, name):
@@ -121,14 +139,13 @@ class Agent:
                 await self.send({"id": rid, "type": name, "data": tail})
 
         timed_out = False
-        pumps = asyncio.gather(pump(proc.stdout, "stdout"), pump(proc.stderr, "stderr"))
-        waiter = asyncio.ensure_future(proc.wait())
+        pumps = asyncio.gather(pump(streams[0], "stdout"), pump(streams[1], "stderr"))
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout=req.get("timeout") or None)
+            await asyncio.wait_for(asyncio.shield(exited), timeout=req.get("timeout") or None)
         except asyncio.TimeoutError:
             timed_out = True
             kill_run(proc.pid, str(rid))
-            await waiter
+            await exited
         except asyncio.CancelledError:
             kill_run(proc.pid, str(rid))
             pumps.cancel()
@@ -140,7 +157,7 @@ class Agent:
             await asyncio.wait_for(asyncio.shield(pumps), timeout=OUTPUT_GRACE_S)
         except asyncio.TimeoutError:
             pumps.cancel()
-        code = proc.returncode
+        code = exited.result()
         if timed_out:
             code = 124
         elif code is not None and code < 0:
@@ -169,6 +186,21 @@ class Agent:
             task.add_done_callback(lambda _t, rid=req.get("id"): tasks.pop(rid, None))
         for task in list(tasks.values()):
             task.cancel()
+
+
+def _feed(pipe, data: bytes) -> None:
+    try:
+        pipe.write(data)
+    except BrokenPipeError:
+        pass  # the command did not read all of it
+    finally:
+        pipe.close()
+
+
+async def _reader(loop, fd: int) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0))
+    return reader
 
 
 def kill_run(pid: int, run_id: str) -> None:

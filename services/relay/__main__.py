@@ -9,8 +9,8 @@ from servicekit import peers, server
 
 async def start(address: str) -> server.Host:
     host = server.Host("relay", peers.remote_authenticator())
-    relay_pb2_grpc.add_RelayServiceServicer_to_server(relay_pb2_grpc.RelayServiceServicer(), host.server)
-    await host.start(address, [relay_pb2.DESCRIPTOR.services_by_name["RelayService"].full_name])
+    host.add(relay_pb2_grpc.RelayServiceServicer(), relay_pb2_grpc.add_RelayServiceServicer_to_server, relay_pb2.DESCRIPTOR.services_by_name["RelayService"])
+    await host.start(address)
     host.on_stop(peers.close_all)
     return host
 

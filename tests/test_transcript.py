@@ -1,0 +1,115 @@
+"""Sessions as memory: transcript-only sessions, appends, reads, listing."""
+import asyncio
+
+
+async def _transcript_session(api, key, **extra):
+    status, s, text, _ = await api.call("POST", "/v2/sessions", {"session_type": "transcript", **extra}, key=key)
+    assert status == 200, text
+    return s
+
+
+async def test_transcript_only_sessions_both_ways(api):
+    key = await api.login()
+    a = await _transcript_session(api, key, harness="claude", session_name="chat")
+    status, b, text, _ = await api.call("POST", "/v2/sessions", {"compute": None, "harness": "openai"}, key=key)
+    assert status == 200, text
+    for s, harness in ((a, "claude"), (b, "openai")):
+        assert s["provider"] == "none" and "compute_id" not in s and "sandbox_id" not in s
+        assert s["harness"] == harness and s["session_type"] == "transcript" and s["state"] == "idle"
+    status, _, _, _ = await api.call("POST", f"/v2/sessions/{a['session_id']}/run", {"code": "echo"}, key=key)
+    assert status == 409
+    status, _, _, _ = await api.call("POST", "/v2/sessions", {"compute": 7}, key=key)
+    assert status == 400
+
+
+async def test_append_and_read_tail_since_full(api):
+    key = await api.login()
+    sid = (await _transcript_session(api, key))["session_id"]
+    entries = [{"role": "user" if i % 2 == 0 else "assistant", "kind": "text", "content": f"m{i}",
+                "at": f"2026-01-01T00:00:{i:02d}Z", "metadata": {"i": i}} for i in range(10)]
+    status, appended, _, _ = await api.call("POST", f"/v2/sessions/{sid}/transcript", {"entries": entries}, key=key)
+    assert status == 200 and appended["seqs"] == list(range(1, 11))
+    status, got, _, _ = await api.call("POST", f"/v2/sessions/{sid}/input", {"content": "last", "role": "user"}, key=key)
+    assert got["seqs"] == [11]
+
+    _, s, _, _ = await api.call("GET", f"/v2/sessions/{sid}?tail=3", key=key)
+    assert [e["content"] for e in s["transcript"]] == ["m8", "m9", "last"] and s["transcript_count"] == 11
+    assert s["transcript"][0]["seq"] == 9 and s["transcript"][0]["metadata"] == {"i": 8}
+    assert s["transcript"][0]["at"] == "2026-01-01T00:00:08Z"
+    _, s, _, _ = await api.call("GET", f"/v2/sessions/{sid}?since=7", key=key)
+    assert [e["seq"] for e in s["transcript"]] == [8, 9, 10, 11]
+    _, s, _, _ = await api.call("GET", f"/v2/sessions/{sid}?full=1", key=key)
+    assert len(s["transcript"]) == 11
+    _, s, _, _ = await api.call("GET", f"/v2/sessions/{sid}", key=key)
+    assert len(s["transcript"]) == 11 and s["events"][0]["type"] == "created"
+
+    for bad in ({"entries": []}, {"entries": [{"content": ""}]}, {"entries": [{"content": "x", "role": "robot"}]}):
+        assert (await api.call("POST", f"/v2/sessions/{sid}/transcript", bad, key=key))[0] == 400
+    assert (await api.call("GET", f"/v2/sessions/{sid}?tail=-1", key=key))[0] == 400
+
+
+async def test_concurrent_appends_lose_and_duplicate_nothing(api):
+    key = await api.login()
+    sid = (await _transcript_session(api, key))["session_id"]
+
+    async def writer(w):
+        for i in range(5):
+            body = {"entries": [{"content": f"w{w}-{i}-a"}, {"content": f"w{w}-{i}-b"}]}
+            status, _, text, _ = await api.call("POST", f"/v2/sessions/{sid}/transcript", body, key=key)
+            assert status == 200, text
+
+    await asyncio.gather(*(writer(w) for w in range(12)))
+    _, s, _, _ = await api.call("GET", f"/v2/sessions/{sid}?full=1", key=key)
+    seqs = [e["seq"] for e in s["transcript"]]
+    contents = [e["content"] for e in s["transcript"]]
+    assert seqs == list(range(1, 121)) and len(set(contents)) == 120
+    # A batch's entries stay together and in order.
+    for i in range(0, 120, 2):
+        assert contents[i].endswith("-a") and contents[i + 1] == contents[i][:-1] + "b"
+
+
+async def test_foreign_and_unknown_sessions_are_404(api):
+    mine, other = await api.login(), await api.login()
+    sid = (await _transcript_session(api, mine))["session_id"]
+    for method, path, body in (("GET", f"/v2/sessions/{sid}", None), ("POST", f"/v2/sessions/{sid}/input", {"content": "x"}),
+                               ("DELETE", f"/v2/sessions/{sid}", None), ("GET", f"/v2/sessions/{sid}/metrics", None),
+                               ("POST", f"/v2/sessions/{sid}/run", {"code": "id"}),
+                               ("GET", "/v2/sessions/00000000-0000-0000-0000-000000000000", None)):
+        status, b, text, _ = await api.call(method, path, body, key=other)
+        assert status == 404, (method, path, text)
+
+
+async def test_list_pages_newest_first_with_filters(api):
+    key = await api.login()
+    ids = [(await _transcript_session(api, key, session_name=f"n{i}"))["session_id"] for i in range(7)]
+    seen, cursor = [], ""
+    while True:
+        status, page, text, _ = await api.call("GET", f"/v2/sessions?limit=3&cursor={cursor}", key=key)
+        assert status == 200, text
+        seen += [s["session_id"] for s in page["sessions"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(ids))
+    _, named, _, _ = await api.call("GET", "/v2/sessions?name=n3", key=key)
+    assert [s["session_id"] for s in named["sessions"]] == [ids[3]]
+    await api.call("DELETE", f"/v2/sessions/{ids[0]}", key=key)
+    _, ended, _, _ = await api.call("GET", "/v2/sessions?state=ended", key=key)
+    assert [s["session_id"] for s in ended["sessions"]] == [ids[0]]
+    _, idle, _, _ = await api.call("GET", "/v2/sessions?state=idle&limit=50", key=key)
+    assert ids[0] not in {s["session_id"] for s in idle["sessions"]} and len(idle["sessions"]) == 6
+    _, terminated, _, _ = await api.call("GET", "/v2/sessions?status=terminated", key=key)
+    assert [s["session_id"] for s in terminated["sessions"]] == [ids[0]]
+    assert (await api.call("GET", "/v2/sessions?state=sleepy", key=key))[0] == 400
+    assert (await api.call("GET", "/v2/sessions?cursor=garbage", key=key))[0] == 400
+
+
+async def test_terminate_is_soft(api):
+    key = await api.login()
+    sid = (await _transcript_session(api, key))["session_id"]
+    await api.call("POST", f"/v2/sessions/{sid}/input", {"content": "remember me"}, key=key)
+    status, ended, _, _ = await api.call("DELETE", f"/v2/sessions/{sid}", key=key)
+    assert status == 200 and ended["status"] == "terminated" and ended["end_reason"] == "terminated_by_user"
+    _, s, _, _ = await api.call("GET", f"/v2/sessions/{sid}", key=key)
+    assert s["transcript"][0]["content"] == "remember me" and s["state"] == "ended"
+    assert (await api.call("POST", f"/v2/sessions/{sid}/input", {"content": "x"}, key=key))[0] == 409

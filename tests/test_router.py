@@ -1,0 +1,75 @@
+"""The router service over REST: providers, recommend, learning, stress tests."""
+
+
+async def test_providers_list_the_honest_picture(api):
+    key = await api.login()
+    status, body, _, _ = await api.call("GET", "/gateway/providers", key=key)
+    assert status == 200
+    by_name = {p["name"]: p for p in body["providers"]}
+    assert set(by_name) == {"local", "relay", "cloudflare", "vercel", "e2b", "daytona"}
+    assert by_name["local"]["executable"] and by_name["local"]["status"] == "executable"
+    assert not by_name["relay"]["executable"] and "relay" in by_name["relay"]["executable_reason"]
+    assert by_name["vercel"]["status"] == "planned" and by_name["vercel"]["price"]["per_session_usd"] > 0
+    assert (await api.call("GET", "/v2/providers", key=key))[1] == body
+
+
+async def test_recommend_envelope_and_bad_input(api):
+    key = await api.login()
+    body = {"task": "Classify tickets", "workload": "general", "requirements": {"runtime": "node", "timeout_minutes": 5},
+            "policy": {"mode": "cheapest"}}
+    status, report, text, _ = await api.call("POST", "/gateway/recommend", body, key=key)
+    assert status == 200, text
+    assert report["request_id"].startswith("req_") and report["task"] == "Classify tickets"
+    assert report["decision"]["recommended_provider"] == "local"  # free, for advice too
+    assert report["human_summary"]["headline"] and report["human_summary"]["next_action"]
+    assert {p["status"] for p in report["providers"]} <= {"viable", "planned", "filtered"}
+    for bad in ({"policy": {"mode": "yolo"}}, {"policy": {"mode": "pinned"}}, {"policy": {"allowed_providers": ["x"]}},
+                {"requirements": {"runtime": "cobol"}}):
+        assert (await api.call("POST", "/gateway/recommend", bad, key=key))[0] == 400
+    assert (await api.call("POST", "/gateway/recommend", body))[0] == 401
+
+
+async def test_estimates_learn_from_real_provisioning(api):
+    key = await api.login()
+    _, before, _, _ = await api.call("GET", "/v2/providers", key=key)
+    local_before = next(p for p in before["providers"] if p["name"] == "local")
+    for _ in range(3):
+        status, s, text, _ = await api.call("POST", "/v2/sessions", {"compute": {"provider": "local"}}, key=key)
+        assert status == 200, text
+    _, after, _, _ = await api.call("GET", "/v2/providers", key=key)
+    local_after = next(p for p in after["providers"] if p["name"] == "local")
+    assert local_after["observed_samples"] >= local_before["observed_samples"] + 3
+    # Warm hand-overs take well under the 40 ms prior: the estimate moves down.
+    assert local_after["startup_ms"] <= local_before["startup_ms"]
+
+
+async def test_live_cold_start_stress_test(api):
+    key = await api.login()
+    body = {"kind": "cold_start", "workload": "general", "providers": ["local", "vercel"], "sample_size": 4,
+            "requirements": {"runtime": "shell"}, "policy": {"mode": "balanced"}}
+    status, test, text, _ = await api.call("POST", "/gateway/stress-tests", body, key=key)
+    assert status == 200 and test["status"] == "completed", text
+    assert test["testId"].startswith("test_") and test["sampleSize"] == 4 and test["kind"] == "cold_start"
+    results = {r["provider"]: r for r in test["results"]}
+    local, vercel = results["local"], results["vercel"]
+    assert local["mode"] == "live" and local["samples"] == 4 and local["failures"] == 0
+    assert 0 < local["p50_ms"] <= local["p95_ms"] < 5000  # measured, plausible
+    assert vercel["mode"] == "simulated" and "simulated" in vercel["note"]
+    assert test["winner"] in results and test["summary"] and test["report"]["next_policy"]
+    assert "measured live" in test["report"]["guidance"] and test["completed_samples"] == test["total_samples"] == 8
+    status, again, _, _ = await api.call("GET", f"/gateway/stress-tests/{test['testId']}", key=key)
+    assert status == 200 and again["results"] == test["results"]
+    other = await api.login()
+    assert (await api.call("GET", f"/gateway/stress-tests/{test['testId']}", key=other))[0] == 404
+
+
+async def test_other_live_stress_kinds(api):
+    key = await api.login()
+    for kind in ("stream_response", "long_session", "preview_launch"):
+        status, test, text, _ = await api.call("POST", "/gateway/stress-tests",
+                                               {"kind": kind, "providers": ["local"], "sample_size": 2}, key=key)
+        assert status == 200 and test["status"] == "completed", text
+        local = test["results"][0]
+        assert local["mode"] == "live" and local["failures"] == 0 and local["p50_ms"] > 0, (kind, local)
+    for bad in ({"kind": "nope"}, {"kind": "cold_start", "sample_size": 500}, {"kind": "cold_start", "providers": ["x"]}):
+        assert (await api.call("POST", "/gateway/stress-tests", bad, key=key))[0] == 400

@@ -1,0 +1,146 @@
+"""The routing engine, mode by mode, filter by filter: a table of cases on a
+catalog where every provider is executable unless a case says otherwise."""
+import copy
+
+import pytest
+
+from cerver.v2 import common_pb2
+from services.router import engine
+
+BASE = engine.load_catalog()
+
+
+def catalog(executable=("local", "relay", "cloudflare", "vercel", "e2b", "daytona"), **overrides) -> engine.Catalog:
+    profiles = []
+    for p in BASE.profiles:
+        p = copy.deepcopy(p)
+        p.executable = p.name in executable
+        p.executable_reason = "" if p.executable else "no live adapter"
+        for field, value in overrides.get(p.name, {}).items():
+            setattr(p, field, value)
+        profiles.append(p)
+    return engine.Catalog(profiles, BASE.modes, BASE.tuning)
+
+
+def decide(cat=None, workload="general", require_executable=True, only=None, **kw):
+    req = common_pb2.Requirements(**kw.pop("requirements", {}))
+    policy = common_pb2.Policy(**kw.pop("policy", {}))
+    assert not kw
+    return engine.recommend(cat or catalog(), "req_test", "task", workload, req, policy, require_executable, only)
+
+
+def status_of(report, name):
+    return next(p for p in report.providers if p.name == name)
+
+
+# (case, request, winner, why)
+MODE_CASES = [
+    ("fastest picks the quickest start", dict(policy={"mode": "fastest"}), "local", "lowest startup_ms"),
+    ("cheapest among paid clouds", dict(policy={"mode": "cheapest", "allowed_providers": ["vercel", "e2b", "daytona"]}),
+     "daytona", "at 20 min: daytona $0.0264 < e2b $0.0336 < vercel $0.052"),
+    ("resilient favours reliability and persistence",
+     dict(policy={"mode": "resilient", "allowed_providers": ["cloudflare", "vercel", "e2b"]}), "e2b",
+     "high persistence outweighs cloudflare's slightly higher reliability"),
+    ("pinned boosts the pinned provider", dict(policy={"mode": "pinned", "pinned_provider": "daytona"}), "daytona",
+     "pinned_boost"),
+    ("balanced preview workload needs public preview",
+     dict(workload="preview", requirements={"public_preview": True, "runtime": "node"}), "vercel",
+     "preview strength + node as primary runtime"),
+    ("browser work filters to browser providers", dict(requirements={"browser": True}), "e2b", "browser support"),
+    ("desktop work has one candidate", dict(requirements={"desktop": True}), "e2b", "desktop support"),
+]
+
+
+@pytest.mark.parametrize("case,request_kw,winner,why", MODE_CASES, ids=[c[0] for c in MODE_CASES])
+def test_modes_pick_the_expected_winner(case, request_kw, winner, why):
+    request_kw = dict(request_kw)
+    workload = request_kw.pop("workload", "general")
+    report = decide(workload=workload, **request_kw)
+    assert report.decision.recommended_provider == winner, (case, why, report.decision)
+
+
+def test_same_inputs_same_decision():
+    a = decide(policy={"mode": "balanced"}, requirements={"runtime": "python"})
+    b = decide(policy={"mode": "balanced"}, requirements={"runtime": "python"})
+    a.request_id = b.request_id = ""
+    assert a == b
+
+
+@pytest.mark.parametrize("kw,filtered,reason", [
+    (dict(policy={"allowed_providers": ["e2b"]}), "vercel", "allowed_providers"),
+    (dict(requirements={"runtime": "node"}), None, None),
+    (dict(requirements={"public_preview": True}), "local", "public preview"),
+    (dict(requirements={"browser": True}), "vercel", "a browser"),
+    (dict(requirements={"desktop": True}), "daytona", "a desktop"),
+    (dict(requirements={"timeout_minutes": 120}), "vercel", "exceeds its maximum"),
+    (dict(policy={"max_cost_usd": 0.01}), "vercel", "max_cost_usd"),
+    (dict(policy={"max_startup_ms": 500}), "vercel", "max_startup_ms"),
+])
+def test_each_hard_filter_names_its_reason(kw, filtered, reason):
+    report = decide(**kw)
+    if filtered is None:
+        assert all(p.status == "viable" for p in report.providers)
+        return
+    p = status_of(report, filtered)
+    assert p.status == "filtered" and reason in p.reason
+
+
+def test_executability_filter_and_the_honest_picture():
+    cat = catalog(executable=("local",))
+    live = decide(cat)
+    assert live.decision.recommended_provider == "local"
+    assert status_of(live, "vercel").status == "filtered" and "not executable" in status_of(live, "vercel").reason
+    advice = decide(cat, require_executable=False, policy={"mode": "pinned", "pinned_provider": "vercel"})
+    assert advice.decision.recommended_provider == "vercel" and status_of(advice, "vercel").status == "planned"
+    none = decide(catalog(executable=()), only={"vercel"})
+    assert not none.decision.recommended_provider and none.human_summary.headline.startswith("No executable")
+    assert none.human_summary.next_action
+
+
+def test_confidence_bands():
+    t = BASE.tuning
+    assert engine.confidence(t["high_score"], t["high_gap"], t) == "high"
+    assert engine.confidence(t["high_score"], t["high_gap"] - 0.01, t) == "medium"
+    assert engine.confidence(t["medium_score"], t["medium_gap"], t) == "medium"
+    assert engine.confidence(t["medium_score"] - 0.01, 1.0, t) == "low"
+    assert engine.confidence(0.99, t["medium_gap"] - 0.001, t) == "low"
+    assert decide(policy={"mode": "pinned", "pinned_provider": "local"}).decision.confidence == "high"
+    # Two near-identical providers: low confidence.
+    twins = catalog(executable=("vercel", "cloudflare"),
+                    cloudflare={"startup_ms": 820, "reliability": 0.993, "persistence": "medium",
+                                "price": {"per_second_usd": 0.000035, "per_session_usd": 0.01},
+                                "strengths": ["preview", "coding"], "runtimes": ["node", "python", "shell"]})
+    assert decide(twins, policy={"allowed_providers": ["vercel", "cloudflare"]}).decision.confidence == "low"
+
+
+def test_canary_rules():
+    assert not decide(policy={"mode": "fastest", "allowed_providers": ["local", "vercel"]}).decision.canary_run
+    assert decide(policy={"mode": "fastest"}).decision.canary_run  # local and relay start within 0.05
+    assert decide(workload="long_running").decision.canary_run
+    resilient = decide(policy={"mode": "resilient", "allowed_providers": ["local", "e2b"]})
+    assert resilient.decision.canary_run
+    one = decide(catalog(executable=("local",)), policy={"mode": "resilient"})
+    assert not one.decision.canary_run  # only one executable provider
+    twins = catalog(executable=("vercel", "cloudflare"),
+                    cloudflare={"startup_ms": 820, "reliability": 0.993, "persistence": "medium",
+                                "price": {"per_second_usd": 0.000035, "per_session_usd": 0.01},
+                                "strengths": ["preview", "coding"], "runtimes": ["node", "python", "shell"]})
+    assert decide(twins, policy={"allowed_providers": ["vercel", "cloudflare"]}).decision.canary_run
+
+
+def test_report_shape_fallback_and_reasons():
+    report = decide(workload="preview", requirements={"public_preview": True, "runtime": "node"},
+                    policy={"max_startup_ms": 2000})
+    d = report.decision
+    assert d.recommended_provider not in d.fallback_order and len(d.fallback_order) >= 1
+    assert d.primary_reason and any("Public preview" in r for r in d.secondary_reasons)
+    assert report.human_summary.headline.startswith("Route this task through")
+    assert len(report.providers) == len(BASE.profiles)
+    scores = [p.score for p in report.providers if p.status != "filtered"]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_weights_are_data_for_every_mode():
+    assert set(BASE.modes) == set(engine.MODES)
+    for weights in BASE.modes.values():
+        assert sum(weights.values()) == pytest.approx(1.0)

@@ -8,9 +8,13 @@ STAMP   := $(VENV)/.installed
 .PHONY: install system-deps proto check-proto dev up test bench lint clean
 
 # Debian packages the product needs on the host: bubblewrap isolates local
-# sandboxes; PostgreSQL's binaries give the tests a throwaway cluster.
+# sandboxes, which run the system's python3 and node; PostgreSQL's binaries
+# give the tests a throwaway cluster.
 system-deps:
 	@missing=""; command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	 [ -x /usr/bin/python3 ] || missing="$$missing python3"; \
+	 command -v node >/dev/null || missing="$$missing nodejs"; \
+	 command -v ps >/dev/null || missing="$$missing procps"; \
 	 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	 if [ -n "$$missing" ]; then \
 	   echo "installing Debian packages:$$missing"; \

@@ -34,6 +34,21 @@ def generate(out: pathlib.Path) -> None:
             raise SystemExit("protoc failed")
     for pkg in (out / "cerver", out / "cerver" / "v2"):
         (pkg / "__init__.py").touch()
+    write_documents(out)
+
+
+def write_documents(out: pathlib.Path) -> None:
+    """GET / and GET /v2/docs as files, for Envoy to serve in production."""
+    import json
+
+    sys.path.insert(0, str(ROOT))
+    from gateway import BACKENDS, openapi, routes
+
+    pool, files = routes.load(out / "cerver.binpb")
+    table = routes.build(pool, BACKENDS)
+    comments = openapi.method_comments(files)
+    (out / "openapi.json").write_text(json.dumps(openapi.document(table, comments), indent=1, sort_keys=True) + "\n")
+    (out / "index.json").write_text(json.dumps(openapi.index(table, comments), indent=1) + "\n")
 
 
 if __name__ == "__main__":

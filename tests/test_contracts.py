@@ -1,0 +1,95 @@
+"""The contract: generated code matches proto/, and both edges route every
+annotated service."""
+import filecmp
+import pathlib
+import subprocess
+import sys
+
+import yaml
+
+import gateway
+from gateway import routes
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_generated_code_matches_proto(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "proto" / "generate.py"), str(tmp_path)], check=True)
+    committed = ROOT / "gen"
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    existing = sorted(p.relative_to(committed) for p in committed.rglob("*")
+                      if p.is_file() and "__pycache__" not in p.parts)
+    assert generated == existing, "gen/ has files make proto would not write (or lacks some): run `make proto`"
+    stale = [str(p) for p in generated if not filecmp.cmp(tmp_path / p, committed / p, shallow=False)]
+    assert not stale, f"gen/ differs from proto/: run `make proto` ({stale})"
+
+
+def _envoy():
+    return yaml.safe_load((ROOT / "gateway" / "envoy.yaml").read_text())
+
+
+def _annotated_services(pool) -> set[str]:
+    table = routes.build(pool, gateway.BACKENDS)
+    return {r.method.containing_service.full_name for r in table}
+
+
+def test_envoy_config_matches_the_descriptor_set():
+    pool, _ = routes.load(gateway.DESCRIPTOR_SET)
+    cfg = _envoy()
+    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    transcoder = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.grpc_json_transcoder")
+    tc = transcoder["typed_config"]
+    named = set(tc["services"])
+    for service in named:
+        assert pool.FindServiceByName(service), service  # every named service exists
+    assert _annotated_services(pool) <= named  # every annotated service is transcoded
+    assert tc["print_options"]["preserve_proto_field_names"] and tc["print_options"]["stream_sse_style_delimited"]
+    assert tc["print_options"]["always_print_primitive_fields"] and tc["convert_grpc_status"]
+    assert tc["proto_descriptor"].endswith(gateway.DESCRIPTOR_SET.name)
+
+    vhost = hcm["route_config"]["virtual_hosts"][0]
+    clusters = {c["name"] for c in cfg["static_resources"]["clusters"]}
+    prefixes = {}
+    for route in vhost["routes"]:
+        match = route["match"]
+        if "route" in route:
+            assert route["route"]["cluster"] in clusters
+        if "prefix" in match:
+            prefixes[match["prefix"].strip("/")] = route["route"]["cluster"]
+    for service in named:
+        assert prefixes.get(service) == gateway.BACKENDS[service], f"{service} is not routed to its cluster"
+        for method in pool.FindServiceByName(service).methods:
+            assert method.full_name.startswith(service)
+    ws = next(r for r in vhost["routes"] if r["match"].get("path") == "/v2/connect/ws")
+    assert ws["route"]["cluster"] == "relay_ws" and ws["route"]["upgrade_configs"][0]["upgrade_type"] == "websocket"
+    served = {r["match"].get("path"): r for r in vhost["routes"] if "direct_response" in r}
+    assert served["/v2/docs"]["direct_response"]["body"]["filename"].endswith("openapi.json")
+    assert served["/"]["direct_response"]["body"]["filename"].endswith("index.json")
+
+
+def test_every_rule_in_the_contract_becomes_a_route():
+    pool, _ = routes.load(gateway.DESCRIPTOR_SET)
+    table = routes.build(pool, gateway.BACKENDS)
+    templates = {(r.verb, r.template) for r in table}
+    # spec/000 endpoints (those with HTTP rules) and spec/002's /gateway names.
+    for verb, path in [("POST", "/v2/auth/login"), ("GET", "/v2/auth/account"), ("GET", "/v2/auth/keys"),
+                       ("POST", "/v2/auth/keys"), ("DELETE", "/v2/auth/keys/{prefix}"), ("POST", "/v2/sessions"),
+                       ("GET", "/v2/sessions"), ("GET", "/v2/sessions/{session_id}"),
+                       ("POST", "/v2/sessions/{session_id}/run"), ("POST", "/v2/sessions/{session_id}/run/stream"),
+                       ("POST", "/v2/sessions/{session_id}/input"), ("GET", "/v2/sessions/{session_id}/metrics"),
+                       ("POST", "/v2/sessions/{session_id}/pause"), ("POST", "/v2/sessions/{session_id}/resume"),
+                       ("POST", "/v2/sessions/{session_id}/spawn"), ("DELETE", "/v2/sessions/{session_id}"),
+                       ("POST", "/v2/sessions/{session_id}/run-llm"), ("POST", "/v2/sessions/{session_id}/compute"),
+                       ("POST", "/v2/sessions/{session_id}/transcript"), ("GET", "/v2/computes"),
+                       ("GET", "/v2/computes/{compute_id}"), ("POST", "/v2/computes/register"),
+                       ("POST", "/v2/computes/{compute_id}/heartbeat"), ("DELETE", "/v2/computes/{compute_id}"),
+                       ("GET", "/v2/account/providers"), ("POST", "/v2/account/providers"),
+                       ("DELETE", "/v2/account/providers/{provider}"), ("POST", "/v2/auth/device"),
+                       ("GET", "/v2/auth/device"), ("POST", "/v2/auth/approve"), ("POST", "/gateway/recommend"),
+                       ("POST", "/gateway/sessions"), ("POST", "/gateway/sessions/{session_id}/input"),
+                       ("POST", "/gateway/sessions/{session_id}/run"),
+                       ("POST", "/gateway/sessions/{session_id}/run/stream"),
+                       ("GET", "/gateway/sessions/{session_id}/metrics"), ("GET", "/gateway/sessions/{session_id}"),
+                       ("DELETE", "/gateway/sessions/{session_id}"), ("POST", "/gateway/stress-tests"),
+                       ("GET", "/gateway/providers")]:
+        assert (verb, path) in templates, (verb, path)

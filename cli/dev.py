@@ -35,6 +35,9 @@ def stack_env(http_port: int, data_dir: pathlib.Path) -> dict[str, str]:
         "CERVER_PUBLIC_URL": env.get("CERVER_PUBLIC_URL", f"http://127.0.0.1:{http_port}"),
         "CERVER_SERVICE_TOKEN": env.get("CERVER_SERVICE_TOKEN") or secrets.token_urlsafe(32),
         "CERVER_OPEN_SIGNUP": env.get("CERVER_OPEN_SIGNUP", "1"),
+        # compute forks sandboxes beside gRPC threads; grpc's fork handlers
+        # are for forks that keep using gRPC, which these never do.
+        "GRPC_ENABLE_FORK_SUPPORT": "false",
     })
     for service in SERVICES:
         # Free ports, so that stacks on different HTTP ports never collide.

@@ -12,5 +12,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    server.configure_logging()
+    server.configure_process()
     asyncio.run(main())

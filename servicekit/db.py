@@ -1,17 +1,21 @@
-"""Storage: an async SQLAlchemy engine over PostgreSQL (psycopg 3) when
-CERVER_DATABASE_URL names one, otherwise a SQLite file per service."""
+"""Storage: SQLAlchemy over PostgreSQL (psycopg 3) when CERVER_DATABASE_URL
+names one, otherwise a SQLite file per service. An async engine serves the
+ORM; a sync engine on worker threads serves the hot paths (Database.run)."""
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timezone
+from typing import TypeVar
 
-from sqlalchemy import DateTime, event, text
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servicekit import config
+
+T = TypeVar("T")
 
 
 def database_url(service: str) -> str:
@@ -25,8 +29,9 @@ def database_url(service: str) -> str:
 
 
 class Database:
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, sync_engine: Engine):
         self.engine = engine
+        self.sync_engine = sync_engine
         self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
         self.is_sqlite = engine.dialect.name == "sqlite"
 
@@ -37,8 +42,19 @@ class Database:
             async with session.begin():
                 yield session
 
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` (Core statements) in one transaction on a worker
+        thread: one hand-off for the whole transaction instead of one per
+        statement, for the paths every run takes."""
+        return await asyncio.to_thread(self._in_transaction, work)
+
+    def _in_transaction(self, work: Callable[[Connection], T]) -> T:
+        with self.sync_engine.begin() as conn:
+            return work(conn)
+
     async def close(self) -> None:
         await self.engine.dispose()
+        self.sync_engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -56,16 +72,20 @@ async def open_database(service: str, tables: Sequence[type[SQLModel]], url: str
     url = url or database_url(service)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 10})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        sync_engine = create_engine(url.replace("+aiosqlite", ""),
+                                    connect_args={"timeout": 10, "check_same_thread": False})
+        for e in (engine.sync_engine, sync_engine):
+            event.listen(e, "connect", _sqlite_pragmas)
     else:
         engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        sync_engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     async with engine.begin() as conn:
         if not url.startswith("sqlite"):
             # Replicas starting together must not race to create the same table.
             await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": service})
         # Idempotent: only missing tables are created.
         await conn.run_sync(SQLModel.metadata.create_all, tables=[t.__table__ for t in tables])
-    return Database(engine)
+    return Database(engine, sync_engine)
 
 
 class UTCDateTime(TypeDecorator):

@@ -52,6 +52,9 @@ class Computes:
         self.adapters = adapters
         self.max_sandboxes = max_sandboxes
         self.local_compute_id = ""
+        # The sandboxes this process serves, so that a run touches no table:
+        # they live and die with this process (the rows are the record).
+        self._running: dict[str, SandboxRow] = {}
 
     # -- registry ------------------------------------------------------------
     async def register_local(self, data_dir: str, isolated: bool) -> ComputeRow:
@@ -86,11 +89,8 @@ class Computes:
             raise errors.not_found("compute", compute_id)
         return row
 
-    async def active_sandboxes(self, compute_id: str) -> int:
-        async with self.db.session() as s:
-            rows = await s.exec(select(SandboxRow.sandbox_id).where(SandboxRow.compute_id == compute_id,
-                                                                    SandboxRow.status == "running"))
-            return len(rows.all())
+    def active_sandboxes(self, compute_id: str) -> int:
+        return sum(1 for row in self._running.values() if row.compute_id == compute_id)
 
     async def register(self, account_id: str, name: str, capabilities: dict, compute_id: str) -> ComputeRow:
         if not name or len(name) > 100:
@@ -151,9 +151,7 @@ class Computes:
         compute = await self._pick_compute(account_id, compute_id, provider)
         if workspace_id:
             await self._check_workspace(account_id, workspace_id)
-        async with self.db.session() as s:
-            running = (await s.exec(select(SandboxRow.sandbox_id).where(SandboxRow.status == "running"))).all()
-        if len(running) >= self.max_sandboxes:
+        if len(self._running) >= self.max_sandboxes:
             raise errors.exhausted(f"this deployment runs at most {self.max_sandboxes} sandboxes at once")
         sandbox_id = "sbx_" + secrets.token_hex(10)
         started = time.perf_counter()
@@ -167,6 +165,7 @@ class Computes:
                          provision_ms=round((time.perf_counter() - started) * 1000, 3), created_at=now())
         async with self.db.session() as s:
             s.add(row)
+        self._running[sandbox_id] = row
         return row
 
     async def _check_workspace(self, account_id: str, workspace_id: str) -> None:
@@ -177,8 +176,10 @@ class Computes:
             raise errors.not_found("workspace", workspace_id)
 
     async def sandbox(self, account_id: str, sandbox_id: str) -> SandboxRow:
-        async with self.db.session() as s:
-            row = await s.get(SandboxRow, sandbox_id)
+        row = self._running.get(sandbox_id)
+        if row is None:
+            async with self.db.session() as s:
+                row = await s.get(SandboxRow, sandbox_id)
         if row is None or row.account_id != account_id or row.status != "running":
             raise errors.not_found("sandbox", sandbox_id)
         return row
@@ -245,10 +246,13 @@ class Computes:
             raise errors.invalid("state is at most 1 MiB of JSON", "state")
         async with self.db.session() as s:
             await s.exec(update(SandboxRow).where(SandboxRow.sandbox_id == sandbox_id).values(state_json=raw))
+        if sandbox_id in self._running:
+            self._running[sandbox_id].state_json = raw
         return state
 
     async def delete_sandbox(self, account_id: str, sandbox_id: str, keep_workspace: bool) -> None:
         row = await self.sandbox(account_id, sandbox_id)
+        self._running.pop(sandbox_id, None)
         async with self.db.session() as s:
             await s.exec(update(SandboxRow).where(SandboxRow.sandbox_id == sandbox_id)
                          .values(status="deleted", deleted_at=now()))

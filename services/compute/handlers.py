@@ -24,7 +24,7 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
         return pb.Compute(compute_id=row.compute_id, name=row.name, provider=row.provider, kind=row.kind,
                           status="online" if is_online(row) else "offline", capabilities=caps,
                           last_heartbeat_at=to_timestamp(row.last_heartbeat_at), created_at=to_timestamp(row.created_at),
-                          active_sandboxes=await self.computes.active_sandboxes(row.compute_id),
+                          active_sandboxes=self.computes.active_sandboxes(row.compute_id),
                           heartbeat_window_s=row.heartbeat_window_s)
 
     async def ListComputes(self, request, context):

@@ -171,10 +171,10 @@ class Sessions:
         row = await self.get(session_id)
         if row.status in ENDED:
             raise errors.conflict(f"session {session_id} is {row.status}; its transcript is read-only")
-        seqs = await self.store.append(auth.account_id(), session_id, rows, interactions=len(rows))
-        if seqs is None:
+        appended = await self.store.append(auth.account_id(), session_id, rows, interactions=len(rows))
+        if appended is None:
             raise errors.not_found("session", session_id)
-        return seqs
+        return appended[0]
 
     # -- creating and placing compute ---------------------------------------
     async def create(self, req: pb.CreateSessionRequest) -> SessionRow:
@@ -344,8 +344,8 @@ class Sessions:
         duration = telemetry.span_ms(span)
         out = pb.RunResult(stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code,
                            timed_out=result.timed_out, truncated=result.truncated)
-        await self._record_run(row, req.code, out, duration, streamed=False)
-        return await self.get(session_id), out, duration
+        updated = await self._record_run(row, req.code, out, duration, streamed=False)
+        return updated or row, out, duration
 
     def _done(self, session_id: str) -> None:
         self.in_flight[session_id] -= 1
@@ -353,7 +353,9 @@ class Sessions:
             del self.in_flight[session_id]
 
     async def _record_run(self, row: SessionRow, code: str, result: pb.RunResult, duration_ms: float,
-                          streamed: bool) -> None:
+                          streamed: bool) -> SessionRow | None:
+        """The run's code and result into the transcript, its spans into the
+        metrics, in one transaction."""
         meta = {"exit_code": result.exit_code, "duration_ms": round(duration_ms, 2), "stream": streamed,
                 "timed_out": result.timed_out, "truncated": result.truncated}
         content = result.stdout if not result.stderr else (result.stdout + ("\n" if result.stdout else "")
@@ -361,8 +363,9 @@ class Sessions:
         entries = [dict(at=now(), role="assistant", kind="code", content=code, metadata_json="{}"),
                    dict(at=now(), role="tool", kind="result", content=content,
                         metadata_json=json.dumps({**meta, "stderr": result.stderr}))]
-        await self.store.append(row.account_id, row.session_id, entries, interactions=1, settle=True)
-        await self._apply_spans(row.session_id)
+        appended = await self.store.append(row.account_id, row.session_id, entries, interactions=1, settle=True,
+                                           spans=self.span_metrics.drain(row.session_id))
+        return appended[1] if appended else None
 
     async def stream(self, session_id: str, req: pb.RunCodeRequest, context):
         self.validate_run(req)

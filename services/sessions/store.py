@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import datetime
 
-from sqlalchemy import Index, UniqueConstraint, and_, case, func, or_, update
+from sqlalchemy import Index, UniqueConstraint, and_, case, func, insert, or_, update
 from sqlmodel import Field, SQLModel, col, select
 
 from servicekit.clock import now
@@ -118,6 +118,27 @@ def decode_cursor(cursor: str) -> tuple[datetime, str] | None:
         return None
 
 
+def span_values(spans: list[tuple[str, float, datetime]]) -> dict:
+    """Measured spans as atomic `col = col + delta` updates of the session's
+    metric accumulators, so concurrent runs lose nothing."""
+    execs = [ms for name, ms, _ in spans if name == "session.exec"]
+    streams = [ms for name, ms, _ in spans if name == "session.stream_open"]
+    provisions = [ms for name, ms, _ in spans if name == "session.provision"]
+    firsts = [at for name, _, at in spans if name != "session.provision"]
+    values = {}
+    if execs:
+        values.update(exec_count=SessionRow.exec_count + len(execs),
+                      exec_total_ms=SessionRow.exec_total_ms + sum(execs), last_exec_ms=execs[-1])
+    if streams:
+        values.update(stream_count=SessionRow.stream_count + len(streams),
+                      stream_open_total_ms=SessionRow.stream_open_total_ms + sum(streams))
+    if provisions:
+        values["provision_ms"] = func.coalesce(SessionRow.provision_ms, provisions[0])
+    if firsts:
+        values["first_exec_at"] = func.coalesce(SessionRow.first_exec_at, min(firsts))
+    return values
+
+
 class SessionStore:
     def __init__(self, db: Database):
         self.db = db
@@ -129,69 +150,66 @@ class SessionStore:
                 s.add(e)
 
     async def get(self, account_id: str, session_id: str) -> SessionRow | None:
-        async with self.db.session() as s:
-            row = await s.get(SessionRow, session_id)
-        return row if row is not None and row.account_id == account_id else None
+        # Core, not the ORM: this read is on every run's path.
+        table = SessionRow.__table__
+        query = table.select().where(table.c.session_id == session_id, table.c.account_id == account_id)
+        found = await self.db.run(lambda conn: conn.execute(query).mappings().first())
+        return SessionRow.model_construct(**found) if found is not None else None
 
     async def update(self, account_id: str, session_id: str, event: EventRow | None = None, **values) -> SessionRow | None:
         values["updated_at"] = now()
-        async with self.db.session() as s:
-            result = await s.exec(update(SessionRow)
-                                  .where(SessionRow.session_id == session_id, SessionRow.account_id == account_id)
-                                  .values(**values))
-            if result.rowcount == 0:
-                return None
-            if event is not None:
-                s.add(event)
-        return await self.get(account_id, session_id)
+        statement = (update(SessionRow).where(SessionRow.session_id == session_id, SessionRow.account_id == account_id)
+                     .values(**values).returning(*SessionRow.__table__.c))
+
+        def work(conn):
+            found = conn.execute(statement).mappings().first()
+            if found is not None and event is not None:
+                conn.execute(insert(EventRow).values(**event.model_dump(exclude={"id"})))
+            return found
+
+        found = await self.db.run(work)
+        return SessionRow.model_construct(**found) if found is not None else None
 
     async def record_spans(self, session_id: str, spans: list[tuple[str, float, datetime]]) -> None:
-        """Fold measured spans into the session's metric accumulators with
-        atomic `col = col + delta` updates, so concurrent runs lose nothing."""
-        execs = [ms for name, ms, _ in spans if name == "session.exec"]
-        streams = [ms for name, ms, _ in spans if name == "session.stream_open"]
-        provisions = [ms for name, ms, _ in spans if name == "session.provision"]
-        firsts = [at for name, _, at in spans if name != "session.provision"]
-        values = {}
-        if execs:
-            values.update(exec_count=SessionRow.exec_count + len(execs),
-                          exec_total_ms=SessionRow.exec_total_ms + sum(execs), last_exec_ms=execs[-1])
-        if streams:
-            values.update(stream_count=SessionRow.stream_count + len(streams),
-                          stream_open_total_ms=SessionRow.stream_open_total_ms + sum(streams))
-        if provisions:
-            values["provision_ms"] = func.coalesce(SessionRow.provision_ms, provisions[0])
-        if firsts:
-            values["first_exec_at"] = func.coalesce(SessionRow.first_exec_at, min(firsts))
+        """Fold measured spans into the session's metric accumulators."""
+        values = span_values(spans)
         if values:
-            async with self.db.session() as s:
-                await s.exec(update(SessionRow).where(SessionRow.session_id == session_id).values(**values))
+            statement = update(SessionRow).where(SessionRow.session_id == session_id).values(**values)
+            await self.db.run(lambda conn: conn.execute(statement))
 
     async def append(self, account_id: str, session_id: str, entries: list[dict], interactions: int,
-                     settle: bool = False) -> list[int] | None:
-        """Append entries with consecutive sequence numbers. None if the
-        session is not the account's. `settle` moves a ready/running session
-        to idle (a run finished) without overwriting a concurrent pause."""
+                     settle: bool = False, spans: list[tuple[str, float, datetime]] = ()
+                     ) -> tuple[list[int], SessionRow] | None:
+        """Append entries with consecutive sequence numbers, in the same
+        transaction as the spans' metrics; returns the seqs and the updated
+        session. None if the session is not the account's. `settle` moves a
+        ready/running session to idle (a run finished) without overwriting a
+        concurrent pause."""
         n = len(entries)
-        values = {}
+        values = span_values(spans)
         if settle:
             values["status"] = case((col(SessionRow.status).in_(["ready", "running"]), "idle"),
                                     else_=SessionRow.status)
-        async with self.db.session() as s:
-            result = await s.exec(
-                update(SessionRow)
-                .where(SessionRow.session_id == session_id, SessionRow.account_id == account_id)
-                .values(last_seq=SessionRow.last_seq + n,
-                        interaction_count=SessionRow.interaction_count + interactions,
-                        updated_at=now(), **values)
-                .returning(SessionRow.last_seq))
-            last = result.scalar_one_or_none()
-            if last is None:
-                return None
-            seqs = list(range(last - n + 1, last + 1))
-            for seq, entry in zip(seqs, entries):
-                s.add(TranscriptRow(session_id=session_id, seq=seq, **entry))
-        return seqs
+        statement = (update(SessionRow)
+                     .where(SessionRow.session_id == session_id, SessionRow.account_id == account_id)
+                     .values(last_seq=SessionRow.last_seq + n,
+                             interaction_count=SessionRow.interaction_count + interactions,
+                             updated_at=now(), **values)
+                     .returning(*SessionRow.__table__.c))
+
+        def work(conn):
+            found = conn.execute(statement).mappings().first()
+            if found is None:
+                return None, []
+            seqs = list(range(found["last_seq"] - n + 1, found["last_seq"] + 1))
+            conn.execute(insert(TranscriptRow), [dict(session_id=session_id, seq=seq, **entry)
+                                                 for seq, entry in zip(seqs, entries)])
+            return found, seqs
+
+        found, seqs = await self.db.run(work)
+        if found is None:
+            return None
+        return seqs, SessionRow.model_construct(**found)
 
     async def transcript(self, session_id: str, *, tail: int | None = None, since: int | None = None,
                          limit: int | None = None) -> list[TranscriptRow]:

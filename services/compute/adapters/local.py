@@ -150,9 +150,13 @@ class LocalProvider:
         return etc
 
     def _argv(self, workspace: pathlib.Path, network: bool) -> list[str]:
-        config = json.dumps(self.agent_config)
         if not self.isolated:
             return [SYSTEM_PYTHON, "-I", "-S", str(AGENT), json.dumps({**self.agent_config, "workspace": str(workspace)})]
+        return self.bwrap_argv(workspace, network, [SYSTEM_PYTHON, "-I", "-S", "/opt/cerver/agent.py",
+                                                    json.dumps(self.agent_config)])
+
+    def bwrap_argv(self, workspace: pathlib.Path, network: bool, command: list[str]) -> list[str]:
+        """bubblewrap around `command` with a sandbox's namespaces and mounts."""
         args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent", "--new-session", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
                 "--hostname", "sandbox"]
@@ -171,8 +175,7 @@ class LocalProvider:
                  "--ro-bind", str(self._etc / "group"), "/etc/group",
                  "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
                  "--bind", str(workspace), "/workspace", "--ro-bind", str(AGENT), "/opt/cerver/agent.py",
-                 "--chdir", "/workspace", "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
-                 SYSTEM_PYTHON, "-I", "-S", "/opt/cerver/agent.py", config]
+                 "--chdir", "/workspace", "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", *command]
         return args
 
     async def _spawn(self, workspace: pathlib.Path, network: bool) -> LocalSandbox:

@@ -1,0 +1,1 @@
+"""`make bench`: Cerver's latency and throughput against the real stack."""

@@ -42,6 +42,7 @@ def stack_env(http_port: int, data_dir: pathlib.Path) -> dict[str, str]:
     for service in SERVICES:
         # Free ports, so that stacks on different HTTP ports never collide.
         env[f"CERVER_{service.upper()}_ADDR"] = f"127.0.0.1:{free_port()}"
+    env["CERVER_RELAY_WS_ADDR"] = f"127.0.0.1:{free_port()}"
     env.pop("CERVER_LISTEN_ADDR", None)
     return env
 

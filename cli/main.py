@@ -1,4 +1,5 @@
-"""cerver — run the stack on this host (`cerver dev`)."""
+"""cerver — run the stack on this host (`cerver dev`), or turn this machine
+into a private compute of a Cerver gateway (`cerver relay --url …`)."""
 import argparse
 import sys
 
@@ -7,12 +8,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cerver", description="Cerver: sessions as memory, pluggable compute.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("dev", help="start every service and the REST edge on this host (embedded default)")
+    relay = commands.add_parser("relay", help="serve this machine as a private compute of a gateway")
+    relay.add_argument("--url", required=True, help="the gateway's base URL, e.g. http://127.0.0.1:8080")
+    relay.add_argument("--name", help="the compute's name (default: this host's name)")
     args = parser.parse_args(argv)
     if args.command == "dev":
         from cli import dev
 
         return dev.run()
-    return 2
+    from cli import relay as relay_agent
+
+    return relay_agent.run(args.url, args.name)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import asyncio
 import json
 import logging
 
+import aiohttp
 import grpc
 from aiohttp import web
 from google.rpc import status_pb2
@@ -19,6 +20,8 @@ JSON = "application/json"
 FORWARDED_HEADERS = ("authorization", "x-request-id")
 # Response metadata passed back as HTTP headers.
 PASSED_METADATA_PREFIX = "x-cerver-"
+# Private machines' agents; proxied to the relay as Envoy's WebSocket route does.
+RELAY_SOCKET_PATH = "/v2/connect/ws"
 
 
 def _identity(b: bytes) -> bytes:
@@ -46,6 +49,7 @@ class Edge:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_get("/", self.handle_index)
         app.router.add_get("/v2/docs", self.handle_docs)
+        app.router.add_get(RELAY_SOCKET_PATH, self.handle_relay_socket)
         app.router.add_route("*", "/{tail:.*}", self.handle_rpc)
         app.on_cleanup.append(self._close)
         return app
@@ -124,6 +128,32 @@ class Edge:
         await response.write_eof()
         return response
 
+    async def handle_relay_socket(self, request: web.Request) -> web.StreamResponse:
+        headers = {h: request.headers[h] for h in FORWARDED_HEADERS if h in request.headers}
+        url = f"http://{config.relay_ws_addr()}{request.path_qs}"
+        session = aiohttp.ClientSession()
+        try:
+            upstream = await session.ws_connect(url, headers=headers, max_msg_size=0)
+        except aiohttp.WSServerHandshakeError as exc:
+            await session.close()
+            code = {401: 16, 404: 5, 400: 3}.get(exc.status, 14)
+            return self.error(exc.status, code, f"the relay refused the connection ({exc.message})")
+        except aiohttp.ClientError:
+            await session.close()
+            return self.error(503, 14, "the relay is unavailable")
+        client = web.WebSocketResponse(max_msg_size=0)
+        await client.prepare(request)
+        try:
+            pipes = [asyncio.create_task(_pipe(client, upstream)), asyncio.create_task(_pipe(upstream, client))]
+            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+            for task in pipes:
+                task.cancel()
+        finally:
+            await upstream.close()
+            await client.close()
+            await session.close()
+        return client
+
     def _status_body(self, err: grpc.aio.AioRpcError) -> bytes:
         for key, value in err.trailing_metadata() or ():
             if key == "grpc-status-details-bin":
@@ -133,6 +163,16 @@ class Edge:
     def _rpc_error(self, err: grpc.aio.AioRpcError) -> web.Response:
         code = err.code().value[0]
         return web.Response(status=HTTP_STATUS.get(code, 500), body=self._status_body(err), content_type=JSON)
+
+
+async def _pipe(source, sink) -> None:
+    async for msg in source:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            await sink.send_str(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            await sink.send_bytes(msg.data)
+        else:
+            break
 
 
 def _passed_headers(metadata) -> dict[str, str]:

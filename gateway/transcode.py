@@ -26,7 +26,26 @@ class BadRequest(Exception):
 def to_json(message: Message, pool) -> bytes:
     data = json_format.MessageToDict(message, preserving_proto_field_name=True,
                                      always_print_fields_with_no_presence=True, descriptor_pool=pool)
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(_in_field_order(message.DESCRIPTOR, data), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _in_field_order(desc, data):
+    """Keys in field-number order, as Envoy's printer writes them (Python's
+    puts fields left at their defaults last)."""
+    if not isinstance(data, dict) or desc.full_name.startswith("google.protobuf."):
+        return data
+    out = {}
+    for field in desc.fields:
+        if field.name not in data:
+            continue
+        value = data[field.name]
+        sub = field.message_type
+        if sub is not None and not sub.GetOptions().map_entry:
+            value = [_in_field_order(sub, v) for v in value] if field.is_repeated else _in_field_order(sub, value)
+        out[field.name] = value
+    for key, value in data.items():  # "@type" of an Any, and anything not a field
+        out.setdefault(key, value)
+    return out
 
 
 def status_json(code: int, message: str, details=(), pool=None) -> bytes:

@@ -34,6 +34,11 @@ def listen_addr(service: str) -> str:
     return env("CERVER_LISTEN_ADDR") or env(f"CERVER_{service.upper()}_ADDR", f"[::]:{DEFAULT_PORTS[service]}")
 
 
+def relay_ws_addr() -> str:
+    """Where the relay accepts agent WebSockets (the edges proxy /v2/connect/ws there)."""
+    return env("CERVER_RELAY_WS_ADDR", "127.0.0.1:8091")
+
+
 def data_dir() -> pathlib.Path:
     path = pathlib.Path(env("CERVER_DATA_DIR", ".cerver/default")).resolve()
     path.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,7 @@ async def running_stack(tmp_path, database_url: str = ""):
            "CERVER_SANDBOX_WARM": "2"}
     addrs = {s: f"127.0.0.1:{free_port()}" for s in config.SERVICES}
     env.update({f"CERVER_{s.upper()}_ADDR": a for s, a in addrs.items()})
+    env["CERVER_RELAY_WS_ADDR"] = f"127.0.0.1:{free_port()}"
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     hosts = {}

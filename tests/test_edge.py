@@ -70,3 +70,13 @@ async def test_unimplemented_rpc_is_501(api):
     status, body, _, _ = await api.call("POST", f"/v2/sessions/{s['session_id']}/run-llm",
                                         {"model": "m", "input": "x"}, key=key)
     assert status == 501 and body["code"] == 12
+
+
+async def test_json_fields_come_in_field_number_order(api):
+    """As Envoy's transcoder prints them, defaults included."""
+    key = await api.login()
+    _, s, text, _ = await api.call("POST", "/v2/sessions", {"session_type": "transcript", "session_name": "o"}, key=key)
+    keys = list(s)
+    assert keys[:5] == ["session_id", "session_name", "status", "state", "provider"], keys
+    metrics = list(s["metrics"])
+    assert metrics.index("total_exec_count") < metrics.index("engagement_label")

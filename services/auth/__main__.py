@@ -14,7 +14,8 @@ async def start(address: str) -> server.Host:
                         config.env("CERVER_PUBLIC_URL", "http://127.0.0.1:8080"))
     # Auth resolves keys in-process rather than calling itself.
     host = server.Host("auth", Authenticator(accounts.resolve_key), public=PUBLIC, internal=INTERNAL)
-    host.add(AuthHandlers(accounts), auth_pb2_grpc.add_AuthServiceServicer_to_server, auth_pb2.DESCRIPTOR.services_by_name["AuthService"])
+    host.add(AuthHandlers(accounts), auth_pb2_grpc.add_AuthServiceServicer_to_server,
+             auth_pb2.DESCRIPTOR.services_by_name["AuthService"])
     await host.start(address)
     host.on_stop(db.close)
     return host

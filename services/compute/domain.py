@@ -47,8 +47,10 @@ def is_online(row: ComputeRow) -> bool:
 
 
 class Computes:
-    def __init__(self, db: Database, adapters: dict[str, Adapter], max_sandboxes: int = 256):
+    def __init__(self, db: Database, adapters: dict[str, Adapter], max_sandboxes: int = 256,
+                 heartbeat_window_s: int = 60):
         self.db = db
+        self.heartbeat_window_s = heartbeat_window_s
         self.adapters = adapters
         self.max_sandboxes = max_sandboxes
         self.local_compute_id = ""
@@ -101,7 +103,8 @@ class Computes:
                 raise errors.not_found("compute", compute_id)
             if row is None:
                 row = ComputeRow(compute_id="comp_" + secrets.token_hex(10), account_id=account_id,
-                                 provider="relay", kind="private", name=name, created_at=now())
+                                 provider="relay", kind="private", name=name, created_at=now(),
+                                 heartbeat_window_s=self.heartbeat_window_s)
             row.name = name
             row.capabilities_json = json.dumps(capabilities)
             row.last_heartbeat_at = now()
@@ -153,19 +156,20 @@ class Computes:
             await self._check_workspace(account_id, workspace_id)
         if len(self._running) >= self.max_sandboxes:
             raise errors.exhausted(f"this deployment runs at most {self.max_sandboxes} sandboxes at once")
-        sandbox_id = "sbx_" + secrets.token_hex(10)
+        row = SandboxRow(sandbox_id="sbx_" + secrets.token_hex(10), account_id=account_id,
+                         compute_id=compute.compute_id, provider=compute.provider, session_id=session_id,
+                         workspace_id=workspace_id, runtime=runtime or "shell", network=network, created_at=now())
         started = time.perf_counter()
         try:
-            workspace_id = await self.adapters[compute.provider].create(sandbox_id, workspace_id, network)
+            row.workspace_id = await self.adapters[compute.provider].create(row)
         except SandboxGone as exc:
             raise errors.unavailable(str(exc)) from None
-        row = SandboxRow(sandbox_id=sandbox_id, account_id=account_id, compute_id=compute.compute_id,
-                         provider=compute.provider, session_id=session_id, workspace_id=workspace_id,
-                         runtime=runtime or "shell", network=network,
-                         provision_ms=round((time.perf_counter() - started) * 1000, 3), created_at=now())
+        except SandboxRefused as exc:
+            raise errors.invalid(str(exc)) from None
+        row.provision_ms = round((time.perf_counter() - started) * 1000, 3)
         async with self.db.session() as s:
             s.add(row)
-        self._running[sandbox_id] = row
+        self._running[row.sandbox_id] = row
         return row
 
     async def _check_workspace(self, account_id: str, workspace_id: str) -> None:
@@ -195,10 +199,14 @@ class Computes:
         if any(not k or "=" in k or "\0" in k or "\0" in v for k, v in env.items()):
             raise errors.invalid("env names must be non-empty, without '=' or NUL", "env")
         try:
-            async for event in self.adapters[row.provider].run(sandbox_id, runtime, code, stdin, env, timeout):
+            async for event in self.adapters[row.provider].run(row, runtime, code, stdin, env, timeout):
                 yield event
         except SandboxGone as exc:
             raise errors.unavailable(f"sandbox {sandbox_id}: {exc}") from None
+        except SandboxRefused as exc:
+            if exc.not_found:  # its machine restarted and no longer has it
+                raise errors.not_found("sandbox", sandbox_id) from None
+            raise errors.invalid(str(exc)) from None
 
     async def install(self, account_id: str, sandbox_id: str, manager: str, packages: list[str]):
         row = await self.sandbox(account_id, sandbox_id)
@@ -219,13 +227,13 @@ class Computes:
         if not path or path.startswith("/") or len(data) > MAX_FILE_BYTES:
             raise errors.invalid(f"path must be relative to the workspace and content at most {MAX_FILE_BYTES} bytes",
                                  "path")
-        return await self._file_call(self.adapters[row.provider].write_file(sandbox_id, path, data), path)
+        return await self._file_call(self.adapters[row.provider].write_file(row, path, data), path)
 
     async def read_file(self, account_id: str, sandbox_id: str, path: str) -> bytes:
         row = await self.sandbox(account_id, sandbox_id)
         if not path or path.startswith("/"):
             raise errors.invalid("path must be relative to the workspace", "path")
-        return await self._file_call(self.adapters[row.provider].read_file(sandbox_id, path), path)
+        return await self._file_call(self.adapters[row.provider].read_file(row, path), path)
 
     @staticmethod
     async def _file_call(call, path: str):
@@ -259,9 +267,9 @@ class Computes:
         adapter = self.adapters.get(row.provider)
         if adapter is not None:
             try:
-                await adapter.delete(sandbox_id, row.workspace_id, keep_workspace)
+                await adapter.delete(row, keep_workspace)
             except SandboxGone:
                 pass  # its machine is gone; nothing left to stop
 
     async def close(self) -> None:
-        await asyncio.gather(*(a.close() for a in self.adapters.values() if hasattr(a, "close")))
+        await asyncio.gather(*(a.close() for a in self.adapters.values()))

@@ -1,17 +1,44 @@
-"""python -m services.relay — the relay service.
+"""python -m services.relay — the relay: gRPC on CERVER_LISTEN_ADDR /
+CERVER_RELAY_ADDR, agent WebSockets on CERVER_RELAY_WS_ADDR."""
+import os
+import socket
 
-Its contract (proto/cerver/v2/relay.proto) is complete; forwarding to
-connected agents lands with the relay issue, so Forward and GetConnection
-answer UNIMPLEMENTED until then."""
+from aiohttp import web
+
 from cerver.v2 import relay_pb2, relay_pb2_grpc
-from servicekit import peers, server
+from servicekit import config, peers, server
+from servicekit.db import open_database
+from services.relay.handlers import RelayHandlers
+from services.relay.hub import Hub
+from services.relay.socket import AgentSocket
+from services.relay.store import TABLES
+
+INTERNAL = ("Forward",)
 
 
-async def start(address: str) -> server.Host:
-    host = server.Host("relay", peers.remote_authenticator())
-    host.add(relay_pb2_grpc.RelayServiceServicer(), relay_pb2_grpc.add_RelayServiceServicer_to_server, relay_pb2.DESCRIPTOR.services_by_name["RelayService"])
+async def start(address: str, ws_address: str | None = None, advertise: str | None = None) -> server.Host:
+    db = await open_database("relay", TABLES)
+    authenticator = peers.remote_authenticator()
+    host = server.Host("relay", authenticator, internal=INTERNAL)
+    # Other replicas reach this one here (a pod's IP in Kubernetes).
+    replica_addr = advertise or config.env("CERVER_RELAY_ADVERTISE_ADDR") or address
+    hub = Hub(db, config.env("CERVER_RELAY_REPLICA") or f"{socket.gethostname()}:{os.getpid()}:{replica_addr}",
+              replica_addr)
+    host.add(RelayHandlers(hub), relay_pb2_grpc.add_RelayServiceServicer_to_server,
+             relay_pb2.DESCRIPTOR.services_by_name["RelayService"])
     await host.start(address)
-    host.on_stop(peers.close_all)
+    ws_host, _, ws_port = (ws_address or config.relay_ws_addr()).rpartition(":")
+    runner = web.AppRunner(AgentSocket(hub, authenticator).app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, ws_host or "0.0.0.0", int(ws_port)).start()
+
+    async def stop() -> None:
+        await hub.close()
+        await runner.cleanup()
+        await peers.close_all()
+        await db.close()
+
+    host.on_stop(stop)
     return host
 
 

@@ -13,7 +13,8 @@ async def start(address: str) -> server.Host:
     db = await open_database("router", TABLES)
     router = Router(db, LiveCatalog(db, load_catalog()))
     host = server.Host("router", peers.remote_authenticator(), internal=INTERNAL)
-    host.add(RouterHandlers(router), router_pb2_grpc.add_RouterServiceServicer_to_server, router_pb2.DESCRIPTOR.services_by_name["RouterService"])
+    host.add(RouterHandlers(router), router_pb2_grpc.add_RouterServiceServicer_to_server,
+             router_pb2.DESCRIPTOR.services_by_name["RouterService"])
     await host.start(address)
 
     async def stop() -> None:

@@ -29,7 +29,8 @@ async def start(address: str) -> server.Host:
     telemetry.add_processor(span_metrics)
     sessions = Sessions(SessionStore(db), span_metrics)
     host = server.Host("sessions", peers.remote_authenticator())
-    host.add(SessionHandlers(sessions), sessions_pb2_grpc.add_SessionServiceServicer_to_server, sessions_pb2.DESCRIPTOR.services_by_name["SessionService"])
+    host.add(SessionHandlers(sessions), sessions_pb2_grpc.add_SessionServiceServicer_to_server,
+             sessions_pb2.DESCRIPTOR.services_by_name["SessionService"])
     await host.start(address)
     reaper = asyncio.create_task(reap_forever(sessions, config.env_float("CERVER_REAP_INTERVAL_S", 5.0)))
 

@@ -321,13 +321,24 @@ class Sessions:
         if req.HasField("timeout") and not 0 < req.timeout <= MAX_RUN_TIMEOUT_S:
             raise errors.invalid(f"timeout must be between 0 and {MAX_RUN_TIMEOUT_S:g} seconds", "timeout")
 
-    def _sandbox_gone(self, err: grpc.aio.AioRpcError, session_id: str) -> errors.ServiceError:
+    async def _sandbox_gone(self, err: grpc.aio.AioRpcError, row: SessionRow) -> errors.ServiceError:
+        """A run's compute failed under it. When the sandbox is gone or its
+        machine unreachable, the session is paused (compute lost) so that it
+        can be resumed, here or elsewhere."""
+        if err.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
+            return errors.from_rpc_error(err)
+        current = await self.store.get(row.account_id, row.session_id)
+        if current is not None and current.sandbox_id == row.sandbox_id and current.status not in ENDED:
+            await self.store.update(row.account_id, row.session_id,
+                                    event(row.session_id, "compute_lost", err.details() or err.code().name,
+                                          current.status, "paused"),
+                                    status="paused", sandbox_id=None, compute_attached_at=None,
+                                    compute_seconds=metrics.compute_seconds(current))
         if err.code() == grpc.StatusCode.NOT_FOUND:
-            return errors.conflict(f"the compute of session {session_id} is gone; resume the session to re-attach compute")
-        if err.code() == grpc.StatusCode.UNAVAILABLE:
-            return errors.unavailable(f"the compute of session {session_id} is unreachable ({err.details()}); "
-                                      "the session can be resumed elsewhere")
-        return errors.from_rpc_error(err)
+            return errors.conflict(f"the compute of session {row.session_id} is gone; the session is paused: "
+                                   f"resume it (POST /v2/sessions/{row.session_id}/resume)")
+        return errors.unavailable(f"the compute of session {row.session_id} became unreachable ({err.details()}); "
+                                  f"the session is paused: resume it, here or elsewhere")
 
     async def run(self, session_id: str, req: pb.RunCodeRequest):
         self.validate_run(req)
@@ -338,7 +349,7 @@ class Sessions:
                     metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider}) as span:
                 result = await self.compute.RunSandbox(self._run_request(row, req), metadata=_credentials(row.account_id))
         except grpc.aio.AioRpcError as err:
-            raise self._sandbox_gone(err, session_id) from None
+            raise await self._sandbox_gone(err, row) from None
         finally:
             self._done(session_id)
         duration = telemetry.span_ms(span)
@@ -381,7 +392,7 @@ class Sessions:
             except grpc.aio.AioRpcError as err:
                 span.set_status(telemetry.error_status(err.details() or ""))
                 span.end()
-                raise self._sandbox_gone(err, session_id) from None
+                raise await self._sandbox_gone(err, row) from None
             span.end()
             opened = True
             await context.send_initial_metadata((
@@ -403,7 +414,7 @@ class Sessions:
                                   duration_ms=chunk.duration_ms, timed_out=chunk.timed_out,
                                   truncated=chunk.truncated, session_id=session_id)
         except grpc.aio.AioRpcError as err:
-            raise self._sandbox_gone(err, session_id) from None
+            raise await self._sandbox_gone(err, row) from None
         finally:
             call.cancel()  # no-op when finished; stops the run if our caller left
             self._done(session_id)

@@ -10,8 +10,9 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RelayCall(_message.Message):
-    __slots__ = ("compute_id", "create_sandbox", "run_sandbox", "run_sandbox_stream", "install_package", "write_file", "read_file", "get_state", "set_state", "delete_sandbox")
+    __slots__ = ("compute_id", "sandbox_id", "create_sandbox", "run_sandbox", "run_sandbox_stream", "install_package", "write_file", "read_file", "get_state", "set_state", "delete_sandbox")
     COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_SANDBOX_FIELD_NUMBER: _ClassVar[int]
     RUN_SANDBOX_FIELD_NUMBER: _ClassVar[int]
     RUN_SANDBOX_STREAM_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +23,7 @@ class RelayCall(_message.Message):
     SET_STATE_FIELD_NUMBER: _ClassVar[int]
     DELETE_SANDBOX_FIELD_NUMBER: _ClassVar[int]
     compute_id: str
+    sandbox_id: str
     create_sandbox: _compute_pb2.CreateSandboxRequest
     run_sandbox: _compute_pb2.RunSandboxRequest
     run_sandbox_stream: _compute_pb2.RunSandboxRequest
@@ -31,7 +33,7 @@ class RelayCall(_message.Message):
     get_state: _compute_pb2.GetStateRequest
     set_state: _compute_pb2.SetStateRequest
     delete_sandbox: _compute_pb2.DeleteSandboxRequest
-    def __init__(self, compute_id: _Optional[str] = ..., create_sandbox: _Optional[_Union[_compute_pb2.CreateSandboxRequest, _Mapping]] = ..., run_sandbox: _Optional[_Union[_compute_pb2.RunSandboxRequest, _Mapping]] = ..., run_sandbox_stream: _Optional[_Union[_compute_pb2.RunSandboxRequest, _Mapping]] = ..., install_package: _Optional[_Union[_compute_pb2.InstallPackageRequest, _Mapping]] = ..., write_file: _Optional[_Union[_compute_pb2.WriteFileRequest, _Mapping]] = ..., read_file: _Optional[_Union[_compute_pb2.ReadFileRequest, _Mapping]] = ..., get_state: _Optional[_Union[_compute_pb2.GetStateRequest, _Mapping]] = ..., set_state: _Optional[_Union[_compute_pb2.SetStateRequest, _Mapping]] = ..., delete_sandbox: _Optional[_Union[_compute_pb2.DeleteSandboxRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, compute_id: _Optional[str] = ..., sandbox_id: _Optional[str] = ..., create_sandbox: _Optional[_Union[_compute_pb2.CreateSandboxRequest, _Mapping]] = ..., run_sandbox: _Optional[_Union[_compute_pb2.RunSandboxRequest, _Mapping]] = ..., run_sandbox_stream: _Optional[_Union[_compute_pb2.RunSandboxRequest, _Mapping]] = ..., install_package: _Optional[_Union[_compute_pb2.InstallPackageRequest, _Mapping]] = ..., write_file: _Optional[_Union[_compute_pb2.WriteFileRequest, _Mapping]] = ..., read_file: _Optional[_Union[_compute_pb2.ReadFileRequest, _Mapping]] = ..., get_state: _Optional[_Union[_compute_pb2.GetStateRequest, _Mapping]] = ..., set_state: _Optional[_Union[_compute_pb2.SetStateRequest, _Mapping]] = ..., delete_sandbox: _Optional[_Union[_compute_pb2.DeleteSandboxRequest, _Mapping]] = ...) -> None: ...
 
 class RelayReply(_message.Message):
     __slots__ = ("sandbox", "run", "output", "file_info", "file_content", "state", "deleted")

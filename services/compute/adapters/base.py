@@ -29,16 +29,28 @@ class SandboxRefused(Exception):
         self.not_found = not_found
 
 
+class SandboxRecord(Protocol):
+    """What an adapter is told about a sandbox (the compute service's row)."""
+    sandbox_id: str
+    compute_id: str
+    workspace_id: str
+    network: bool
+
+
 class Adapter(Protocol):
     provider: str
 
-    async def create(self, sandbox_id: str, workspace_id: str, network: bool) -> None: ...
+    async def create(self, box: SandboxRecord) -> str:
+        """Start the sandbox; returns its workspace id (box.workspace_id
+        re-attaches a kept workspace)."""
 
-    def run(self, sandbox_id: str, runtime: str, code: str, stdin: str, env: dict[str, str],
+    def run(self, box: SandboxRecord, runtime: str, code: str, stdin: str, env: dict[str, str],
             timeout: float) -> AsyncIterator[RunEvent]: ...
 
-    async def write_file(self, sandbox_id: str, path: str, data: bytes) -> int: ...
+    async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int: ...
 
-    async def read_file(self, sandbox_id: str, path: str) -> bytes: ...
+    async def read_file(self, box: SandboxRecord, path: str) -> bytes: ...
 
-    async def delete(self, sandbox_id: str, workspace_id: str, keep_workspace: bool) -> None: ...
+    async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None: ...
+
+    async def close(self) -> None: ...

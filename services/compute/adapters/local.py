@@ -17,7 +17,8 @@ import pathlib
 import shutil
 from collections.abc import AsyncIterator
 
-from services.compute.adapters.base import RUNTIME_ARGV, RunEvent, SandboxGone, SandboxRefused
+from servicekit import config
+from services.compute.adapters.base import RUNTIME_ARGV, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
 
 log = logging.getLogger("cerver.compute.local")
 AGENT = pathlib.Path(__file__).resolve().parent.parent / "sandbox_agent.py"
@@ -140,6 +141,21 @@ class LocalProvider:
         self._warm: list[tuple[str, LocalSandbox]] = []
         self._refill: asyncio.Task | None = None
 
+    @classmethod
+    def from_env(cls, root: pathlib.Path) -> "LocalProvider":
+        """Isolated with bubblewrap, or refuse to start unless told, loudly,
+        to run sandboxes unisolated (CERVER_ALLOW_UNISOLATED=1)."""
+        usable, why = bwrap_usable()
+        if not usable:
+            if not config.env_bool("CERVER_ALLOW_UNISOLATED"):
+                raise IsolationUnavailable(
+                    f"{why}. Sandboxes need bubblewrap (apt-get install bubblewrap). "
+                    "Set CERVER_ALLOW_UNISOLATED=1 to run them WITHOUT isolation.")
+            log.warning("!!! %s: sandboxes run UNISOLATED, with this user's rights and view of the host !!!", why)
+        return cls(root, isolated=usable, memory_mb=int(config.env("CERVER_SANDBOX_MEMORY_MB", "4096")),
+                   output_cap=int(config.env("CERVER_SANDBOX_OUTPUT_BYTES", str(1 << 20))),
+                   warm=int(config.env("CERVER_SANDBOX_WARM", "2")))
+
     def _sandbox_etc(self) -> pathlib.Path:
         """A passwd/group naming only the sandbox user, instead of the host's."""
         etc = self.root / "sandbox-etc"
@@ -210,8 +226,9 @@ class LocalProvider:
     async def start(self) -> None:
         self._ensure_warm()
 
-    async def create(self, sandbox_id: str, workspace_id: str, network: bool) -> str:
+    async def create(self, box: SandboxRecord) -> str:
         """Start a sandbox; returns its workspace id (new unless one was given)."""
+        sandbox_id, workspace_id, network = box.sandbox_id, box.workspace_id, box.network
         if not workspace_id and not network and self._warm:
             workspace_id, sandbox = self._warm.pop()
             self._ensure_warm()
@@ -229,31 +246,31 @@ class LocalProvider:
             raise SandboxGone(f"sandbox {sandbox_id} is not running on this host")
         return sandbox
 
-    async def run(self, sandbox_id: str, runtime: str, code: str, stdin: str, env: dict[str, str],
+    async def run(self, box: SandboxRecord, runtime: str, code: str, stdin: str, env: dict[str, str],
                   timeout: float) -> AsyncIterator[RunEvent]:
-        sandbox = self._get(sandbox_id)
+        sandbox = self._get(box.sandbox_id)
         argv = [*RUNTIME_ARGV[runtime], code]
         async for msg in sandbox.request("run", argv=argv, stdin=stdin, env=env, timeout=timeout):
             yield RunEvent(type=msg["type"], data=msg.get("data", ""), exit_code=msg.get("exit_code", 0),
                            timed_out=msg.get("timed_out", False), truncated=msg.get("truncated", False),
                            duration_ms=msg.get("duration_ms", 0.0))
 
-    async def write_file(self, sandbox_id: str, path: str, data: bytes) -> int:
-        async for msg in self._get(sandbox_id).request("write_file", path=path, data=base64.b64encode(data).decode()):
+    async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int:
+        async for msg in self._get(box.sandbox_id).request("write_file", path=path, data=base64.b64encode(data).decode()):
             return msg["size"]
         raise SandboxGone("no reply")
 
-    async def read_file(self, sandbox_id: str, path: str) -> bytes:
-        async for msg in self._get(sandbox_id).request("read_file", path=path):
+    async def read_file(self, box: SandboxRecord, path: str) -> bytes:
+        async for msg in self._get(box.sandbox_id).request("read_file", path=path):
             return base64.b64decode(msg["data"])
         raise SandboxGone("no reply")
 
-    async def delete(self, sandbox_id: str, workspace_id: str, keep_workspace: bool) -> None:
-        sandbox = self.sandboxes.pop(sandbox_id, None)
+    async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
+        sandbox = self.sandboxes.pop(box.sandbox_id, None)
         if sandbox is not None:
             await sandbox.stop()
-        if not keep_workspace and workspace_id:
-            await asyncio.to_thread(shutil.rmtree, self.workspaces / workspace_id, True)
+        if not keep_workspace and box.workspace_id:
+            await asyncio.to_thread(shutil.rmtree, self.workspaces / box.workspace_id, True)
 
     async def close(self) -> None:
         if self._refill is not None:

@@ -1,0 +1,259 @@
+"""`cerver relay --url BASE_URL`: turn this machine into a private compute.
+
+Logs in with the device flow (or CERVER_API_TOKEN), registers the host as a
+compute on the account, then holds a WebSocket to the gateway's
+/v2/connect/ws and serves the sandbox contract there with the same
+bubblewrap isolation as the local adapter. Heartbeats keep it online;
+reconnects back off; the compute id and key survive restarts in a state
+file (readable only by its owner).
+"""
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import random
+import signal
+import socket
+
+import aiohttp
+from google.protobuf import json_format
+
+from cerver.v2 import relay_pb2
+from services.compute.adapters.base import SandboxGone, SandboxRefused
+from services.compute.adapters.local import LocalProvider
+from services.compute.domain import host_capabilities
+
+log = logging.getLogger("cerver.relay.agent")
+HEARTBEAT_S = 15.0  # at most; a third of the compute's heartbeat window
+MAX_BACKOFF_S = 30.0
+
+
+class Fatal(Exception):
+    """Stops the agent: retrying cannot help (revoked key, denied login)."""
+
+
+@dataclasses.dataclass
+class Box:
+    sandbox_id: str
+    compute_id: str = ""
+    workspace_id: str = ""
+    network: bool = False
+
+
+def state_path() -> pathlib.Path:
+    default = pathlib.Path(os.environ.get("XDG_CONFIG_HOME", pathlib.Path.home() / ".config")) / "cerver" / "relay.json"
+    return pathlib.Path(os.environ.get("CERVER_RELAY_STATE", default))
+
+
+class State:
+    def __init__(self, path: pathlib.Path, url: str):
+        self.path = path
+        data = json.loads(path.read_text()) if path.exists() else {}
+        same_gateway = data.get("url") == url
+        self.url = url
+        self.api_key = data.get("api_key", "") if same_gateway else ""
+        self.compute_id = data.get("compute_id", "") if same_gateway else ""
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(json.dumps({"url": self.url, "api_key": self.api_key, "compute_id": self.compute_id}))
+        tmp.replace(self.path)
+
+
+class Agent:
+    def __init__(self, url: str, name: str, state: State, provider: LocalProvider, socket_url: str = ""):
+        self.url = url.rstrip("/")
+        # Where the socket goes: the gateway, or (tests) one relay replica.
+        self.socket_url = (socket_url or self.url).rstrip("/")
+        self.heartbeat_s = HEARTBEAT_S
+        self.connected = False
+        self.name = name
+        self.state = state
+        self.provider = provider
+        self.tasks: dict[int, asyncio.Task] = {}
+        self.boxes: dict[str, Box] = {}
+
+    # -- the REST side ---------------------------------------------------------
+    async def _json(self, http, method: str, path: str, body=None, key: str = ""):
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        async with http.request(method, self.url + path, json=body, headers=headers) as r:
+            return r.status, await r.json(content_type=None)
+
+    async def login(self, http) -> str:
+        """RFC 8628 device flow: print where to approve, poll until done."""
+        status, start = await self._json(http, "POST", "/v2/auth/device", {"client_name": self.name})
+        if status != 200:
+            raise Fatal(f"device login failed: {start}")
+        print(f"\nTo connect this machine, open {start['verification_uri']} signed in to Cerver and approve the code"
+              f"\n\n    {start['user_code']}\n\n(or POST /v2/auth/approve {{\"user_code\": \"{start['user_code']}\"}}"
+              f" with your key). Waiting…", flush=True)
+        interval = start["interval"]
+        while True:
+            await asyncio.sleep(interval)
+            status, poll = await self._json(http, "GET", f"/v2/auth/device?device_code={start['device_code']}")
+            if status != 200:
+                raise Fatal(f"device login failed: {poll}")
+            interval = max(interval, poll.get("interval", interval))
+            if poll["status"] == "approved":
+                print("Approved.", flush=True)
+                return poll["api_key"]
+            if poll["status"] in ("denied", "expired"):
+                raise Fatal(f"device login {poll['status']}")
+
+    async def register(self, http) -> None:
+        body = {"name": self.name, "capabilities": host_capabilities(self.provider.isolated),
+                "compute_id": self.state.compute_id}
+        status, compute = await self._json(http, "POST", "/v2/computes/register", body, self.state.api_key)
+        if status == 404 and self.state.compute_id:  # unregistered meanwhile: register anew
+            self.state.compute_id = ""
+            return await self.register(http)
+        if status == 401:
+            raise Fatal("the API key was refused (revoked?); remove the state file to log in again")
+        if status != 200:
+            raise ConnectionError(f"register failed: {status} {compute}")
+        self.state.compute_id = compute["compute_id"]
+        self.heartbeat_s = min(HEARTBEAT_S, compute.get("heartbeat_window_s", 60) / 3)
+        self.state.save()
+        print(f"Registered as compute {self.state.compute_id} ({self.name}).", flush=True)
+
+    async def heartbeat(self, http) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                await self._json(http, "POST", f"/v2/computes/{self.state.compute_id}/heartbeat", {},
+                                 self.state.api_key)
+
+    # -- the socket side -------------------------------------------------------
+    async def serve(self, http) -> None:
+        ws_url = self.socket_url.replace("http", "ws", 1) + f"/v2/connect/ws?compute_id={self.state.compute_id}"
+        async with http.ws_connect(ws_url, headers={"Authorization": f"Bearer {self.state.api_key}"},
+                                   heartbeat=20, max_msg_size=0) as ws:
+            print(f"Connected to {self.url}; serving sandboxes.", flush=True)
+            self.connected = True
+            try:
+                async for msg in ws:
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    request = json.loads(msg.data)
+                    rid = request["id"]
+                    if request.get("cancel"):
+                        task = self.tasks.pop(rid, None)
+                        if task is not None:
+                            task.cancel()
+                        continue
+                    call = json_format.ParseDict(request["call"], relay_pb2.RelayCall(), ignore_unknown_fields=True)
+                    task = asyncio.create_task(self.answer(ws, rid, call))
+                    self.tasks[rid] = task
+                    task.add_done_callback(lambda _t, rid=rid: self.tasks.pop(rid, None))
+            finally:
+                for task in list(self.tasks.values()):
+                    task.cancel()
+
+    async def answer(self, ws, rid: int, call: relay_pb2.RelayCall) -> None:
+        async def reply(message: relay_pb2.RelayReply, done: bool) -> None:
+            await ws.send_str(json.dumps({"id": rid, "done": done, "reply": json_format.MessageToDict(
+                message, preserving_proto_field_name=True)}))
+
+        try:
+            await self.dispatch(call, reply)
+        except SandboxRefused as exc:
+            await ws.send_str(json.dumps({"id": rid, "error": {
+                "code": "NOT_FOUND" if exc.not_found else "INVALID_ARGUMENT", "message": str(exc)}}))
+        except SandboxGone as exc:
+            await ws.send_str(json.dumps({"id": rid, "error": {"code": "NOT_FOUND", "message": str(exc)}}))
+
+    async def dispatch(self, call: relay_pb2.RelayCall, reply) -> None:
+        kind = call.WhichOneof("call")
+        box = self.boxes.get(call.sandbox_id) or Box(call.sandbox_id, call.compute_id)
+        if kind == "create_sandbox":
+            req = call.create_sandbox
+            box.workspace_id = req.workspace_id
+            box.network = req.requirements.package_install or req.requirements.public_preview
+            box.workspace_id = await self.provider.create(box)
+            self.boxes[box.sandbox_id] = box
+            await reply(relay_pb2.RelayReply(sandbox={"sandbox_id": box.sandbox_id, "compute_id": box.compute_id,
+                                                      "provider": "relay", "workspace_id": box.workspace_id,
+                                                      "network": box.network, "status": "running"}), True)
+        elif kind in ("run_sandbox", "run_sandbox_stream"):
+            req = getattr(call, kind)
+            async for event in self.provider.run(box, req.runtime or "shell", req.code, req.stdin, dict(req.env),
+                                                 req.timeout if req.HasField("timeout") else 300.0):
+                if event.type != "started":
+                    await reply(relay_pb2.RelayReply(output={
+                        "type": event.type, "data": event.data, "exit_code": event.exit_code,
+                        "timed_out": event.timed_out, "truncated": event.truncated,
+                        "duration_ms": event.duration_ms}), event.type == "exit")
+        elif kind == "write_file":
+            req = call.write_file
+            size = await self.provider.write_file(box, req.path, base64.b64decode(req.content))
+            await reply(relay_pb2.RelayReply(file_info={"path": req.path, "size": size}), True)
+        elif kind == "read_file":
+            data = await self.provider.read_file(box, call.read_file.path)
+            await reply(relay_pb2.RelayReply(file_content={
+                "path": call.read_file.path, "content": base64.b64encode(data).decode(), "encoding": "base64",
+                "size": len(data)}), True)
+        elif kind == "delete_sandbox":
+            await self.provider.delete(box, call.delete_sandbox.keep_workspace)
+            self.boxes.pop(box.sandbox_id, None)
+            await reply(relay_pb2.RelayReply(deleted={"sandbox_id": box.sandbox_id, "deleted": True}), True)
+        else:
+            raise SandboxRefused(f"{kind} is served by the compute service, not the relay agent")
+
+    async def run(self) -> None:
+        backoff = 1.0
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)) as http:
+            if not self.state.api_key:
+                self.state.api_key = os.environ.get("CERVER_API_TOKEN") or await self.login(http)
+                self.state.save()
+            while True:
+                self.connected = False
+                beating = None
+                try:
+                    await self.register(http)
+                    beating = asyncio.create_task(self.heartbeat(http))
+                    await self.serve(http)
+                except aiohttp.WSServerHandshakeError as exc:
+                    if exc.status == 401:
+                        raise Fatal("the API key was refused (revoked?)") from None
+                    log.warning("the gateway refused the socket: %s", exc.status)
+                except (aiohttp.ClientError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+                    log.warning("connection lost: %s", exc)
+                finally:
+                    if beating is not None:
+                        beating.cancel()
+                backoff = 1.0 if self.connected else min(MAX_BACKOFF_S, backoff * 2)
+                delay = backoff * (0.5 + random.random() / 2)
+                print(f"Disconnected; reconnecting in {delay:.1f}s.", flush=True)
+                await asyncio.sleep(delay)
+
+
+async def _main(url: str, name: str) -> int:
+    state = State(state_path(), url.rstrip("/"))
+    provider = LocalProvider.from_env(state.path.parent / "sandboxes")
+    await provider.start()
+    agent = Agent(url, name, state, provider)
+    task = asyncio.create_task(agent.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        return 0
+    except Fatal as exc:
+        print(f"cerver relay: {exc}", flush=True)
+        return 1
+    finally:
+        await provider.close()
+    return 0
+
+
+def run(url: str, name: str | None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return asyncio.run(_main(url, name or socket.gethostname()))

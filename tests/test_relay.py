@@ -1,0 +1,171 @@
+"""Private computes through the relay: the agent as its own process against
+`cerver dev`, and a relay of two replicas."""
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from cli import relay as relay_agent
+from cli.dev import free_port
+from services.compute.adapters.local import LocalProvider
+from tests.test_dev_stack import CERVER, start_stack, stop_stack
+
+
+def call(base, method, path, body=None, key=None):
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode() if body is not None else None,
+                                 method=method, headers={"Content-Type": "application/json",
+                                                         **({"Authorization": f"Bearer {key}"} if key else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def start_agent(base, state_dir, log_path):
+    log = open(log_path, "a")
+    return subprocess.Popen([str(CERVER), "relay", "--url", base, "--name", "test-laptop"], stdout=log,
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "CERVER_RELAY_STATE": str(state_dir / "relay.json")})
+
+
+def wait_for(log_path, pattern, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.findall(pattern, open(log_path).read())
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{pattern!r} not in agent output:\n{open(log_path).read()}")
+
+
+def test_private_compute_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("CERVER_HEARTBEAT_WINDOW_S", "3")
+    port = free_port()
+    stack = start_stack(tmp_path, port)
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "agent.log"
+    agent = None
+    try:
+        _, owner = call(base, "POST", "/v2/auth/login", {"email": "owner@example.com"})
+        _, stranger = call(base, "POST", "/v2/auth/login", {"email": "stranger@example.com"})
+        key, other = owner["api_key"], stranger["api_key"]
+
+        # Device login, approved through the API.
+        agent = start_agent(base, tmp_path, log_path)
+        code = wait_for(log_path, r"\b([B-Z]{4}-[B-Z]{4})\b")[0]
+        assert call(base, "POST", "/v2/auth/approve", {"user_code": code}, key)[0] == 200
+        compute_id = wait_for(log_path, r"Registered as compute (comp_\w+)")[0]
+        wait_for(log_path, "Connected to")
+        assert oct(os.stat(tmp_path / "relay.json").st_mode & 0o777) == "0o600"
+
+        _, listed = call(base, "GET", "/v2/computes", key=key)
+        mine = next(c for c in listed["computes"] if c["compute_id"] == compute_id)
+        assert mine["status"] == "online" and mine["kind"] == "private" and mine["name"] == "test-laptop"
+        assert "shell" in mine["capabilities"]["runtimes"] and mine["capabilities"]["cores"] >= 1
+
+        # Another account neither sees nor uses it.
+        _, theirs = call(base, "GET", "/v2/computes", key=other)
+        assert compute_id not in {c["compute_id"] for c in theirs["computes"]}
+        assert call(base, "GET", f"/v2/computes/{compute_id}", key=other)[0] == 404
+        assert call(base, "POST", "/v2/sessions", {"target_compute_id": compute_id}, other)[0] == 404
+
+        status, session = call(base, "POST", "/v2/sessions", {"target_compute_id": compute_id,
+                                                               "requirements": {"persistence_level": "high"}}, key)
+        assert status == 200 and session["provider"] == "relay" and session["compute_id"] == compute_id, session
+        sid = session["session_id"]
+        status, ran = call(base, "POST", f"/v2/sessions/{sid}/run", {"code": "echo on-relay > f.txt; cat f.txt"}, key)
+        assert ran["result"]["stdout"] == "on-relay\n"
+        req = urllib.request.Request(f"{base}/v2/sessions/{sid}/run/stream", method="POST",
+                                     data=json.dumps({"code": "echo a; sleep 0.2; echo b"}).encode(),
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            events = [json.loads(line[6:]) for line in r.read().decode().splitlines() if line.startswith("data: ")]
+            assert r.headers["X-Cerver-Provider"] == "relay"
+        assert [e["data"] for e in events if e["type"] == "stdout"] == ["a\n", "b\n"] and events[-1]["type"] == "exit"
+
+        # Kill the agent mid-run: a clear error, and the session can be resumed.
+        killer = subprocess.Popen(["sh", "-c", f"sleep 1; kill -9 {agent.pid}"])
+        status, err = call(base, "POST", f"/v2/sessions/{sid}/run", {"code": "sleep 10; echo never"}, key)
+        killer.wait()
+        agent.wait()
+        assert status == 503 and "unreachable" in err["message"] and "resume" in err["message"], err
+        _, paused = call(base, "GET", f"/v2/sessions/{sid}", key=key)
+        assert paused["status"] == "paused" and paused["events"][-1]["type"] == "compute_lost"
+
+        # No heartbeat within the window: offline, and the router stops choosing it.
+        time.sleep(4)
+        _, listed = call(base, "GET", "/v2/computes", key=key)
+        assert next(c for c in listed["computes"] if c["compute_id"] == compute_id)["status"] == "offline"
+        status, refused = call(base, "POST", "/v2/sessions", {"target_compute_id": compute_id}, key)
+        assert status == 409 and refused["details"][0]["@type"].endswith("RecommendationReport")
+
+        # Restart: same compute id (no new login), back online; resume there.
+        agent = start_agent(base, tmp_path, log_path)
+        assert wait_for(log_path, r"Registered as compute (comp_\w+)")[-1] == compute_id
+        deadline = time.monotonic() + 20
+        while len(re.findall("Connected to", open(log_path).read())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _, listed = call(base, "GET", "/v2/computes", key=key)
+        assert next(c for c in listed["computes"] if c["compute_id"] == compute_id)["status"] == "online"
+        status, resumed = call(base, "POST", f"/v2/sessions/{sid}/resume", {}, key)
+        assert status == 200 and resumed["compute_id"] == compute_id and resumed["session_id"] == sid, resumed
+        _, ran = call(base, "POST", f"/v2/sessions/{sid}/run", {"code": "cat f.txt"}, key)
+        assert ran["result"]["stdout"] == "on-relay\n"  # high persistence kept the workspace
+
+        # Unregister.
+        assert call(base, "DELETE", f"/v2/computes/{compute_id}", key=other)[0] == 404
+        status, gone = call(base, "DELETE", f"/v2/computes/{compute_id}", key=key)
+        assert status == 200 and gone["unregistered"]
+        _, listed = call(base, "GET", "/v2/computes", key=key)
+        assert compute_id not in {c["compute_id"] for c in listed["computes"]}
+    finally:
+        if agent is not None and agent.poll() is None:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(timeout=20)
+        assert stop_stack(stack) == 0
+
+
+async def test_two_relay_replicas_route_calls_to_the_one_holding_the_socket(stack, tmp_path, monkeypatch):
+    from services.relay.__main__ import start as start_relay
+
+    api = stack.api
+    key = await api.login()
+    # A second replica on the same database; the compute service talks to the first.
+    second_ws = f"127.0.0.1:{free_port()}"
+    second = await start_relay(f"127.0.0.1:{free_port()}", ws_address=second_ws)
+    monkeypatch.setenv("CERVER_RELAY_STATE", str(tmp_path / "relay.json"))
+    state = relay_agent.State(tmp_path / "relay.json", api.base)
+    state.api_key = key
+    provider = LocalProvider(tmp_path / "sandboxes", warm=0)
+    agent = relay_agent.Agent(api.base, "replica-test", state, provider, socket_url=f"http://{second_ws}")
+    task = asyncio.create_task(agent.run())
+    try:
+        for _ in range(100):
+            if agent.connected:
+                break
+            await asyncio.sleep(0.1)
+        assert agent.connected
+        compute_id = state.compute_id
+        status, s, text, _ = await api.call("POST", "/v2/sessions", {"target_compute_id": compute_id}, key=key)
+        assert status == 200, text
+        status, ran, text, _ = await api.call("POST", f"/v2/sessions/{s['session_id']}/run",
+                                              {"code": "echo via-second-replica"}, key=key)
+        assert ran["result"]["stdout"] == "via-second-replica\n", text
+        hub = second.handlers[0].hub
+        first_hub = stack.hosts["relay"].handlers[0].hub
+        assert compute_id in hub.links and compute_id not in first_hub.links
+        connection = await first_hub.connection(compute_id)
+        assert connection.replica_id == hub.replica_id
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await provider.close()
+        await second.stop(grace=1)

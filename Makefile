@@ -45,7 +45,7 @@ bench: install
 	$(BIN)/python -m bench
 
 lint: install
-	$(BIN)/python -m compileall -q servicekit services gateway cli bench tests
+	$(BIN)/python -m pyflakes servicekit services gateway cli bench tests proto
 
 clean:
 	rm -rf $(VENV) .cerver

@@ -2,6 +2,7 @@
 (authentication + error mapping), health checking, reflection, and a clean
 stop on SIGTERM/SIGINT."""
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -12,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from servicekit import auth
+from servicekit import auth, peers
 from servicekit.errors import ServiceError, from_rpc_error
 
 log = logging.getLogger("cerver")
@@ -64,31 +65,29 @@ class Guard(grpc.aio.ServerInterceptor):
             raise ServiceError(grpc.StatusCode.PERMISSION_DENIED, f"{name} is internal to Cerver")
         return principal
 
+    @contextlib.asynccontextmanager
+    async def _guarded(self, name: str, context):
+        token = None
+        try:
+            token = auth.bind(await self._principal(name, context))
+            yield
+        except Exception as exc:  # noqa: BLE001 - mapped to a status by _abort
+            await _abort(context, name, exc)
+        finally:
+            if token is not None:
+                auth.unbind(token)
+
     def _wrap_unary(self, name, behavior):
         async def call(request, context):
-            token = None
-            try:
-                token = auth.bind(await self._principal(name, context))
+            async with self._guarded(name, context):
                 return await behavior(request, context)
-            except Exception as exc:  # noqa: BLE001 - mapped to a status below
-                await _abort(context, name, exc)
-            finally:
-                if token is not None:
-                    auth.unbind(token)
         return call
 
     def _wrap_stream(self, name, behavior):
         async def call(request, context):
-            token = None
-            try:
-                token = auth.bind(await self._principal(name, context))
+            async with self._guarded(name, context):
                 async for item in behavior(request, context):
                     yield item
-            except Exception as exc:  # noqa: BLE001 - mapped to a status below
-                await _abort(context, name, exc)
-            finally:
-                if token is not None:
-                    auth.unbind(token)
         return call
 
 
@@ -124,7 +123,8 @@ class Host:
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
 
     def on_stop(self, cleanup: Callable[[], Awaitable[None]]) -> None:
-        """Run after the server has stopped (closing stores, background tasks)."""
+        """Run after the server has stopped, last registered first (so a
+        store registered before what uses it closes after it)."""
         self._cleanups.append(cleanup)
 
     def add(self, servicer, add_to_server, service_descriptor) -> None:
@@ -150,6 +150,7 @@ class Host:
         await self.server.stop(grace)
         for cleanup in reversed(self._cleanups):
             await cleanup()
+        await peers.close_all()
 
 
 # grpc.aio completes calls on a poller thread and the storage hot path runs on

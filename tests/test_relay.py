@@ -10,7 +10,6 @@ import time
 import urllib.error
 import urllib.request
 
-import pytest
 
 from cli import relay as relay_agent
 from cli.dev import free_port

@@ -20,14 +20,9 @@ async def start(address: str) -> server.Host:
     host = server.Host("compute", peers.remote_authenticator())
     host.add(ComputeHandlers(computes), compute_pb2_grpc.add_ComputeServiceServicer_to_server,
              compute_pb2.DESCRIPTOR.services_by_name["ComputeService"])
+    host.on_stop(db.close)
+    host.on_stop(computes.close)
     await host.start(address)
-
-    async def stop() -> None:
-        await computes.close()
-        await peers.close_all()
-        await db.close()
-
-    host.on_stop(stop)
     return host
 
 

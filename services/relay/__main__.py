@@ -32,13 +32,9 @@ async def start(address: str, ws_address: str | None = None, advertise: str | No
     await runner.setup()
     await web.TCPSite(runner, ws_host or "0.0.0.0", int(ws_port)).start()
 
-    async def stop() -> None:
-        await hub.close()
-        await runner.cleanup()
-        await peers.close_all()
-        await db.close()
-
-    host.on_stop(stop)
+    host.on_stop(db.close)
+    host.on_stop(runner.cleanup)
+    host.on_stop(hub.close)
     return host
 
 

@@ -15,14 +15,9 @@ async def start(address: str) -> server.Host:
     host = server.Host("router", peers.remote_authenticator(), internal=INTERNAL)
     host.add(RouterHandlers(router), router_pb2_grpc.add_RouterServiceServicer_to_server,
              router_pb2.DESCRIPTOR.services_by_name["RouterService"])
+    host.on_stop(db.close)
+    host.on_stop(router.close)
     await host.start(address)
-
-    async def stop() -> None:
-        await router.close()
-        await peers.close_all()
-        await db.close()
-
-    host.on_stop(stop)
     return host
 
 

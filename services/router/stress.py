@@ -2,7 +2,6 @@
 execute here are measured live (real sandboxes through the compute service,
 sample_size times); the rest are simulated from their profiles, and each
 result says which it is."""
-import asyncio
 import hashlib
 import logging
 import random

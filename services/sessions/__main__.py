@@ -34,15 +34,14 @@ async def start(address: str) -> server.Host:
     await host.start(address)
     reaper = asyncio.create_task(reap_forever(sessions, config.env_float("CERVER_REAP_INTERVAL_S", 5.0)))
 
-    async def stop() -> None:
+    async def stop_reaper() -> None:
         reaper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reaper
-        await sessions.drain_background()
-        await peers.close_all()
-        await db.close()
 
-    host.on_stop(stop)
+    host.on_stop(db.close)
+    host.on_stop(sessions.drain_background)
+    host.on_stop(stop_reaper)
     return host
 
 

@@ -3,7 +3,8 @@ the server bootstrap turns them into the RPC's status, and the edges turn the
 status into HTTP (the only place that knows about HTTP)."""
 import grpc
 from google.protobuf import message as pb_message
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.protobuf import symbol_database
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 
@@ -66,12 +67,8 @@ def from_rpc_error(err: grpc.aio.AioRpcError) -> ServiceError:
 
 
 def _unpack(any_detail):
-    from google.protobuf import symbol_database
-
     msg_cls = symbol_database.Default().GetSymbol(any_detail.TypeName())
     msg = msg_cls()
     any_detail.Unpack(msg)
     return msg
 
-
-OK = code_pb2.OK

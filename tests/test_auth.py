@@ -158,3 +158,21 @@ async def test_every_rpc_authenticates_over_grpc(stack):
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await getattr(stub_class(ch), method)(request, metadata=(("x-cerver-service-token", "forged"),))
             assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_email_login_refused_without_open_signup(tmp_path):
+    from cryptography.fernet import Fernet
+
+    from servicekit import errors
+    from servicekit.db import open_database
+    from services.auth.domain import Accounts
+    from services.auth.store import TABLES
+
+    db = await open_database("auth", TABLES, url=f"sqlite+aiosqlite:///{tmp_path}/auth.db")
+    try:
+        accounts = Accounts(db, Fernet(Fernet.generate_key()), open_signup=False, public_url="http://x")
+        with pytest.raises(errors.ServiceError) as refused:
+            await accounts.login("someone@example.com", "")
+        assert refused.value.code == grpc.StatusCode.PERMISSION_DENIED and "device" in refused.value.message
+    finally:
+        await db.close()

@@ -176,7 +176,9 @@ async def wait_for_shutdown() -> None:
 def serve(service: str, start: Callable[[str], Awaitable[Host]]) -> None:
     """Entry point of `python -m services.<name>`: start the service on its
     configured address and run until SIGTERM/SIGINT."""
-    from servicekit import config
+    from servicekit import config, telemetry
+
+    telemetry.setup(service)
 
     async def main() -> None:
         host = await start(config.listen_addr(service))

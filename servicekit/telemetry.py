@@ -12,8 +12,8 @@ from servicekit import config
 _provider: TracerProvider | None = None
 
 
-def provider(service: str = "cerver") -> TracerProvider:
-    """The process's tracer provider, created on first use."""
+def setup(service: str) -> TracerProvider:
+    """The process's tracer provider, named for its service (first call wins)."""
     global _provider
     if _provider is None:
         _provider = TracerProvider(resource=Resource.create({"service.name": f"cerver-{service}"}))
@@ -25,8 +25,14 @@ def provider(service: str = "cerver") -> TracerProvider:
     return _provider
 
 
+def provider() -> TracerProvider:
+    return _provider or setup("cerver")
+
+
 def tracer(name: str) -> trace.Tracer:
-    return provider().get_tracer(name)
+    # A proxy: modules take their tracer at import, before serve() names the
+    # provider; spans go to the provider once it is set.
+    return trace.get_tracer(name)
 
 
 def add_processor(processor: SpanProcessor) -> None:

@@ -1,4 +1,5 @@
 """The router service over REST: providers, recommend, learning, stress tests."""
+import asyncio
 
 
 async def test_providers_list_the_honest_picture(api):
@@ -94,3 +95,22 @@ async def test_other_live_stress_kinds(api):
         assert local["mode"] == "live" and local["failures"] == 0 and local["p50_ms"] > 0, (kind, local)
     for bad in ({"kind": "nope"}, {"kind": "cold_start", "sample_size": 500}, {"kind": "cold_start", "providers": ["x"]}):
         assert (await api.call("POST", "/gateway/stress-tests", bad, key=key))[0] == 400
+
+
+async def test_a_long_stress_test_reports_progress(api, monkeypatch):
+    from services.router import domain
+
+    monkeypatch.setattr(domain, "WAIT_FOR_RESULT_S", 0.01)  # answer before the samples are done
+    key = await api.login()
+    status, test, text, _ = await api.call("POST", "/gateway/stress-tests",
+                                           {"kind": "long_session", "providers": ["local"], "sample_size": 6}, key=key)
+    assert status == 200 and test["status"] == "running" and test["total_samples"] == 6, text
+    seen = set()
+    for _ in range(300):
+        _, test, _, _ = await api.call("GET", f"/gateway/stress-tests/{test['testId']}", key=key)
+        seen.add(test["completed_samples"])
+        if test["status"] == "completed":
+            break
+        await asyncio.sleep(0.05)
+    assert test["status"] == "completed" and test["completed_samples"] == 6 and test["winner"] == "local"
+    assert len(seen) > 2  # progress was visible on the way

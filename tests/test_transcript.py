@@ -113,3 +113,21 @@ async def test_terminate_is_soft(api):
     _, s, _, _ = await api.call("GET", f"/v2/sessions/{sid}", key=key)
     assert s["transcript"][0]["content"] == "remember me" and s["state"] == "ended"
     assert (await api.call("POST", f"/v2/sessions/{sid}/input", {"content": "x"}, key=key))[0] == 409
+
+
+async def test_tail_reads_walk_the_index_not_the_transcript(stack):
+    """The newest N entries come from the (session_id, seq) index: O(N)."""
+    from sqlalchemy import text
+
+    store = stack.hosts["sessions"].handlers[0].sessions.store
+    tail = ("SELECT seq FROM sessions_transcript WHERE session_id = 's' ORDER BY seq DESC LIMIT 5")
+    async with store.db.engine.connect() as conn:
+        if store.db.is_sqlite:
+            plan = " ".join(str(r) for r in (await conn.execute(text("EXPLAIN QUERY PLAN " + tail))).all())
+            assert "INDEX" in plan and "TEMP B-TREE" not in plan, plan
+        else:
+            # A tiny table would rather be scanned: ask for the plan a big one gets.
+            await conn.execute(text("SET enable_seqscan = off"))
+            await conn.execute(text("SET enable_bitmapscan = off"))
+            plan = " ".join(r[0] for r in (await conn.execute(text("EXPLAIN " + tail))).all())
+            assert "Scan Backward using uq_transcript_session_seq" in plan and "Sort" not in plan, plan

@@ -119,6 +119,21 @@ def test_private_compute_end_to_end(tmp_path, monkeypatch):
         _, ran = call(base, "POST", f"/v2/sessions/{sid}/run", {"code": "cat f.txt"}, key)
         assert ran["result"]["stdout"] == "on-relay\n"  # high persistence kept the workspace
 
+        # The gateway restarts under the running agent: it reconnects by
+        # itself, with backoff, to the same compute.
+        assert stop_stack(stack) == 0
+        stack = start_stack(tmp_path, port)
+        deadline = time.monotonic() + 60
+        while len(re.findall("Connected to", open(log_path).read())) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(re.findall(r"Registered as compute (comp_\w+)", open(log_path).read())) >= 3
+        assert set(re.findall(r"Registered as compute (comp_\w+)", open(log_path).read())) == {compute_id}
+        _, listed = call(base, "GET", "/v2/computes", key=key)
+        assert next(c for c in listed["computes"] if c["compute_id"] == compute_id)["status"] == "online"
+        _, again = call(base, "POST", "/v2/sessions", {"target_compute_id": compute_id}, key)
+        _, ran = call(base, "POST", f"/v2/sessions/{again['session_id']}/run", {"code": "echo back"}, key)
+        assert ran["result"]["stdout"] == "back\n"
+
         # Unregister.
         assert call(base, "DELETE", f"/v2/computes/{compute_id}", key=other)[0] == 404
         status, gone = call(base, "DELETE", f"/v2/computes/{compute_id}", key=key)

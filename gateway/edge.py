@@ -11,7 +11,7 @@ from google.rpc import status_pb2
 
 from gateway import BACKENDS, DESCRIPTOR_SET, openapi, routes
 from gateway.transcode import HTTP_STATUS, BadRequest, build_request, status_json, to_json
-from servicekit import config
+from servicekit import config, peers
 
 log = logging.getLogger("cerver.edge")
 MAX_BODY_BYTES = 1024 * 1024
@@ -32,18 +32,9 @@ class Edge:
     def __init__(self, descriptor_set=DESCRIPTOR_SET, backends=BACKENDS):
         self.pool, files = routes.load(descriptor_set)
         self.routes = routes.build(self.pool, backends)
-        self.channels: dict[str, grpc.aio.Channel] = {}
         comments = openapi.method_comments(files)
         self.docs = json.dumps(openapi.document(self.routes, comments), separators=(",", ":")).encode()
         self.index = json.dumps(openapi.index(self.routes, comments), separators=(",", ":")).encode()
-
-    def channel(self, backend: str) -> grpc.aio.Channel:
-        ch = self.channels.get(backend)
-        if ch is None:
-            ch = grpc.aio.insecure_channel(config.peer_addr(backend), options=[
-                ("grpc.max_receive_message_length", 16 * 1024 * 1024)])
-            self.channels[backend] = ch
-        return ch
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -63,8 +54,7 @@ class Edge:
         return runner
 
     async def _close(self, _app) -> None:
-        for ch in self.channels.values():
-            await ch.close()
+        await peers.close_all()
 
     async def handle_index(self, request: web.Request) -> web.Response:
         return web.Response(body=self.index, content_type=JSON)
@@ -89,7 +79,7 @@ class Edge:
             return self.error(exc.http_status, exc.code, str(exc))
         metadata = tuple((h, request.headers[h]) for h in FORWARDED_HEADERS if h in request.headers)
         response_class = route.response_class()
-        channel = self.channel(route.backend)
+        channel = peers.channel(route.backend)
         if route.server_streaming:
             return await self._stream(request, channel, route, message, metadata, response_class)
         call = channel.unary_unary(route.grpc_path, request_serializer=_identity, response_deserializer=_identity)(

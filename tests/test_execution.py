@@ -302,3 +302,27 @@ async def test_new_session_pinned_to_a_planned_provider_is_409_with_the_report(a
     assert report["human_summary"]["next_action"]
     _, listed, _, _ = await api.call("GET", "/v2/sessions", key=key)
     assert listed["sessions"] == []  # nothing half-made is left behind
+
+
+async def test_a_run_never_uses_a_stale_sandbox(stack):
+    """Another sessions replica swaps or ends the session: this one's cached
+    row is stale, the compute says the sandbox is gone, the run reads afresh."""
+    api = stack.api
+    key = await api.login()
+    s = await _session(api, key)
+    sid = s["session_id"]
+    assert (await _run(api, key, sid, "echo warm"))["stdout"] == "warm\n"  # now cached
+    store = _sessions_domain(stack).store
+    account = (await api.call("GET", "/v2/auth/account", key=key))[1]["account_id"]
+
+    # The other replica swapped compute: new sandbox, old one deleted.
+    _, box, _, _ = await api.call("POST", "/v2/sandbox", {"provider": "local"}, key=key)
+    await store.update(account, sid, None, sandbox_id=box["sandbox_id"])
+    assert (await api.call("DELETE", f"/v2/sandbox/{s['sandbox_id']}", key=key))[0] == 200
+    assert (await _run(api, key, sid, "echo swapped"))["stdout"] == "swapped\n"
+
+    # The other replica ended the session.
+    await store.update(account, sid, None, status="terminated", end_reason="terminated_by_user", sandbox_id=None)
+    await api.call("DELETE", f"/v2/sandbox/{box['sandbox_id']}", key=key)
+    status, err, _, _ = await api.call("POST", f"/v2/sessions/{sid}/run", {"code": "echo no"}, key=key)
+    assert status == 409 and "terminated" in err["message"]

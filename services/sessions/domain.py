@@ -10,6 +10,7 @@ import re
 import uuid
 from datetime import timedelta
 
+import cachetools
 import grpc
 from google.protobuf import json_format, struct_pb2
 
@@ -104,6 +105,11 @@ class Sessions:
         self.span_metrics = span_metrics
         self.in_flight: collections.Counter[str] = collections.Counter()
         self._background: set[asyncio.Task] = set()
+        # Rows of sessions with compute attached, as this process last read
+        # them, so a run skips the database read. The compute service is the
+        # authority: a run whose cached sandbox is gone (another replica
+        # paused, swapped or ended the session) reads afresh and retries.
+        self._attached: cachetools.LRUCache = cachetools.LRUCache(maxsize=10_000)
 
     @property
     def router(self):
@@ -246,11 +252,11 @@ class Sessions:
             await self._apply_spans(row.session_id)
         except grpc.aio.AioRpcError as err:
             await self._report(row.account_id, provider, False, 0.0)
-            await self.store.update(row.account_id, row.session_id, event(
+            await self._update(row.account_id, row.session_id, event(
                 row.session_id, "failed", f"provisioning on {provider} failed: {err.details()}", row.status, "failed"),
                 status="failed", end_reason="provision_failed", ended_at=now())
             raise
-        updated = await self.store.update(
+        updated = await self._update(
             row.account_id, row.session_id,
             event(row.session_id, event_type, f"{sandbox.provider} {sandbox.compute_id}", row.status, "ready"),
             status="ready", provider=sandbox.provider, compute_id=sandbox.compute_id, sandbox_id=sandbox.sandbox_id,
@@ -285,14 +291,20 @@ class Sessions:
         return dict(sandbox_id=None, compute_attached_at=None, compute_seconds=seconds,
                     workspace_id=row.workspace_id if keep_workspace else None)
 
+    async def _update(self, account_id: str, session_id: str, event_row: EventRow | None = None, **values):
+        self._attached.pop(session_id, None)
+        return await self.store.update(account_id, session_id, event_row, **values)
+
     async def _apply_spans(self, session_id: str) -> None:
         spans = self.span_metrics.drain(session_id)
         if spans:
             await self.store.record_spans(session_id, spans)
 
     # -- running code ----------------------------------------------------------
-    async def _runnable(self, session_id: str) -> SessionRow:
-        row = await self.get(session_id)
+    async def _runnable(self, session_id: str, cached: bool = False) -> SessionRow:
+        row = self._attached.get(session_id) if cached else None
+        if row is None or row.account_id != auth.account_id():
+            row = await self.get(session_id)
         await self._expire_if_due(row)
         if row.session_type == "transcript":
             raise errors.conflict("this is a transcript-only session: it has no compute to run code on")
@@ -302,6 +314,7 @@ class Sessions:
             raise errors.conflict(f"session {session_id} is paused; resume it first (POST /v2/sessions/{session_id}/resume)")
         if not row.sandbox_id or row.status == "provisioning":
             raise errors.conflict(f"session {session_id} has no compute attached; resume it first")
+        self._attached[session_id] = row
         return row
 
     def _run_request(self, row: SessionRow, req: pb.RunCodeRequest) -> compute_pb2.RunSandboxRequest:
@@ -329,7 +342,7 @@ class Sessions:
             return errors.from_rpc_error(err)
         current = await self.store.get(row.account_id, row.session_id)
         if current is not None and current.sandbox_id == row.sandbox_id and current.status not in ENDED:
-            await self.store.update(row.account_id, row.session_id,
+            await self._update(row.account_id, row.session_id,
                                     event(row.session_id, "compute_lost", err.details() or err.code().name,
                                           current.status, "paused"),
                                     status="paused", sandbox_id=None, compute_attached_at=None,
@@ -342,16 +355,24 @@ class Sessions:
 
     async def run(self, session_id: str, req: pb.RunCodeRequest):
         self.validate_run(req)
-        row = await self._runnable(session_id)
-        self.in_flight[session_id] += 1
-        try:
-            with tracer.start_as_current_span(metrics.EXEC, attributes={
-                    metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider}) as span:
-                result = await self.compute.RunSandbox(self._run_request(row, req), metadata=_credentials(row.account_id))
-        except grpc.aio.AioRpcError as err:
-            raise await self._sandbox_gone(err, row) from None
-        finally:
-            self._done(session_id)
+        for cached in (True, False):
+            row = await self._runnable(session_id, cached=cached)
+            self.in_flight[session_id] += 1
+            try:
+                with tracer.start_as_current_span(metrics.EXEC, attributes={
+                        metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider}) as span:
+                    result = await self.compute.RunSandbox(self._run_request(row, req),
+                                                           metadata=_credentials(row.account_id))
+                break
+            except grpc.aio.AioRpcError as err:
+                if cached and err.code() == grpc.StatusCode.NOT_FOUND:
+                    # The cached sandbox is gone, so nothing ran: the row was
+                    # stale. Read it afresh and try once more.
+                    self._attached.pop(session_id, None)
+                    continue
+                raise await self._sandbox_gone(err, row) from None
+            finally:
+                self._done(session_id)
         duration = telemetry.span_ms(span)
         out = pb.RunResult(stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code,
                            timed_out=result.timed_out, truncated=result.truncated)
@@ -444,7 +465,7 @@ class Sessions:
         keep = persistence in ("medium", "high")
         released = await self._release(row, keep_workspace=keep)
         detail = "workspace kept" if keep else "workspace discarded (persistence_level low)"
-        return await self.store.update(row.account_id, session_id,
+        return await self._update(row.account_id, session_id,
                                        event(session_id, "paused", detail, row.status, "paused"),
                                        status="paused", **released)
 
@@ -475,7 +496,7 @@ class Sessions:
             report = await self._route(row, None, requirements, policy, repo)
         same_compute = target is not None and target.compute_id == row.compute_id
         if row.sandbox_id:
-            await self.store.update(row.account_id, row.session_id, None, **await self._release(row, False))
+            await self._update(row.account_id, row.session_id, None, **await self._release(row, False))
             row = await self.get(row.session_id)
         return await self._attach(row, report, target, requirements,
                                   workspace_id=row.workspace_id or "" if same_compute else "", event_type="resumed")
@@ -510,7 +531,7 @@ class Sessions:
         created = await self._create_with_compute(
             child, target, requirements, policy, repo,
             parent_event=event(child.session_id, "spawned", f"child of {parent.session_id}"))
-        await self.store.update(parent.account_id, parent.session_id,
+        await self._update(parent.account_id, parent.session_id,
                                 event(parent.session_id, "spawned", f"child {child.session_id}"))
         return created
 
@@ -524,16 +545,16 @@ class Sessions:
         target = parse_target(req.compute)
         if target.none:
             released = await self._release(row, keep_workspace=False)
-            return await self.store.update(
+            return await self._update(
                 row.account_id, row.session_id,
                 event(row.session_id, "compute_swapped", "compute released; transcript-only now", row.status, "idle"),
                 status="idle", session_type="transcript", provider="none", compute_id=None, **released)
         requirements, policy, repo = self._routing_inputs(row)
         report = await self._route(row, target, requirements, policy, repo)
         if row.sandbox_id:
-            await self.store.update(row.account_id, row.session_id, None, **await self._release(row, False))
+            await self._update(row.account_id, row.session_id, None, **await self._release(row, False))
             row = await self.get(row.session_id)
-        await self.store.update(row.account_id, row.session_id, None, session_type="compute",
+        await self._update(row.account_id, row.session_id, None, session_type="compute",
                                 expires_at=row.expires_at or now() + timedelta(minutes=DEFAULT_TIMEOUT_MINUTES))
         return await self._attach(row, report, target, requirements, workspace_id="", event_type="compute_swapped")
 
@@ -546,7 +567,7 @@ class Sessions:
         if row.status in ENDED:
             return row
         released = await self._release(row, keep_workspace=False)
-        return await self.store.update(account, session_id,
+        return await self._update(account, session_id,
                                        event(session_id, "timed_out" if reason == "timeout" else "terminated",
                                              reason, row.status, "terminated"),
                                        status="terminated", end_reason=reason, ended_at=now(), **released)

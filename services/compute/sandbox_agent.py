@@ -210,6 +210,9 @@ def file_op(rid, req: dict) -> None:
 
 
 def serve(config: dict) -> None:
+    # A run wakes several threads at once (exit, output pumps); with the
+    # default 5 ms switch interval they can wait on each other for the GIL.
+    sys.setswitchinterval(0.0002)
     apply_limits(config)
     cap = int(config.get("output_cap", 1 << 20))
     runs: dict = {}

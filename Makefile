@@ -8,10 +8,12 @@ STAMP   := $(VENV)/.installed
 .PHONY: install system-deps proto check-proto dev up test bench lint clean
 
 # Debian packages the product needs on the host: bubblewrap isolates local
-# sandboxes, which run the system's python3 and node; PostgreSQL's binaries
+# sandboxes, which run the system's python3 and node; slirp4netns gives the
+# ones that ask for it network without the host's loopback; PostgreSQL's binaries
 # give the tests a throwaway cluster.
 system-deps:
 	@missing=""; command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	 command -v slirp4netns >/dev/null || missing="$$missing slirp4netns"; \
 	 [ -x /usr/bin/python3 ] || missing="$$missing python3"; \
 	 command -v node >/dev/null || missing="$$missing nodejs"; \
 	 command -v ps >/dev/null || missing="$$missing procps"; \

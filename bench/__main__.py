@@ -37,7 +37,7 @@ def bwrap_baseline(tmp: pathlib.Path, n: int = 100) -> list[float]:
     provider = LocalProvider(tmp / "baseline", warm=0)
     workspace = provider.workspaces / "bench"
     workspace.mkdir(parents=True, exist_ok=True)
-    argv = provider.bwrap_argv(workspace, False, ["/bin/sh", "-c", "echo hi"])
+    argv = provider.bwrap_argv(workspace, ["/bin/sh", "-c", "echo hi"])
     times = []
     for _ in range(n):
         started = time.perf_counter()

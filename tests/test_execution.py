@@ -78,8 +78,13 @@ async def test_sandbox_cannot_see_other_sandboxes_host_env_or_network(stack):
     reach = f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {edge_port}), 2); print('reached')\""
     blocked = await _run(api, key, mine, reach)
     assert blocked["exit_code"] != 0 and "reached" not in blocked["stdout"]
+    # With network, the sandbox has its own interface and route out, and the
+    # host's loopback (Cerver itself) is still out of reach.
     networked = (await _session(api, key, package_install=True))["session_id"]
-    assert (await _run(api, key, networked, reach))["stdout"] == "reached\n"
+    routes = await _run(api, key, networked, "cat /proc/net/route; cat /etc/resolv.conf")
+    assert "tap0\t00000000" in routes["stdout"] and "10.0.2.3" in routes["stdout"]
+    refused = await _run(api, key, networked, reach)
+    assert refused["exit_code"] != 0 and "reached" not in refused["stdout"]
 
 
 async def test_timeout_kills_the_whole_tree(api):

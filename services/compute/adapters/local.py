@@ -9,12 +9,14 @@ mounted at all.
 """
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import logging
 import os
 import pathlib
 import shutil
+import signal
 from collections.abc import AsyncIterator
 
 from servicekit import config
@@ -26,7 +28,26 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # the sandbox's own interpreter, not Cerver'
 SANDBOX_UID = 1000
 ETC_SHARED = ("hosts", "nsswitch.conf", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives",
               "ssl", "ca-certificates", "localtime", "mime.types")
-ETC_NETWORK = ("resolv.conf",)
+# Sandboxes that ask for network get it through slirp4netns in their own
+# network namespace: outbound traffic is NATed in user space, and the host's
+# loopback (Cerver's own services, a local database) stays out of reach.
+SLIRP_DNS = "10.0.2.3"
+
+
+async def _read_pipe(fd: int, until: bytes | None, timeout: float) -> bytes:
+    """Read a pipe without a thread: up to and including `until`, or one byte.
+    The fd is closed after; b"" when the writer closed without writing."""
+    reader = asyncio.StreamReader()
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0))
+    try:
+        if until is None:
+            return await asyncio.wait_for(reader.read(1), timeout)
+        return await asyncio.wait_for(reader.readuntil(until), timeout)
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial
+    finally:
+        transport.close()
 
 
 class IsolationUnavailable(RuntimeError):
@@ -57,6 +78,8 @@ class LocalSandbox:
         self._write_lock = asyncio.Lock()
         self._reader = asyncio.create_task(self._read())
         self.ready = asyncio.get_running_loop().create_future()
+        self.network: asyncio.subprocess.Process | None = None  # slirp4netns, when it has network
+        self.child_pid = 0  # bwrap's child, the sandbox's pid 1, when bwrap reported it
 
     async def _read(self) -> None:
         try:
@@ -118,9 +141,17 @@ class LocalSandbox:
                 raise SandboxGone("the sandbox is no longer running") from exc
 
     async def stop(self) -> None:
+        if self.child_pid and self.proc.returncode is None:
+            # A child still blocked before its exec has no parent-death signal
+            # yet; killing the namespace's pid 1 takes everything in it.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.child_pid, signal.SIGKILL)
         if self.proc.returncode is None:
             self.proc.kill()  # bwrap --die-with-parent/--unshare-pid: the whole tree goes
             await self.proc.wait()
+        if self.network is not None and self.network.returncode is None:
+            self.network.kill()
+            await self.network.wait()
         self._reader.cancel()
 
 
@@ -163,21 +194,26 @@ class LocalProvider:
         (etc / "passwd").write_text(f"sandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:/workspace:/bin/sh\n"
                                     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
         (etc / "group").write_text(f"sandbox:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")
+        (etc / "resolv.conf").write_text(f"nameserver {SLIRP_DNS}\n")
         return etc
 
-    def _argv(self, workspace: pathlib.Path, network: bool) -> list[str]:
+    def _argv(self, workspace: pathlib.Path, network_fds: tuple[int, int] | None) -> list[str]:
         if not self.isolated:
             return [SYSTEM_PYTHON, "-I", "-S", str(AGENT), json.dumps({**self.agent_config, "workspace": str(workspace)})]
-        return self.bwrap_argv(workspace, network, [SYSTEM_PYTHON, "-I", "-S", "/opt/cerver/agent.py",
-                                                    json.dumps(self.agent_config)])
+        return self.bwrap_argv(workspace, [SYSTEM_PYTHON, "-I", "-S", "/opt/cerver/agent.py",
+                                           json.dumps(self.agent_config)], network_fds)
 
-    def bwrap_argv(self, workspace: pathlib.Path, network: bool, command: list[str]) -> list[str]:
-        """bubblewrap around `command` with a sandbox's namespaces and mounts."""
+    def bwrap_argv(self, workspace: pathlib.Path, command: list[str],
+                   network_fds: tuple[int, int] | None = None) -> list[str]:
+        """bubblewrap around `command` with a sandbox's namespaces and mounts.
+        With network_fds (info, block), bwrap reports its child's pid and
+        waits, before running `command`, until slirp4netns is attached."""
         args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--die-with-parent", "--new-session", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-                "--hostname", "sandbox"]
-        if not network:
-            args.append("--unshare-net")
+                "--unshare-net", "--die-with-parent", "--new-session", "--uid", str(SANDBOX_UID),
+                "--gid", str(SANDBOX_UID), "--hostname", "sandbox"]
+        if network_fds is not None:
+            args += ["--info-fd", str(network_fds[0]), "--block-fd", str(network_fds[1]),
+                     "--ro-bind", str(self._etc / "resolv.conf"), "/etc/resolv.conf"]
         args += ["--ro-bind", "/usr", "/usr"]
         for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
             path = pathlib.Path("/") / name
@@ -185,7 +221,7 @@ class LocalProvider:
                 args += ["--symlink", os.readlink(path), str(path)]
             elif path.is_dir():
                 args += ["--ro-bind", str(path), str(path)]
-        for name in ETC_SHARED + (ETC_NETWORK if network else ()):
+        for name in ETC_SHARED:
             args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
         args += ["--ro-bind", str(self._etc / "passwd"), "/etc/passwd",
                  "--ro-bind", str(self._etc / "group"), "/etc/group",
@@ -196,16 +232,60 @@ class LocalProvider:
 
     async def _spawn(self, workspace: pathlib.Path, network: bool) -> LocalSandbox:
         workspace.mkdir(parents=True, exist_ok=True)
-        proc = await asyncio.create_subprocess_exec(
-            *self._argv(workspace, network), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"}, limit=64 << 20)
+        networked = network and self.isolated
+        if networked and shutil.which("slirp4netns") is None:
+            raise SandboxGone("sandboxes with network need slirp4netns (apt-get install slirp4netns)")
+        info_r, info_w = os.pipe() if networked else (-1, -1)
+        block_r, block_w = os.pipe() if networked else (-1, -1)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self._argv(workspace, (info_w, block_r) if networked else None), stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+                limit=64 << 20, pass_fds=(info_w, block_r) if networked else ())
+        except BaseException:
+            for fd in (info_r, block_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (info_w, block_r):
+                if fd >= 0:
+                    os.close(fd)
         sandbox = LocalSandbox(proc)
         try:
+            if networked:
+                await self._attach_network(sandbox, info_r)
+                os.write(block_w, b"1")  # the sandbox may go on now
             await asyncio.wait_for(sandbox.ready, timeout=30)
-        except (asyncio.TimeoutError, SandboxGone) as exc:
+        except (asyncio.TimeoutError, SandboxGone, OSError, ValueError) as exc:
             await sandbox.stop()
-            raise SandboxGone(f"the sandbox did not start: {exc}") from exc
+            raise SandboxGone(f"the sandbox did not start: {exc or type(exc).__name__}") from exc
+        finally:
+            if networked:
+                os.close(block_w)
         return sandbox
+
+    async def _attach_network(self, sandbox: LocalSandbox, info_r: int) -> None:
+        """slirp4netns on the sandbox's network namespace, host loopback off.
+        Takes ownership of info_r."""
+        # bwrap writes its --info-fd JSON in parts and the blocked child may
+        # hold the fd open, so read up to the closing brace, not to EOF.
+        info = json.loads(await _read_pipe(info_r, b"\n}", timeout=30))
+        sandbox.child_pid = info["child-pid"]
+        namespace = ["--netns-type=path", f"/proc/{sandbox.child_pid}/ns/net"]
+        if os.geteuid() != 0:  # without root, only the sandbox's own user namespace may enter its network one
+            namespace.append(f"--userns-path=/proc/{sandbox.child_pid}/ns/user")
+        ready_r, ready_w = os.pipe()
+        try:
+            slirp = await asyncio.create_subprocess_exec(
+                "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd", str(ready_w),
+                *namespace, "tap0", pass_fds=(ready_w,), stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL)
+        finally:
+            os.close(ready_w)
+        sandbox.network = slirp
+        if await _read_pipe(ready_r, None, timeout=30) != b"1":
+            raise SandboxGone(f"slirp4netns could not give the sandbox network (exit {await slirp.wait()})")
 
     # A couple of sandboxes without network are kept started with fresh,
     # empty workspaces, so provisioning one is a hand-over, not a start-up.

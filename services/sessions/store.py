@@ -3,10 +3,11 @@ sequence numbers from an atomic counter on the session row, so concurrent
 appends never lose or duplicate an entry, and the newest N entries are read
 through the (session_id, seq) index in O(N)."""
 import base64
+import functools
 import json
 from datetime import datetime
 
-from sqlalchemy import Index, UniqueConstraint, and_, case, func, insert, or_, update
+from sqlalchemy import Float, Index, Integer, UniqueConstraint, and_, bindparam, case, func, insert, or_, update
 from sqlmodel import Field, SQLModel, col, select
 
 from servicekit.clock import now
@@ -118,25 +119,72 @@ def decode_cursor(cursor: str) -> tuple[datetime, str] | None:
         return None
 
 
-def span_values(spans: list[tuple[str, float, datetime]]) -> dict:
-    """Measured spans as atomic `col = col + delta` updates of the session's
-    metric accumulators, so concurrent runs lose nothing."""
+def span_params(spans: list[tuple[str, float, datetime]]) -> dict:
+    """Measured spans as the parameters of the metric accumulators' updates
+    (see `_accumulators`)."""
     execs = [ms for name, ms, _ in spans if name == "session.exec"]
     streams = [ms for name, ms, _ in spans if name == "session.stream_open"]
     provisions = [ms for name, ms, _ in spans if name == "session.provision"]
     firsts = [at for name, _, at in spans if name != "session.provision"]
-    values = {}
+    params = {}
     if execs:
-        values.update(exec_count=SessionRow.exec_count + len(execs),
-                      exec_total_ms=SessionRow.exec_total_ms + sum(execs), last_exec_ms=execs[-1])
+        params.update(p_exec_n=len(execs), p_exec_ms=sum(execs), p_last_exec_ms=execs[-1])
     if streams:
-        values.update(stream_count=SessionRow.stream_count + len(streams),
-                      stream_open_total_ms=SessionRow.stream_open_total_ms + sum(streams))
+        params.update(p_stream_n=len(streams), p_stream_ms=sum(streams))
     if provisions:
-        values["provision_ms"] = func.coalesce(SessionRow.provision_ms, provisions[0])
+        params["p_provision_ms"] = provisions[0]
     if firsts:
-        values["first_exec_at"] = func.coalesce(SessionRow.first_exec_at, min(firsts))
+        params["p_first_exec_at"] = min(firsts)
+    return params
+
+
+_c = SessionRow.__table__.c
+
+
+def _accumulators(params: frozenset[str]) -> dict:
+    """SET clauses for the given span parameters: atomic `col = col + delta`
+    updates, so concurrent runs lose nothing."""
+    values = {}
+    if "p_exec_n" in params:
+        values.update(exec_count=_c.exec_count + bindparam("p_exec_n", type_=Integer),
+                      exec_total_ms=_c.exec_total_ms + bindparam("p_exec_ms", type_=Float),
+                      last_exec_ms=bindparam("p_last_exec_ms", type_=Float))
+    if "p_stream_n" in params:
+        values.update(stream_count=_c.stream_count + bindparam("p_stream_n", type_=Integer),
+                      stream_open_total_ms=_c.stream_open_total_ms + bindparam("p_stream_ms", type_=Float))
+    if "p_provision_ms" in params:
+        values["provision_ms"] = func.coalesce(_c.provision_ms, bindparam("p_provision_ms", type_=Float))
+    if "p_first_exec_at" in params:
+        values["first_exec_at"] = func.coalesce(_c.first_exec_at,
+                                                bindparam("p_first_exec_at", type_=_c.first_exec_at.type))
     return values
+
+
+# Statements on every run's path are built once per shape and reused with
+# new parameters: building and cache-keying a fresh statement cost more than
+# SQLite executing it.
+@functools.cache
+def _append_statement(params: frozenset[str], settle: bool):
+    values = dict(last_seq=_c.last_seq + bindparam("p_entries", type_=Integer),
+                  interaction_count=_c.interaction_count + bindparam("p_interactions", type_=Integer),
+                  updated_at=bindparam("p_updated_at", type_=_c.updated_at.type), **_accumulators(params))
+    if settle:
+        # A run finished: ready/running become idle; a concurrent pause stays.
+        values["status"] = case((_c.status.in_(["ready", "running"]), "idle"), else_=_c.status)
+    return (update(SessionRow.__table__)
+            .where(_c.session_id == bindparam("p_session_id"), _c.account_id == bindparam("p_account_id"))
+            .values(**values).returning(*_c))
+
+
+@functools.cache
+def _spans_statement(params: frozenset[str]):
+    return update(SessionRow.__table__).where(_c.session_id == bindparam("p_session_id")).values(
+        **_accumulators(params))
+
+
+_GET = SessionRow.__table__.select().where(_c.session_id == bindparam("p_session_id"),
+                                           _c.account_id == bindparam("p_account_id"))
+_INSERT_TRANSCRIPT = insert(TranscriptRow.__table__)
 
 
 class SessionStore:
@@ -151,9 +199,8 @@ class SessionStore:
 
     async def get(self, account_id: str, session_id: str) -> SessionRow | None:
         # Core, not the ORM: this read is on every run's path.
-        table = SessionRow.__table__
-        query = table.select().where(table.c.session_id == session_id, table.c.account_id == account_id)
-        found = await self.db.run(lambda conn: conn.execute(query).mappings().first())
+        found = await self.db.run(lambda conn: conn.execute(
+            _GET, dict(p_session_id=session_id, p_account_id=account_id)).mappings().first())
         return SessionRow.model_construct(**found) if found is not None else None
 
     async def update(self, account_id: str, session_id: str, event: EventRow | None = None, **values) -> SessionRow | None:
@@ -172,10 +219,10 @@ class SessionStore:
 
     async def record_spans(self, session_id: str, spans: list[tuple[str, float, datetime]]) -> None:
         """Fold measured spans into the session's metric accumulators."""
-        values = span_values(spans)
-        if values:
-            statement = update(SessionRow).where(SessionRow.session_id == session_id).values(**values)
-            await self.db.run(lambda conn: conn.execute(statement))
+        params = span_params(spans)
+        if params:
+            statement = _spans_statement(frozenset(params))
+            await self.db.run(lambda conn: conn.execute(statement, dict(params, p_session_id=session_id)))
 
     async def append(self, account_id: str, session_id: str, entries: list[dict], interactions: int,
                      settle: bool = False, spans: list[tuple[str, float, datetime]] = ()
@@ -186,24 +233,18 @@ class SessionStore:
         ready/running session to idle (a run finished) without overwriting a
         concurrent pause."""
         n = len(entries)
-        values = span_values(spans)
-        if settle:
-            values["status"] = case((col(SessionRow.status).in_(["ready", "running"]), "idle"),
-                                    else_=SessionRow.status)
-        statement = (update(SessionRow)
-                     .where(SessionRow.session_id == session_id, SessionRow.account_id == account_id)
-                     .values(last_seq=SessionRow.last_seq + n,
-                             interaction_count=SessionRow.interaction_count + interactions,
-                             updated_at=now(), **values)
-                     .returning(*SessionRow.__table__.c))
+        params = span_params(spans)
+        statement = _append_statement(frozenset(params), settle)
+        params.update(p_entries=n, p_interactions=interactions, p_updated_at=now(),
+                      p_session_id=session_id, p_account_id=account_id)
 
         def work(conn):
-            found = conn.execute(statement).mappings().first()
+            found = conn.execute(statement, params).mappings().first()
             if found is None:
                 return None, []
             seqs = list(range(found["last_seq"] - n + 1, found["last_seq"] + 1))
-            conn.execute(insert(TranscriptRow), [dict(session_id=session_id, seq=seq, **entry)
-                                                 for seq, entry in zip(seqs, entries)])
+            conn.execute(_INSERT_TRANSCRIPT, [dict(session_id=session_id, seq=seq, **entry)
+                                              for seq, entry in zip(seqs, entries)])
             return found, seqs
 
         found, seqs = await self.db.run(work)

@@ -78,15 +78,12 @@ class Computes:
         return row
 
     async def visible(self, account_id: str) -> list[ComputeRow]:
-        async with self.db.session() as s:
-            rows = await s.exec(select(ComputeRow)
-                                .where(or_(col(ComputeRow.account_id).is_(None), ComputeRow.account_id == account_id))
-                                .order_by(ComputeRow.kind.desc(), ComputeRow.created_at))
-            return list(rows.all())
+        return await self.db.rows(ComputeRow, select(ComputeRow).where(
+            or_(col(ComputeRow.account_id).is_(None), ComputeRow.account_id == account_id))
+            .order_by(ComputeRow.kind.desc(), ComputeRow.created_at))
 
     async def get(self, account_id: str, compute_id: str) -> ComputeRow:
-        async with self.db.session() as s:
-            row = await s.get(ComputeRow, compute_id)
+        row = await self.db.get(ComputeRow, compute_id)
         if row is None or row.account_id not in (None, account_id):
             raise errors.not_found("compute", compute_id)
         return row
@@ -167,8 +164,7 @@ class Computes:
         except SandboxRefused as exc:
             raise errors.invalid(str(exc)) from None
         row.provision_ms = round((time.perf_counter() - started) * 1000, 3)
-        async with self.db.session() as s:
-            s.add(row)
+        await self.db.add(row)
         self._running[row.sandbox_id] = row
         return row
 
@@ -180,10 +176,7 @@ class Computes:
             raise errors.not_found("workspace", workspace_id)
 
     async def sandbox(self, account_id: str, sandbox_id: str) -> SandboxRow:
-        row = self._running.get(sandbox_id)
-        if row is None:
-            async with self.db.session() as s:
-                row = await s.get(SandboxRow, sandbox_id)
+        row = self._running.get(sandbox_id) or await self.db.get(SandboxRow, sandbox_id)
         if row is None or row.account_id != account_id or row.status != "running":
             raise errors.not_found("sandbox", sandbox_id)
         return row

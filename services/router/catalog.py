@@ -1,5 +1,6 @@
 """The live catalog: profiles from catalog.toml, their estimates moved by
 observed outcomes, and whether each can execute for this account now."""
+import asyncio
 import copy
 
 from sqlmodel import select
@@ -36,8 +37,7 @@ class LiveCatalog:
             s.add(row)
 
     async def _learned(self) -> dict[str, ProviderStatsRow]:
-        async with self.db.session() as s:
-            return {r.provider: r for r in (await s.exec(select(ProviderStatsRow))).all()}
+        return {r.provider: r for r in await self.db.rows(ProviderStatsRow, select(ProviderStatsRow))}
 
     async def computes(self, credentials) -> list[compute_pb2.Compute]:
         stub = compute_pb2_grpc.ComputeServiceStub(peers.channel("compute"))
@@ -46,9 +46,10 @@ class LiveCatalog:
 
     async def snapshot(self, credentials, computes: list[compute_pb2.Compute] | None = None) -> Catalog:
         """Profiles for this account, now: learned estimates, executability."""
-        learned = await self._learned()
         if computes is None:
-            computes = await self.computes(credentials)
+            learned, computes = await asyncio.gather(self._learned(), self.computes(credentials))
+        else:
+            learned = await self._learned()
         online = {c.provider for c in computes if c.status == "online"}
         known = {c.provider for c in computes}
         k = self.base.tuning["prior_weight"]

@@ -248,10 +248,11 @@ class Sessions:
             with tracer.start_as_current_span(metrics.PROVISION, attributes={
                     metrics.SESSION_ATTR: row.session_id, "cerver.provider": provider}) as span:
                 sandbox = await self.compute.CreateSandbox(request, metadata=_credentials(row.account_id), timeout=60)
-            await self._report(row.account_id, provider, True, telemetry.span_ms(span))
-            await self._apply_spans(row.session_id)
+            # The router learns off the caller's path: its estimates are
+            # eventually consistent, the session is ready now.
+            self._spawn(self._report(row.account_id, provider, True, telemetry.span_ms(span)))
         except grpc.aio.AioRpcError as err:
-            await self._report(row.account_id, provider, False, 0.0)
+            self._spawn(self._report(row.account_id, provider, False, 0.0))
             await self._update(row.account_id, row.session_id, event(
                 row.session_id, "failed", f"provisioning on {provider} failed: {err.details()}", row.status, "failed"),
                 status="failed", end_reason="provision_failed", ended_at=now())
@@ -259,7 +260,7 @@ class Sessions:
         updated = await self._update(
             row.account_id, row.session_id,
             event(row.session_id, event_type, f"{sandbox.provider} {sandbox.compute_id}", row.status, "ready"),
-            status="ready", provider=sandbox.provider, compute_id=sandbox.compute_id, sandbox_id=sandbox.sandbox_id,
+            spans=self.span_metrics.drain(row.session_id), status="ready", provider=sandbox.provider, compute_id=sandbox.compute_id, sandbox_id=sandbox.sandbox_id,
             workspace_id=sandbox.workspace_id, routing_json=dump(report.decision),
             predicted_startup_ms=float(chosen.predicted_startup_ms) if chosen else 0.0,
             uptime_percent=round(100 * chosen.reliability, 2) if chosen else 0.0,
@@ -294,11 +295,6 @@ class Sessions:
     async def _update(self, account_id: str, session_id: str, event_row: EventRow | None = None, **values):
         self._attached.pop(session_id, None)
         return await self.store.update(account_id, session_id, event_row, **values)
-
-    async def _apply_spans(self, session_id: str) -> None:
-        spans = self.span_metrics.drain(session_id)
-        if spans:
-            await self.store.record_spans(session_id, spans)
 
     # -- running code ----------------------------------------------------------
     async def _runnable(self, session_id: str, cached: bool = False) -> SessionRow:

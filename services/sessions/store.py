@@ -192,10 +192,7 @@ class SessionStore:
         self.db = db
 
     async def insert(self, row: SessionRow, events: list[EventRow]) -> None:
-        async with self.db.session() as s:
-            s.add(row)
-            for e in events:
-                s.add(e)
+        await self.db.add(row, *events)
 
     async def get(self, account_id: str, session_id: str) -> SessionRow | None:
         # Core, not the ORM: this read is on every run's path.
@@ -203,12 +200,18 @@ class SessionStore:
             _GET, dict(p_session_id=session_id, p_account_id=account_id)).mappings().first())
         return SessionRow.model_construct(**found) if found is not None else None
 
-    async def update(self, account_id: str, session_id: str, event: EventRow | None = None, **values) -> SessionRow | None:
+    async def update(self, account_id: str, session_id: str, event: EventRow | None = None,
+                     spans: list[tuple[str, float, datetime]] = (), **values) -> SessionRow | None:
+        """Set columns, record an event and fold measured spans into the
+        metric accumulators, in one transaction."""
         values["updated_at"] = now()
         statement = (update(SessionRow).where(SessionRow.session_id == session_id, SessionRow.account_id == account_id)
                      .values(**values).returning(*SessionRow.__table__.c))
+        params = span_params(spans)
 
         def work(conn):
+            if params:
+                conn.execute(_spans_statement(frozenset(params)), dict(params, p_session_id=session_id))
             found = conn.execute(statement).mappings().first()
             if found is not None and event is not None:
                 conn.execute(insert(EventRow).values(**event.model_dump(exclude={"id"})))
@@ -216,13 +219,6 @@ class SessionStore:
 
         found = await self.db.run(work)
         return SessionRow.model_construct(**found) if found is not None else None
-
-    async def record_spans(self, session_id: str, spans: list[tuple[str, float, datetime]]) -> None:
-        """Fold measured spans into the session's metric accumulators."""
-        params = span_params(spans)
-        if params:
-            statement = _spans_statement(frozenset(params))
-            await self.db.run(lambda conn: conn.execute(statement, dict(params, p_session_id=session_id)))
 
     async def append(self, account_id: str, session_id: str, entries: list[dict], interactions: int,
                      settle: bool = False, spans: list[tuple[str, float, datetime]] = ()

@@ -170,7 +170,8 @@ def _append_statement(params: frozenset[str], settle: bool):
                   updated_at=bindparam("p_updated_at", type_=_c.updated_at.type), **_accumulators(params))
     if settle:
         # A run finished: ready/running become idle; a concurrent pause stays.
-        values["status"] = case((_c.status.in_(["ready", "running"]), "idle"), else_=_c.status)
+        # (Two comparisons rather than IN: an IN list is re-expanded on every execution.)
+        values["status"] = case((or_(_c.status == "ready", _c.status == "running"), "idle"), else_=_c.status)
     return (update(SessionRow.__table__)
             .where(_c.session_id == bindparam("p_session_id"), _c.account_id == bindparam("p_account_id"))
             .values(**values).returning(*_c))

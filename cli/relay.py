@@ -90,7 +90,7 @@ class Agent:
         status, start = await self._json(http, "POST", "/v2/auth/device", {"client_name": self.name})
         if status != 200:
             raise Fatal(f"device login failed: {start}")
-        print(f"\nTo connect this machine, open {start['verification_uri']} signed in to Cerver and approve the code"
+        print(f"\nTo connect this machine, open {start['verification_uri_complete']} and approve the code"
               f"\n\n    {start['user_code']}\n\n(or POST /v2/auth/approve {{\"user_code\": \"{start['user_code']}\"}}"
               f" with your key). Waiting…", flush=True)
         interval = start["interval"]

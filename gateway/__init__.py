@@ -3,6 +3,8 @@ that transcodes from the same descriptor set for the embedded default."""
 import pathlib
 
 DESCRIPTOR_SET = pathlib.Path(__file__).resolve().parent.parent / "gen" / "cerver.binpb"
+# The device login's verification page (served at /device).
+DEVICE_PAGE = pathlib.Path(__file__).resolve().parent / "device.html"
 
 # Which backend serves each annotated service (Envoy: one cluster each).
 BACKENDS = {

@@ -9,7 +9,7 @@ import grpc
 from aiohttp import web
 from google.rpc import status_pb2
 
-from gateway import BACKENDS, DESCRIPTOR_SET, openapi, routes
+from gateway import BACKENDS, DESCRIPTOR_SET, DEVICE_PAGE, openapi, routes
 from gateway.transcode import HTTP_STATUS, BadRequest, build_request, status_json, to_json
 from servicekit import config, peers
 
@@ -35,11 +35,13 @@ class Edge:
         comments = openapi.method_comments(files)
         self.docs = json.dumps(openapi.document(self.routes, comments), separators=(",", ":")).encode()
         self.index = json.dumps(openapi.index(self.routes, comments), separators=(",", ":")).encode()
+        self.device_page = DEVICE_PAGE.read_bytes()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_get("/", self.handle_index)
         app.router.add_get("/v2/docs", self.handle_docs)
+        app.router.add_get("/device", self.handle_device_page)
         app.router.add_get(RELAY_SOCKET_PATH, self.handle_relay_socket)
         app.router.add_route("*", "/{tail:.*}", self.handle_rpc)
         app.on_cleanup.append(self._close)
@@ -61,6 +63,9 @@ class Edge:
 
     async def handle_docs(self, request: web.Request) -> web.Response:
         return web.Response(body=self.docs, content_type=JSON)
+
+    async def handle_device_page(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.device_page, content_type="text/html", charset="utf-8")
 
     def error(self, http_status: int, code: int, message: str, details=()) -> web.Response:
         return web.Response(status=http_status, body=status_json(code, message, details, self.pool), content_type=JSON)

@@ -1,6 +1,7 @@
 """Auth over REST and gRPC: login, keys, revocation, device login, account providers."""
 import asyncio
 import sqlite3
+import urllib.parse
 
 import grpc
 import pytest
@@ -73,6 +74,12 @@ async def test_device_login_flow(api):
     status, dev, _, _ = await api.call("POST", "/v2/auth/device", {"client_name": "laptop"})
     assert status == 200 and dev["device_code"] and len(dev["user_code"]) == 9 and dev["interval"] >= 1
     assert dev["expires_in"] > 0 and dev["verification_uri"].startswith("http")
+    # The verification URI is a page a person can open: it approves through the API.
+    page = urllib.parse.urlsplit(dev["verification_uri_complete"])
+    assert page.path == "/device" and urllib.parse.parse_qs(page.query)["user_code"] == [dev["user_code"]]
+    status, _, html, headers = await api.call("GET", "/device")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "/v2/auth/approve" in html and "user_code" in html
     poll = f"/v2/auth/device?device_code={dev['device_code']}"
     status, first, _, _ = await api.call("GET", poll)
     assert status == 200 and first["status"] == "pending" and not first["api_key"]

@@ -65,6 +65,7 @@ def test_envoy_config_matches_the_descriptor_set():
     served = {r["match"].get("path"): r for r in vhost["routes"] if "direct_response" in r}
     assert served["/v2/docs"]["direct_response"]["body"]["filename"].endswith("openapi.json")
     assert served["/"]["direct_response"]["body"]["filename"].endswith("index.json")
+    assert served["/device"]["direct_response"]["body"]["filename"].endswith("device.html")
 
 
 def test_every_rule_in_the_contract_becomes_a_route():

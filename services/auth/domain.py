@@ -125,7 +125,9 @@ class Accounts:
         return device_code, row
 
     def verification_uri(self) -> str:
-        return f"{self.public_url}/v2/auth/approve"
+        # The edge's approval page (gateway/device.html), which calls
+        # POST /v2/auth/approve with the signed-in user's key.
+        return f"{self.public_url}/device"
 
     async def poll_device(self, device_code: str) -> tuple[str, str, str, int]:
         """(status, api_key, account_id, interval). The key is delivered once."""

@@ -49,8 +49,9 @@ class AuthHandlers(auth_pb2_grpc.AuthServiceServicer):
     async def StartDeviceLogin(self, request, context):
         device_code, row = await self.accounts.start_device(request.client_name)
         uri = self.accounts.verification_uri()
-        return pb.DeviceLogin(device_code=device_code, user_code=f"{row.user_code[:4]}-{row.user_code[4:]}",
-                              verification_uri=uri, verification_uri_complete=f"{uri}?user_code={row.user_code}",
+        user_code = f"{row.user_code[:4]}-{row.user_code[4:]}"  # as people read it
+        return pb.DeviceLogin(device_code=device_code, user_code=user_code,
+                              verification_uri=uri, verification_uri_complete=f"{uri}?user_code={user_code}",
                               interval=row.interval,
                               expires_in=int((row.expires_at - row.created_at).total_seconds()))
 

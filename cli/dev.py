@@ -35,6 +35,8 @@ def stack_env(http_port: int, data_dir: pathlib.Path) -> dict[str, str]:
         "CERVER_PUBLIC_URL": env.get("CERVER_PUBLIC_URL", f"http://127.0.0.1:{http_port}"),
         "CERVER_SERVICE_TOKEN": env.get("CERVER_SERVICE_TOKEN") or secrets.token_urlsafe(32),
         "CERVER_OPEN_SIGNUP": env.get("CERVER_OPEN_SIGNUP", "1"),
+        # Its children stop with it even if it is killed outright (servicekit.server).
+        "CERVER_SUPERVISOR_PID": str(os.getpid()),
         # compute forks sandboxes beside gRPC threads; grpc's fork handlers
         # are for forks that keep using gRPC, which these never do.
         "GRPC_ENABLE_FORK_SUPPORT": "false",

@@ -3,7 +3,9 @@
 stop on SIGTERM/SIGINT."""
 import asyncio
 import contextlib
+import ctypes
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable
@@ -13,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from servicekit import auth, peers
+from servicekit import auth, config, peers
 from servicekit.errors import ServiceError, from_rpc_error
 
 log = logging.getLogger("cerver")
@@ -160,9 +162,25 @@ GIL_SWITCH_INTERVAL_S = 0.0002
 
 
 def configure_process() -> None:
-    """Logging and the GIL switch interval, for every Cerver process."""
+    """Logging, the GIL switch interval and the supervisor's lifetime, for
+    every Cerver process."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _stop_with_supervisor()
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_supervisor() -> None:
+    """Under `cerver dev` (CERVER_SUPERVISOR_PID), get SIGTERM when it dies,
+    even when it is killed outright and cannot stop its children itself."""
+    supervisor = config.env("CERVER_SUPERVISOR_PID")
+    if not supervisor or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(supervisor):  # it died before the request took hold
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def wait_for_shutdown() -> None:
@@ -176,7 +194,7 @@ async def wait_for_shutdown() -> None:
 def serve(service: str, start: Callable[[str], Awaitable[Host]]) -> None:
     """Entry point of `python -m services.<name>`: start the service on its
     configured address and run until SIGTERM/SIGINT."""
-    from servicekit import config, telemetry
+    from servicekit import telemetry
 
     telemetry.setup(service)
 

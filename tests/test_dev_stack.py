@@ -68,3 +68,32 @@ def test_documented_agent_flows_against_cerver_dev(tmp_path):
     for p in (port, other_port):
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{p}/", timeout=2)
+
+
+def stack_processes(port: int, tmp_path: pathlib.Path) -> list[int]:
+    """The stack's services (by their environment) and sandboxes (by their paths)."""
+    marker, found = f"CERVER_HTTP_PORT={port}".encode(), []
+    for entry in pathlib.Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (marker in (entry / "environ").read_bytes().split(b"\0")
+                                         or str(tmp_path).encode() in (entry / "cmdline").read_bytes()):
+                found.append(int(entry.name))
+        except OSError:
+            pass  # gone meanwhile, or not ours to read
+    return found
+
+
+def test_a_killed_supervisor_takes_the_stack_with_it(tmp_path):
+    port = free_port()
+    stack = start_stack(tmp_path, port)
+    try:
+        assert len(stack_processes(port, tmp_path)) >= 7  # cerver dev, five services, the edge
+    finally:
+        stack.kill()  # SIGKILL: `cerver dev` gets no chance to stop its children
+        stack.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while stack_processes(port, tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stack_processes(port, tmp_path) == []
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)

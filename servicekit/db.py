@@ -67,16 +67,8 @@ class Database:
         return [model.model_construct(**r) for r in found]
 
     async def add(self, *rows: SQLModel) -> None:
-        """Insert rows in one transaction (autoincrement keys left unset)."""
-        def work(conn):
-            for row in rows:
-                table = type(row).__table__
-                values = {c.key: getattr(row, c.key) for c in table.columns}
-                for pk in table.primary_key.columns:
-                    if values[pk.key] is None:
-                        del values[pk.key]
-                conn.execute(_insert(type(row)), values)
-        await self.run(work)
+        """Insert rows in one transaction."""
+        await self.run(lambda conn: insert_rows(conn, *rows))
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -102,8 +94,20 @@ def _by_key(model: type[SQLModel]):
 
 
 @functools.cache
-def _insert(model: type[SQLModel]):
+def insert_statement(model: type[SQLModel]):
+    """INSERT into the model's table, built once and reused."""
     return insert(model.__table__)
+
+
+def insert_rows(conn: Connection, *rows: SQLModel) -> None:
+    """Insert rows inside a Database.run transaction (autoincrement keys left unset)."""
+    for row in rows:
+        table = type(row).__table__
+        values = {c.key: getattr(row, c.key) for c in table.columns}
+        for pk in table.primary_key.columns:
+            if values[pk.key] is None:
+                del values[pk.key]
+        conn.execute(insert_statement(type(row)), values)
 
 
 async def open_database(service: str, tables: Sequence[type[SQLModel]], url: str | None = None) -> Database:

@@ -260,7 +260,8 @@ class Sessions:
         updated = await self._update(
             row.account_id, row.session_id,
             event(row.session_id, event_type, f"{sandbox.provider} {sandbox.compute_id}", row.status, "ready"),
-            spans=self.span_metrics.drain(row.session_id), status="ready", provider=sandbox.provider, compute_id=sandbox.compute_id, sandbox_id=sandbox.sandbox_id,
+            spans=self.span_metrics.drain(row.session_id), status="ready", provider=sandbox.provider,
+            compute_id=sandbox.compute_id, sandbox_id=sandbox.sandbox_id,
             workspace_id=sandbox.workspace_id, routing_json=dump(report.decision),
             predicted_startup_ms=float(chosen.predicted_startup_ms) if chosen else 0.0,
             uptime_percent=round(100 * chosen.reliability, 2) if chosen else 0.0,

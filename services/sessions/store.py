@@ -7,11 +7,11 @@ import functools
 import json
 from datetime import datetime
 
-from sqlalchemy import Float, Index, Integer, UniqueConstraint, and_, bindparam, case, func, insert, or_, update
+from sqlalchemy import Float, Index, Integer, UniqueConstraint, and_, bindparam, case, func, or_, update
 from sqlmodel import Field, SQLModel, col, select
 
 from servicekit.clock import now
-from servicekit.db import Database, utc_field
+from servicekit.db import Database, insert_rows, insert_statement, utc_field
 
 
 class SessionRow(SQLModel, table=True):
@@ -185,7 +185,6 @@ def _spans_statement(params: frozenset[str]):
 
 _GET = SessionRow.__table__.select().where(_c.session_id == bindparam("p_session_id"),
                                            _c.account_id == bindparam("p_account_id"))
-_INSERT_TRANSCRIPT = insert(TranscriptRow.__table__)
 
 
 class SessionStore:
@@ -215,7 +214,7 @@ class SessionStore:
                 conn.execute(_spans_statement(frozenset(params)), dict(params, p_session_id=session_id))
             found = conn.execute(statement).mappings().first()
             if found is not None and event is not None:
-                conn.execute(insert(EventRow).values(**event.model_dump(exclude={"id"})))
+                insert_rows(conn, event)
             return found
 
         found = await self.db.run(work)
@@ -240,8 +239,8 @@ class SessionStore:
             if found is None:
                 return None, []
             seqs = list(range(found["last_seq"] - n + 1, found["last_seq"] + 1))
-            conn.execute(_INSERT_TRANSCRIPT, [dict(session_id=session_id, seq=seq, **entry)
-                                              for seq, entry in zip(seqs, entries)])
+            conn.execute(insert_statement(TranscriptRow), [dict(session_id=session_id, seq=seq, **entry)
+                                                           for seq, entry in zip(seqs, entries)])
             return found, seqs
 
         found, seqs = await self.db.run(work)

@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install system-deps proto check-proto dev up test bench lint clean
+.PHONY: install system-deps proto dev up test bench lint clean
 
 # Debian packages the product needs on the host: bubblewrap isolates local
 # sandboxes, which run the system's python3 and node; slirp4netns gives the

@@ -3,6 +3,7 @@ timeouts, concurrency, the lifecycle and metrics taken from spans."""
 import asyncio
 import json
 import os
+import signal
 from datetime import timedelta
 
 import pytest
@@ -45,6 +46,21 @@ async def test_run_runtimes_stdin_env_and_result_shape(api):
     code, result = s2["transcript"]
     assert code["kind"] == "code" and code["content"] == "echo bad >&2; exit 7"
     assert result["kind"] == "result" and result["metadata"]["exit_code"] == 7 and "bad" in result["content"]
+
+
+async def test_large_stdin_and_pipelines_behave_as_in_a_shell(api):
+    key = await api.login()
+    sid = (await _session(api, key))["session_id"]
+    big = "x" * 300_000  # several pipe buffers
+    assert (await _run(api, key, sid, "wc -c", stdin=big))["stdout"].strip() == "300000"
+    partial = await _run(api, key, sid, "head -c 5", stdin=big)  # stops reading early
+    assert partial["stdout"] == "xxxxx" and partial["exit_code"] == 0
+    # SIGPIPE and SIGXFSZ have their default actions (Python, which runs the
+    # sandbox's agent, ignores them), so `yes` ends quietly when head leaves.
+    piped = await _run(api, key, sid, "yes | head -n 2; grep SigIgn /proc/$$/status")
+    assert piped["stdout"].startswith("y\ny\nSigIgn:") and piped["stderr"] == "", piped
+    ignored = int(piped["stdout"].split()[-1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1) | 1 << (signal.SIGXFSZ - 1)), hex(ignored)
 
 
 async def test_bad_runs_are_rejected(api):

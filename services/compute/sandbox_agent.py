@@ -5,8 +5,12 @@ Standard library only, and only its cheap modules (no asyncio, no
 subprocess: their imports alone would double a cold start): it runs on the
 host's system Python inside the sandbox, not in Cerver's virtualenv. Speaks
 JSON lines on stdin/stdout: requests {"id", "op", ...}; replies
-{"id", "type", ...}. Runs are concurrent, one thread each; output streams
-back as it happens.
+{"id", "type", ...}.
+
+One thread serves every run with poll(): each run's output pipes, its exit
+(a pidfd) and its stdin. A run costs no thread start and no hand-off between
+threads, and the agent's threads never count against the sandbox's process
+limit; runs stay concurrent and output streams back as it happens.
 """
 import base64
 import codecs
@@ -24,8 +28,10 @@ CHUNK = 64 * 1024
 OUTPUT_GRACE_S = 0.25  # how long output is drained after a run's main process exits
 RUN_MARK = "CERVER_RUN_ID"  # in every run's environment, to find its processes
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": WORKSPACE, "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
+# Python ignores these; a run's commands get the defaults, as under a shell.
+DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 
-_out_lock = threading.Lock()
+_out_lock = threading.Lock()  # file operations reply from threads of their own
 
 
 def send(message: dict) -> None:
@@ -68,38 +74,64 @@ def resolve(path: str) -> str:
     return full
 
 
+class Output:
+    """One of a run's output pipes: decoded as UTF-8 and capped."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.sent = 0
+
+    def text(self, data: bytes, cap: int) -> tuple[str, bool]:
+        """What to send of `data`, and whether it was cut at the cap."""
+        if self.sent >= cap:
+            return "", True  # keep draining so the process never blocks
+        if self.sent + len(data) <= cap:
+            self.sent += len(data)
+            return self.decoder.decode(data), False
+        keep = data[:cap - self.sent]
+        # End on a line boundary when one is near, not mid-line.
+        nl = keep.rfind(b"\n")
+        keep = keep[:nl + 1] if nl >= 0 and len(keep) - nl < 4096 else keep
+        self.sent = cap
+        return (self.decoder.decode(keep, final=True)
+                + f"\n[output truncated: {self.name} is capped at {cap} bytes]\n"), True
+
+    def tail(self, cap: int) -> str:
+        return self.decoder.decode(b"", final=True) if self.sent < cap else ""
+
+
 class Run:
-    def __init__(self, rid, req: dict, cap: int):
-        self.rid = rid
-        self.req = req
-        self.cap = cap
+    """One command: its process, pipes and deadlines, driven by the Agent."""
+
+    def __init__(self, agent: "Agent", rid, req: dict):
+        self.agent, self.rid, self.req = agent, rid, req
         self.pid = 0
-        self.cancelled = threading.Event()
-        self.stop_pumps = threading.Event()
-        self.truncated = False
+        self.status: int | None = None  # wait status, once the main process exited
+        self.outputs: dict[int, Output] = {}
+        self.stdin = b""
+        self.deadline: float | None = None  # the run's timeout
+        self.drain_until: float | None = None  # the output grace after its exit
+        self.cancelled = self.timed_out = self.truncated = False
+        self.started = time.monotonic()
 
-    def cancel(self) -> None:
-        self.cancelled.set()
-        if self.pid:
-            kill_run(self.pid, str(self.rid))
-
-    def execute(self) -> None:
+    def start(self) -> bool:
         req = self.req
         env = {**BASE_ENV, **req.get("env", {}), RUN_MARK: str(self.rid)}
-        stdin_data = req.get("stdin", "").encode()
+        self.stdin = req.get("stdin", "").encode()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         actions = [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
         in_r = in_w = -1
-        if stdin_data:
+        if self.stdin:
             in_r, in_w = os.pipe()
             actions.append((os.POSIX_SPAWN_DUP2, in_r, 0))
         else:
             actions.append((os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0))
-        started = time.monotonic()
         try:
             # Its own process group: a timeout kills the whole tree.
-            self.pid = os.posix_spawnp(req["argv"][0], req["argv"], env, file_actions=actions, setpgroup=0)
+            self.pid = os.posix_spawnp(req["argv"][0], req["argv"], env, file_actions=actions, setpgroup=0,
+                                       setsigdef=DEFAULT_SIGNALS)
         except OSError as exc:
             for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
                 if fd >= 0:
@@ -107,86 +139,86 @@ class Run:
             send({"id": self.rid, "type": "stderr", "data": f"cannot start {req['argv'][0]}: {exc.strerror}\n"})
             send({"id": self.rid, "type": "exit", "exit_code": 127, "timed_out": False, "truncated": False,
                   "duration_ms": 0.0})
-            return
+            return False
         for fd in (out_w, err_w, in_r):
             if fd >= 0:
                 os.close(fd)
         send({"id": self.rid, "type": "started"})
-        pumps = [threading.Thread(target=self.pump, args=(out_r, "stdout"), daemon=True),
-                 threading.Thread(target=self.pump, args=(err_r, "stderr"), daemon=True)]
-        if stdin_data:
-            pumps.append(threading.Thread(target=feed, args=(in_w, stdin_data), daemon=True))
-        for t in pumps:
-            t.start()
-        timed_out, status = self.wait(req.get("timeout"))
+        self.agent.watch(os.pidfd_open(self.pid), self.on_exit)
+        for fd, name in ((out_r, "stdout"), (err_r, "stderr")):
+            self.outputs[fd] = Output(name)
+            self.agent.watch(fd, self.on_output)
+        if in_w >= 0:
+            self.agent.watch(in_w, self.on_stdin, select.POLLOUT)
+        if req.get("timeout"):
+            self.deadline = self.started + req["timeout"]
+        return True
+
+    def on_output(self, fd: int) -> None:
+        data = os.read(fd, CHUNK)
+        if not data:
+            self.close_output(fd)
+            return
+        output = self.outputs[fd]
+        text, cut = output.text(data, self.agent.cap)
+        self.truncated = self.truncated or cut
+        if text:
+            send({"id": self.rid, "type": output.name, "data": text})
+
+    def close_output(self, fd: int) -> None:
+        output = self.outputs.pop(fd)
+        self.agent.unwatch(fd)
+        tail = output.tail(self.agent.cap)
+        if tail:
+            send({"id": self.rid, "type": output.name, "data": tail})
+        self.finish_if_done()
+
+    def on_stdin(self, fd: int) -> None:
+        try:
+            written = os.write(fd, self.stdin[:CHUNK])
+        except BrokenPipeError:
+            written = len(self.stdin)  # the command did not read all of it
+        self.stdin = self.stdin[written:]
+        if not self.stdin:
+            self.agent.unwatch(fd)
+
+    def on_exit(self, fd: int) -> None:
+        self.agent.unwatch(fd)
+        _, self.status = os.waitpid(self.pid, 0)
         # The run is over when its main process exits; a background process
         # it started (a dev server, say) keeps running and may hold the pipes
         # open, so output is drained for a moment only.
-        deadline = time.monotonic() + OUTPUT_GRACE_S
-        for t in pumps[:2]:
-            t.join(max(0.0, deadline - time.monotonic()))
-        self.stop_pumps.set()
-        for t in pumps[:2]:
-            t.join()
-        code = 124 if timed_out else (os.waitstatus_to_exitcode(status) if status is not None else -1)
+        self.drain_until = time.monotonic() + OUTPUT_GRACE_S
+        self.finish_if_done()
+
+    def next_deadline(self) -> float | None:
+        return self.drain_until if self.status is not None else self.deadline
+
+    def on_time(self, now: float) -> None:
+        if self.status is None and self.deadline is not None and now >= self.deadline:
+            self.deadline = None
+            self.timed_out = not self.cancelled
+            kill_run(self.pid, str(self.rid))  # its exit arrives through the pidfd
+        elif self.status is not None and now >= self.drain_until:
+            for fd in list(self.outputs):
+                self.close_output(fd)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.pid:
+            kill_run(self.pid, str(self.rid))
+
+    def finish_if_done(self) -> None:
+        if self.status is None or self.outputs or self.rid not in self.agent.runs:
+            return
+        for fd in [fd for fd, handler in self.agent.watchers.items() if handler == self.on_stdin]:
+            self.agent.unwatch(fd)
+        del self.agent.runs[self.rid]
+        code = 124 if self.timed_out else os.waitstatus_to_exitcode(self.status)
         if code < 0:
             code = 128 - code  # killed by a signal, as a shell reports it
-        send({"id": self.rid, "type": "exit", "exit_code": code, "timed_out": timed_out, "truncated": self.truncated,
-              "duration_ms": round((time.monotonic() - started) * 1000, 3)})
-
-    def wait(self, timeout) -> tuple[bool, int | None]:
-        pidfd = os.pidfd_open(self.pid)
-        try:
-            ready, _, _ = select.select([pidfd], [], [], timeout or None)
-        finally:
-            os.close(pidfd)
-        timed_out = not ready and not self.cancelled.is_set()
-        if not ready:
-            kill_run(self.pid, str(self.rid))
-        _, status = os.waitpid(self.pid, 0)
-        return timed_out, status
-
-    def pump(self, fd: int, name: str) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        sent = 0
-        try:
-            while not self.stop_pumps.is_set():
-                ready, _, _ = select.select([fd], [], [], 0.05)
-                if not ready:
-                    continue
-                data = os.read(fd, CHUNK)
-                if not data:
-                    break
-                if sent >= self.cap:
-                    self.truncated = True
-                    continue  # keep draining so the process never blocks
-                if sent + len(data) > self.cap:
-                    keep = data[:self.cap - sent]
-                    # End on a line boundary when one is near, not mid-line.
-                    nl = keep.rfind(b"\n")
-                    keep = keep[:nl + 1] if nl >= 0 and len(keep) - nl < 4096 else keep
-                    text = decoder.decode(keep, final=True) + f"\n[output truncated: {name} is capped at {self.cap} bytes]\n"
-                    sent = self.cap
-                    self.truncated = True
-                else:
-                    text = decoder.decode(data)
-                    sent += len(data)
-                if text:
-                    send({"id": self.rid, "type": name, "data": text})
-            tail = decoder.decode(b"", final=True)
-            if tail and sent < self.cap:
-                send({"id": self.rid, "type": name, "data": tail})
-        finally:
-            os.close(fd)
-
-
-def feed(fd: int, data: bytes) -> None:
-    try:
-        os.write(fd, data)
-    except BrokenPipeError:
-        pass  # the command did not read all of it
-    finally:
-        os.close(fd)
+        send({"id": self.rid, "type": "exit", "exit_code": code, "timed_out": self.timed_out,
+              "truncated": self.truncated, "duration_ms": round((time.monotonic() - self.started) * 1000, 3)})
 
 
 def file_op(rid, req: dict) -> None:
@@ -209,37 +241,79 @@ def file_op(rid, req: dict) -> None:
               "message": str(exc)})
 
 
-def serve(config: dict) -> None:
-    # A run wakes several threads at once (exit, output pumps); with the
-    # default 5 ms switch interval they can wait on each other for the GIL.
-    sys.setswitchinterval(0.0002)
-    apply_limits(config)
-    cap = int(config.get("output_cap", 1 << 20))
-    runs: dict = {}
-    send({"type": "ready", "pid": os.getpid()})
-    for line in sys.stdin.buffer:
-        req = json.loads(line)
+class Agent:
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.runs: dict = {}
+        self.watchers: dict = {}
+        self._poll = select.poll()
+        self._inbox = bytearray()
+        self._open = True  # until the host closes our stdin
+
+    def watch(self, fd: int, handler, events: int = select.POLLIN) -> None:
+        os.set_blocking(fd, False)
+        self.watchers[fd] = handler
+        self._poll.register(fd, events)
+
+    def unwatch(self, fd: int) -> None:
+        """Stop watching fd and close it."""
+        if self.watchers.pop(fd, None) is not None:
+            self._poll.unregister(fd)
+            os.close(fd)
+
+    def serve(self) -> None:
+        self.watch(sys.stdin.fileno(), self.on_requests)
+        send({"type": "ready", "pid": os.getpid()})
+        while self._open:
+            deadlines = [d for run in self.runs.values() if (d := run.next_deadline()) is not None]
+            timeout = None if not deadlines else max(0, (min(deadlines) - time.monotonic()) * 1000)
+            for fd, _events in self._poll.poll(timeout):
+                handler = self.watchers.get(fd)
+                if handler is not None:
+                    handler(fd)
+            if deadlines:
+                now = time.monotonic()
+                for run in list(self.runs.values()):
+                    run.on_time(now)
+        for run in list(self.runs.values()):  # the host closed the channel: nothing may outlive it
+            run.cancel()
+
+    def on_requests(self, fd: int) -> None:
+        data = os.read(fd, 1 << 20)
+        if not data:
+            self._open = False
+            return
+        start = max(0, len(self._inbox))  # a newline can only be in what just came
+        self._inbox += data
+        while (end := self._inbox.find(b"\n", start)) >= 0:
+            line = bytes(self._inbox[:end])
+            del self._inbox[:end + 1]
+            start = 0
+            self.handle(json.loads(line))
+
+    def handle(self, req: dict) -> None:
         op, rid = req.get("op"), req.get("id")
-        if op == "cancel":
-            run = runs.get(req.get("target"))
+        if op == "run":
+            run = Run(self, rid, req)
+            self.runs[rid] = run
+            if not run.start():
+                del self.runs[rid]
+        elif op == "cancel":
+            run = self.runs.get(req.get("target"))
             if run is not None:
                 run.cancel()
-        elif op == "run":
-            run = runs[rid] = Run(rid, req, cap)
-
-            def execute(run=run):
-                try:
-                    run.execute()
-                finally:
-                    runs.pop(run.rid, None)
-
-            threading.Thread(target=execute, daemon=True).start()
         elif op in ("write_file", "read_file"):
+            # Off the loop: a large file must not hold up other runs' output.
             threading.Thread(target=file_op, args=(rid, req), daemon=True).start()
         else:
             send({"id": rid, "type": "error", "kind": "invalid", "message": f"unknown op {op!r}"})
-    for run in list(runs.values()):  # the host closed the channel: nothing may outlive it
-        run.cancel()
+
+
+def serve(config: dict) -> None:
+    # File operations' threads and the loop share the GIL: hand it over fast.
+    sys.setswitchinterval(0.0002)
+    apply_limits(config)
+    Agent(int(config.get("output_cap", 1 << 20))).serve()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """Clients for calling other services over gRPC, found by CERVER_<NAME>_ADDR.
 Calls carry the current caller's credentials (see servicekit.auth)."""
+from typing import TypeVar
+
 import grpc
 
 from cerver.v2 import auth_pb2, auth_pb2_grpc
 from servicekit import auth, config
 
+S = TypeVar("S")
 _channels: dict[str, grpc.aio.Channel] = {}
+_stubs: dict[tuple[str, type], tuple[grpc.aio.Channel, object]] = {}
 
 
 def channel(service: str) -> grpc.aio.Channel:
@@ -20,10 +24,21 @@ def channel(service: str) -> grpc.aio.Channel:
     return ch
 
 
+def stub(service: str, stub_class: type[S]) -> S:
+    """A generated stub on the peer's channel, built once per channel: a
+    stub builds a callable for every method of its service."""
+    ch = channel(service)
+    cached = _stubs.get((service, stub_class))
+    if cached is None or cached[0] is not ch:
+        cached = _stubs[(service, stub_class)] = (ch, stub_class(ch))
+    return cached[1]
+
+
 async def close_all() -> None:
     for ch in list(_channels.values()):
         await ch.close()
     _channels.clear()
+    _stubs.clear()
 
 
 def credentials() -> tuple[tuple[str, str], ...]:
@@ -32,9 +47,8 @@ def credentials() -> tuple[tuple[str, str], ...]:
 
 async def resolve_key(api_key: str) -> tuple[str, str] | None:
     """KeyResolver backed by AuthService.Authenticate."""
-    stub = auth_pb2_grpc.AuthServiceStub(channel("auth"))
     try:
-        p = await stub.Authenticate(auth_pb2.AuthenticateRequest(api_key=api_key),
+        p = await stub("auth", auth_pb2_grpc.AuthServiceStub).Authenticate(auth_pb2.AuthenticateRequest(api_key=api_key),
                                     metadata=auth.service_metadata(), timeout=10)
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.UNAUTHENTICATED:

@@ -36,7 +36,7 @@ class AgentSocket:
         except errors.ServiceError as exc:
             return _refuse(401, 16, exc.message)
         # The compute must be this account's own private compute.
-        stub = compute_pb2_grpc.ComputeServiceStub(peers.channel("compute"))
+        stub = peers.stub("compute", compute_pb2_grpc.ComputeServiceStub)
         try:
             compute = await stub.GetCompute(compute_pb2.GetComputeRequest(compute_id=compute_id),
                                             metadata=principal.outgoing_metadata(), timeout=10)

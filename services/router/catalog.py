@@ -40,7 +40,7 @@ class LiveCatalog:
         return {r.provider: r for r in await self.db.rows(ProviderStatsRow, select(ProviderStatsRow))}
 
     async def computes(self, credentials) -> list[compute_pb2.Compute]:
-        stub = compute_pb2_grpc.ComputeServiceStub(peers.channel("compute"))
+        stub = peers.stub("compute", compute_pb2_grpc.ComputeServiceStub)
         return list((await stub.ListComputes(compute_pb2.ListComputesRequest(), metadata=credentials,
                                              timeout=10)).computes)
 

@@ -52,7 +52,7 @@ class Router:
         credentials = peers.credentials()
         only, computes = None, None
         if req.compute_id:
-            stub = compute_pb2_grpc.ComputeServiceStub(peers.channel("compute"))
+            stub = peers.stub("compute", compute_pb2_grpc.ComputeServiceStub)
             compute = await stub.GetCompute(compute_pb2.GetComputeRequest(compute_id=req.compute_id),
                                             metadata=credentials, timeout=10)
             only, computes = {compute.provider}, [compute]

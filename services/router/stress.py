@@ -33,7 +33,7 @@ class LiveSampler:
     """Runs real samples on one provider through the compute service."""
 
     def __init__(self, credentials, provider: str, requirements: common_pb2.Requirements):
-        self.stub = compute_pb2_grpc.ComputeServiceStub(peers.channel("compute"))
+        self.stub = peers.stub("compute", compute_pb2_grpc.ComputeServiceStub)
         self.md = credentials
         self.provider = provider
         self.requirements = requirements

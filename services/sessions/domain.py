@@ -113,11 +113,11 @@ class Sessions:
 
     @property
     def router(self):
-        return router_pb2_grpc.RouterServiceStub(peers.channel("router"))
+        return peers.stub("router", router_pb2_grpc.RouterServiceStub)
 
     @property
     def compute(self):
-        return compute_pb2_grpc.ComputeServiceStub(peers.channel("compute"))
+        return peers.stub("compute", compute_pb2_grpc.ComputeServiceStub)
 
     def live_status(self, row: SessionRow) -> str:
         return "running" if self.in_flight[row.session_id] and row.status not in ENDED else row.status

@@ -15,7 +15,7 @@ class RelayProvider:
     provider = "relay"
 
     def _stub(self) -> relay_pb2_grpc.RelayServiceStub:
-        return relay_pb2_grpc.RelayServiceStub(peers.channel("relay"))
+        return peers.stub("relay", relay_pb2_grpc.RelayServiceStub)
 
     async def _call(self, box: SandboxRecord, **call) -> AsyncIterator[relay_pb2.RelayReply]:
         request = relay_pb2.RelayCall(compute_id=box.compute_id, sandbox_id=box.sandbox_id, **call)

@@ -109,7 +109,8 @@ class Run:
         self.pid = 0
         self.status: int | None = None  # wait status, once the main process exited
         self.outputs: dict[int, Output] = {}
-        self.stdin = b""
+        self.stdin = memoryview(b"")  # what is left to write to the command
+        self.stdin_fd = -1  # while there is stdin left to write
         self.deadline: float | None = None  # the run's timeout
         self.drain_until: float | None = None  # the output grace after its exit
         self.cancelled = self.timed_out = self.truncated = False
@@ -118,7 +119,7 @@ class Run:
     def start(self) -> bool:
         req = self.req
         env = {**BASE_ENV, **req.get("env", {}), RUN_MARK: str(self.rid)}
-        self.stdin = req.get("stdin", "").encode()
+        self.stdin = memoryview(req.get("stdin", "").encode())
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         actions = [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
@@ -149,13 +150,17 @@ class Run:
             self.outputs[fd] = Output(name)
             self.agent.watch(fd, self.on_output)
         if in_w >= 0:
+            self.stdin_fd = in_w
             self.agent.watch(in_w, self.on_stdin, select.POLLOUT)
         if req.get("timeout"):
             self.deadline = self.started + req["timeout"]
         return True
 
     def on_output(self, fd: int) -> None:
-        data = os.read(fd, CHUNK)
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:  # a spurious wake-up: nothing to read after all
+            return
         if not data:
             self.close_output(fd)
             return
@@ -176,11 +181,18 @@ class Run:
     def on_stdin(self, fd: int) -> None:
         try:
             written = os.write(fd, self.stdin[:CHUNK])
+        except BlockingIOError:
+            return
         except BrokenPipeError:
             written = len(self.stdin)  # the command did not read all of it
         self.stdin = self.stdin[written:]
         if not self.stdin:
-            self.agent.unwatch(fd)
+            self.close_stdin()
+
+    def close_stdin(self) -> None:
+        if self.stdin_fd >= 0:
+            self.agent.unwatch(self.stdin_fd)
+            self.stdin_fd = -1
 
     def on_exit(self, fd: int) -> None:
         self.agent.unwatch(fd)
@@ -211,8 +223,7 @@ class Run:
     def finish_if_done(self) -> None:
         if self.status is None or self.outputs or self.rid not in self.agent.runs:
             return
-        for fd in [fd for fd, handler in self.agent.watchers.items() if handler == self.on_stdin]:
-            self.agent.unwatch(fd)
+        self.close_stdin()
         del self.agent.runs[self.rid]
         code = 124 if self.timed_out else os.waitstatus_to_exitcode(self.status)
         if code < 0:
@@ -283,7 +294,7 @@ class Agent:
         if not data:
             self._open = False
             return
-        start = max(0, len(self._inbox))  # a newline can only be in what just came
+        start = len(self._inbox)  # a newline can only be in what just came
         self._inbox += data
         while (end := self._inbox.find(b"\n", start)) >= 0:
             line = bytes(self._inbox[:end])

@@ -47,9 +47,10 @@ def credentials() -> tuple[tuple[str, str], ...]:
 
 async def resolve_key(api_key: str) -> tuple[str, str] | None:
     """KeyResolver backed by AuthService.Authenticate."""
+    authenticate = stub("auth", auth_pb2_grpc.AuthServiceStub).Authenticate
     try:
-        p = await stub("auth", auth_pb2_grpc.AuthServiceStub).Authenticate(auth_pb2.AuthenticateRequest(api_key=api_key),
-                                    metadata=auth.service_metadata(), timeout=10)
+        p = await authenticate(auth_pb2.AuthenticateRequest(api_key=api_key), metadata=auth.service_metadata(),
+                               timeout=10)
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.UNAUTHENTICATED:
             return None

@@ -177,12 +177,6 @@ def _append_statement(params: frozenset[str], settle: bool):
             .values(**values).returning(*_c))
 
 
-@functools.cache
-def _spans_statement(params: frozenset[str]):
-    return update(SessionRow.__table__).where(_c.session_id == bindparam("p_session_id")).values(
-        **_accumulators(params))
-
-
 _GET = SessionRow.__table__.select().where(_c.session_id == bindparam("p_session_id"),
                                            _c.account_id == bindparam("p_account_id"))
 
@@ -205,14 +199,12 @@ class SessionStore:
         """Set columns, record an event and fold measured spans into the
         metric accumulators, in one transaction."""
         values["updated_at"] = now()
-        statement = (update(SessionRow).where(SessionRow.session_id == session_id, SessionRow.account_id == account_id)
-                     .values(**values).returning(*SessionRow.__table__.c))
         params = span_params(spans)
+        statement = (update(SessionRow).where(SessionRow.session_id == session_id, SessionRow.account_id == account_id)
+                     .values(**values, **_accumulators(frozenset(params))).returning(*SessionRow.__table__.c))
 
         def work(conn):
-            if params:
-                conn.execute(_spans_statement(frozenset(params)), dict(params, p_session_id=session_id))
-            found = conn.execute(statement).mappings().first()
+            found = conn.execute(statement, params).mappings().first()
             if found is not None and event is not None:
                 insert_rows(conn, event)
             return found

@@ -1,6 +1,7 @@
 """cerver — run the stack on this host (`cerver dev`), or turn this machine
 into a private compute of a Cerver gateway (`cerver relay --url …`)."""
 import argparse
+import os
 import sys
 
 
@@ -12,6 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     relay.add_argument("--url", required=True, help="the gateway's base URL, e.g. http://127.0.0.1:8080")
     relay.add_argument("--name", help="the compute's name (default: this host's name)")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # data, keys and state files: this user's alone
     if args.command == "dev":
         from cli import dev
 

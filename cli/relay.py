@@ -23,9 +23,11 @@ import aiohttp
 from google.protobuf import json_format
 
 from cerver.v2 import relay_pb2
+from servicekit.errors import ServiceError
 from services.compute.adapters.base import SandboxGone, SandboxRefused
 from services.compute.adapters.local import LocalProvider
 from services.compute.domain import host_capabilities
+from services.compute.isolation import limits as sandbox_limits
 
 log = logging.getLogger("cerver.relay.agent")
 HEARTBEAT_S = 15.0  # at most; a third of the compute's heartbeat window
@@ -175,7 +177,11 @@ class Agent:
             req = call.create_sandbox
             box.workspace_id = req.workspace_id
             box.network = req.requirements.package_install or req.requirements.public_preview
-            box.workspace_id = await self.provider.create(box)
+            try:
+                limits = sandbox_limits.choose(req.requirements, self.provider.limits, self.provider.maxima)
+            except ServiceError as exc:  # asks for more than this machine allows
+                raise SandboxRefused(exc.message) from None
+            box.workspace_id = await self.provider.create(box, limits)
             self.boxes[box.sandbox_id] = box
             await reply(relay_pb2.RelayReply(sandbox={"sandbox_id": box.sandbox_id, "compute_id": box.compute_id,
                                                       "provider": "relay", "workspace_id": box.workspace_id,
@@ -235,7 +241,7 @@ class Agent:
 
 async def _main(url: str, name: str) -> int:
     state = State(state_path(), url.rstrip("/"))
-    provider = LocalProvider.from_env(state.path.parent / "sandboxes")
+    provider = await LocalProvider.from_env(state.path.parent / "sandboxes")
     await provider.start()
     agent = Agent(url, name, state, provider)
     task = asyncio.create_task(agent.run())

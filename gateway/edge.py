@@ -3,6 +3,7 @@ does, driven by the same descriptor set, for the embedded default."""
 import asyncio
 import json
 import logging
+import math
 
 import aiohttp
 import grpc
@@ -157,7 +158,23 @@ class Edge:
 
     def _rpc_error(self, err: grpc.aio.AioRpcError) -> web.Response:
         code = err.code().value[0]
-        return web.Response(status=HTTP_STATUS.get(code, 500), body=self._status_body(err), content_type=JSON)
+        body = self._status_body(err)
+        headers = {}
+        retry = _retry_after(body)
+        if retry is not None:
+            headers["Retry-After"] = retry
+        return web.Response(status=HTTP_STATUS.get(code, 500), body=body, content_type=JSON, headers=headers)
+
+
+def _retry_after(body: bytes) -> str | None:
+    """RetryInfo's delay, as a Retry-After header (whole seconds, at least 1)."""
+    if b"RetryInfo" not in body:
+        return None
+    for detail in json.loads(body).get("details", []):
+        if detail.get("@type", "").endswith("google.rpc.RetryInfo"):
+            delay = str(detail.get("retry_delay", "1s")).rstrip("s")
+            return str(max(1, math.ceil(float(delay or 1))))
+    return None
 
 
 async def _pipe(source, sink) -> None:

@@ -40,8 +40,11 @@ def relay_ws_addr() -> str:
 
 
 def data_dir() -> pathlib.Path:
+    """Where the embedded default keeps its databases, keys and workspaces:
+    readable by the user that runs Cerver only."""
     path = pathlib.Path(env("CERVER_DATA_DIR", ".cerver/default")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
     return path
 
 

@@ -55,6 +55,30 @@ def exhausted(message: str) -> ServiceError:
     return ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
 
 
+def quota(name: str, limit: int, description: str, retry_after_s: int = 30) -> ServiceError:
+    """An account is over one of its quotas (HTTP 429 with Retry-After); the
+    QuotaFailure names the quota, RetryInfo says when to try again."""
+    failure = error_details_pb2.QuotaFailure()
+    failure.violations.add(subject=name, description=f"{description} (limit {limit})")
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.seconds = retry_after_s
+    return ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"quota {name} exceeded: {description} (limit {limit})",
+                        failure, retry)
+
+
+def no_nul(field: str, *values: str) -> None:
+    """NUL cannot cross into a process (argv, environment, paths): refuse it
+    before anything starts."""
+    if any("\0" in v for v in values):
+        raise invalid(f"{field} must not contain NUL characters", field)
+
+
+def check_env(env) -> None:
+    """A run's environment: names non-empty, without '=' or NUL; values without NUL."""
+    if any(not k or "=" in k or "\0" in k or "\0" in v for k, v in env.items()):
+        raise invalid("env names must be non-empty, without '=' or NUL", "env")
+
+
 def from_rpc_error(err: grpc.aio.AioRpcError) -> ServiceError:
     """Re-raise a peer's error unchanged (status, message and details)."""
     status = rpc_status.from_call(err)

@@ -129,6 +129,26 @@ class Host:
         store registered before what uses it closes after it)."""
         self._cleanups.append(cleanup)
 
+    def every(self, period_s: float, work: Callable[[], Awaitable[object]], what: str) -> None:
+        """Run `work` every period while the server runs (sweeps, reapers);
+        a failed round is logged and the next one runs as planned."""
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(period_s)
+                try:
+                    await work()
+                except Exception:  # noqa: BLE001 - the sweep runs again next period
+                    log.exception("%s: %s failed", self.name, what)
+
+        task = asyncio.get_running_loop().create_task(loop())
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        self.on_stop(stop)
+
     def add(self, servicer, add_to_server, service_descriptor) -> None:
         """Serve a servicer (add_to_server is the generated add_*_to_server)."""
         add_to_server(servicer, self.server)
@@ -162,8 +182,10 @@ GIL_SWITCH_INTERVAL_S = 0.0002
 
 
 def configure_process() -> None:
-    """Logging, the GIL switch interval and the supervisor's lifetime, for
-    every Cerver process."""
+    """Logging, the GIL switch interval, the supervisor's lifetime and a umask
+    that keeps what a service writes (databases, keys) from other host users,
+    for every Cerver process."""
+    os.umask(0o077)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     _stop_with_supervisor()

@@ -35,7 +35,8 @@ async def test_run_runtimes_stdin_env_and_result_shape(api):
     assert s["routing"]["recommended_provider"] == "local" and s["metrics"]["provision_time_ms"] > 0
     status, body, _, _ = await api.call("POST", f"/v2/sessions/{sid}/run", {"code": "echo hi"}, key=key)
     assert body["session_id"] == sid and body["duration_ms"] > 0
-    assert body["result"] == {"stdout": "hi\n", "stderr": "", "exit_code": 0, "timed_out": False, "truncated": False}
+    assert body["result"] == {"stdout": "hi\n", "stderr": "", "exit_code": 0, "timed_out": False, "truncated": False,
+                              "reason": ""}
     assert (await _run(api, key, sid, "print(6*7)", runtime="python"))["stdout"] == "42\n"
     assert (await _run(api, key, sid, "console.log([1,2].length)", runtime="node"))["stdout"] == "2\n"
     assert (await _run(api, key, sid, "cat", stdin="from stdin"))["stdout"] == "from stdin"

@@ -4,17 +4,18 @@ from servicekit import config, peers, server
 from servicekit.db import open_database
 from services.compute.adapters.local import LocalProvider
 from services.compute.adapters.relay import RelayProvider
-from services.compute.domain import Computes
+from services.compute.domain import Computes, Quotas
 from services.compute.handlers import ComputeHandlers
 from services.compute.store import TABLES
 
 
 async def start(address: str) -> server.Host:
     db = await open_database("compute", TABLES)
-    local = LocalProvider.from_env(config.data_dir() / "compute")
+    local = await LocalProvider.from_env(config.data_dir() / "compute")
     computes = Computes(db, {"local": local, "relay": RelayProvider()},
                         max_sandboxes=int(config.env("CERVER_MAX_SANDBOXES", "256")),
-                        heartbeat_window_s=int(config.env("CERVER_HEARTBEAT_WINDOW_S", "60")))
+                        heartbeat_window_s=int(config.env("CERVER_HEARTBEAT_WINDOW_S", "60")),
+                        quotas=Quotas.from_env())
     await computes.register_local(str(config.data_dir()), local.isolated)
     await local.start()
     host = server.Host("compute", peers.remote_authenticator())
@@ -23,6 +24,7 @@ async def start(address: str) -> server.Host:
     host.on_stop(db.close)
     host.on_stop(computes.close)
     await host.start(address)
+    host.every(config.env_float("CERVER_REAP_INTERVAL_S", 5.0), computes.reap_idle, "idle sandbox sweep")
     return host
 
 

@@ -1,6 +1,9 @@
 """Computes (where sandboxes run) and sandboxes (the spec/003 contract),
 dispatched to the adapter of each compute's provider."""
 import asyncio
+import collections
+import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -15,11 +18,13 @@ from collections.abc import AsyncIterator
 from sqlalchemy import update
 from sqlmodel import col, or_, select
 
-from servicekit import errors
+from servicekit import config, errors
 from servicekit.clock import now
 from servicekit.db import Database
 from services.compute.adapters.base import RUNTIME_ARGV, Adapter, RunEvent, SandboxGone, SandboxRefused
-from services.compute.store import ComputeRow, SandboxRow
+from services.compute.isolation import limits as sandbox_limits
+from services.compute.isolation.workspaces import WORKSPACE_ID
+from services.compute.store import ComputeRow, SandboxRow, live_sandboxes
 
 MAX_FILE_BYTES = 8 << 20
 PACKAGE_NAME = r"^[A-Za-z0-9@._/\-\[\]=<>~!^,+]{1,200}$"
@@ -46,17 +51,35 @@ def is_online(row: ComputeRow) -> bool:
         (now() - row.last_heartbeat_at).total_seconds() <= row.heartbeat_window_s
 
 
+@dataclasses.dataclass(frozen=True)
+class Quotas:
+    """Per account, configurable per deployment (README, "Limits")."""
+    sandboxes: int = 100  # live sandboxes
+    runs: int = 256  # runs at once
+    idle_ttl_s: int = 1800  # a /v2/sandbox sandbox unused this long is deleted
+
+    @classmethod
+    def from_env(cls) -> "Quotas":
+        return cls(sandboxes=int(config.env("CERVER_QUOTA_SANDBOXES", "100")),
+                   runs=int(config.env("CERVER_QUOTA_RUNS", "256")),
+                   idle_ttl_s=int(config.env("CERVER_SANDBOX_IDLE_TTL_S", "1800")))
+
+
 class Computes:
     def __init__(self, db: Database, adapters: dict[str, Adapter], max_sandboxes: int = 256,
-                 heartbeat_window_s: int = 60):
+                 heartbeat_window_s: int = 60, quotas: Quotas | None = None):
         self.db = db
         self.heartbeat_window_s = heartbeat_window_s
         self.adapters = adapters
         self.max_sandboxes = max_sandboxes
+        self.quotas = quotas or Quotas()
+        self.limits, self.maxima = sandbox_limits.defaults(), sandbox_limits.maxima()
         self.local_compute_id = ""
         # The sandboxes this process serves, so that a run touches no table:
         # they live and die with this process (the rows are the record).
         self._running: dict[str, SandboxRow] = {}
+        self._runs: collections.Counter = collections.Counter()  # runs in flight per account
+        self._used: dict[str, float] = {}  # sandbox id -> when it last served a call (monotonic)
 
     # -- registry ------------------------------------------------------------
     async def register_local(self, data_dir: str, isolated: bool) -> ComputeRow:
@@ -144,29 +167,52 @@ class Computes:
             raise errors.unavailable(f"no adapter serves {row.provider} computes on this deployment")
         return row
 
-    async def create_sandbox(self, account_id: str, compute_id: str, provider: str, runtime: str, network: bool,
+    async def create_sandbox(self, account_id: str, compute_id: str, provider: str, requirements,
                              session_id: str, workspace_id: str) -> SandboxRow:
+        runtime = requirements.runtime
+        network = requirements.package_install or requirements.public_preview or requirements.browser
         if runtime and runtime not in RUNTIME_ARGV:
             raise errors.invalid(f"runtime must be one of {', '.join(RUNTIME_ARGV)}", "requirements.runtime")
+        limits = sandbox_limits.choose(requirements, self.limits, self.maxima)
+        if workspace_id and not WORKSPACE_ID.fullmatch(workspace_id):
+            raise errors.not_found("workspace", workspace_id[:40])
         compute = await self._pick_compute(account_id, compute_id, provider)
         if workspace_id:
             await self._check_workspace(account_id, workspace_id)
-        if len(self._running) >= self.max_sandboxes:
-            raise errors.exhausted(f"this deployment runs at most {self.max_sandboxes} sandboxes at once")
+        live = await live_sandboxes(self.db, account_id)
+        if live >= self.quotas.sandboxes:
+            raise errors.quota("sandboxes", self.quotas.sandboxes,
+                               "live sandboxes of this account; delete one or pause a session")
+        on_compute = self.active_sandboxes(compute.compute_id)
+        if on_compute >= self.max_sandboxes:
+            # The node's own capacity, shared by every account: try again shortly.
+            raise errors.quota("node_capacity", self.max_sandboxes, f"sandboxes on compute {compute.compute_id}", 5)
         row = SandboxRow(sandbox_id="sbx_" + secrets.token_hex(10), account_id=account_id,
                          compute_id=compute.compute_id, provider=compute.provider, session_id=session_id,
                          workspace_id=workspace_id, runtime=runtime or "shell", network=network, created_at=now())
         started = time.perf_counter()
         try:
-            row.workspace_id = await self.adapters[compute.provider].create(row)
+            created = await self.adapters[compute.provider].create(row, limits)
         except SandboxGone as exc:
             raise errors.unavailable(str(exc)) from None
         except SandboxRefused as exc:
             raise errors.invalid(str(exc)) from None
+        if not WORKSPACE_ID.fullmatch(created or ""):
+            # A relay agent is another account's machine: never store (and
+            # later mount or delete) a path it made up.
+            await self._stop(row)
+            raise errors.unavailable(f"compute {compute.compute_id} answered with an invalid workspace id")
+        row.workspace_id = created
         row.provision_ms = round((time.perf_counter() - started) * 1000, 3)
         await self.db.add(row)
         self._running[row.sandbox_id] = row
+        self._used[row.sandbox_id] = time.monotonic()
         return row
+
+    async def _stop(self, row: SandboxRow) -> None:
+        with contextlib.suppress(SandboxGone, SandboxRefused):
+            row.workspace_id = ""
+            await self.adapters[row.provider].delete(row, keep_workspace=False)
 
     async def _check_workspace(self, account_id: str, workspace_id: str) -> None:
         """A kept workspace may only be re-attached by the account that owns it."""
@@ -179,6 +225,8 @@ class Computes:
         row = self._running.get(sandbox_id) or await self.db.get(SandboxRow, sandbox_id)
         if row is None or row.account_id != account_id or row.status != "running":
             raise errors.not_found("sandbox", sandbox_id)
+        if sandbox_id in self._used:
+            self._used[sandbox_id] = time.monotonic()
         return row
 
     async def run(self, account_id: str, sandbox_id: str, runtime: str, code: str, stdin: str,
@@ -189,8 +237,11 @@ class Computes:
             raise errors.invalid(f"runtime must be one of {', '.join(RUNTIME_ARGV)}", "runtime")
         if not code.strip():
             raise errors.invalid("code is required", "code")
-        if any(not k or "=" in k or "\0" in k or "\0" in v for k, v in env.items()):
-            raise errors.invalid("env names must be non-empty, without '=' or NUL", "env")
+        errors.no_nul("code", code)
+        errors.check_env(env)
+        if self._runs[account_id] >= self.quotas.runs:
+            raise errors.quota("concurrent_runs", self.quotas.runs, "runs in flight for this account", 1)
+        self._runs[account_id] += 1
         try:
             async for event in self.adapters[row.provider].run(row, runtime, code, stdin, env, timeout):
                 yield event
@@ -200,6 +251,10 @@ class Computes:
             if exc.not_found:  # its machine restarted and no longer has it
                 raise errors.not_found("sandbox", sandbox_id) from None
             raise errors.invalid(str(exc)) from None
+        finally:
+            self._runs[account_id] -= 1
+            if self._runs[account_id] <= 0:
+                del self._runs[account_id]
 
     async def install(self, account_id: str, sandbox_id: str, manager: str, packages: list[str]):
         row = await self.sandbox(account_id, sandbox_id)
@@ -217,6 +272,7 @@ class Computes:
 
     async def write_file(self, account_id: str, sandbox_id: str, path: str, data: bytes) -> int:
         row = await self.sandbox(account_id, sandbox_id)
+        errors.no_nul("path", path)
         if not path or path.startswith("/") or len(data) > MAX_FILE_BYTES:
             raise errors.invalid(f"path must be relative to the workspace and content at most {MAX_FILE_BYTES} bytes",
                                  "path")
@@ -224,6 +280,7 @@ class Computes:
 
     async def read_file(self, account_id: str, sandbox_id: str, path: str) -> bytes:
         row = await self.sandbox(account_id, sandbox_id)
+        errors.no_nul("path", path)
         if not path or path.startswith("/"):
             raise errors.invalid("path must be relative to the workspace", "path")
         return await self._file_call(self.adapters[row.provider].read_file(row, path), path)
@@ -254,6 +311,7 @@ class Computes:
     async def delete_sandbox(self, account_id: str, sandbox_id: str, keep_workspace: bool) -> None:
         row = await self.sandbox(account_id, sandbox_id)
         self._running.pop(sandbox_id, None)
+        self._used.pop(sandbox_id, None)
         async with self.db.session() as s:
             await s.exec(update(SandboxRow).where(SandboxRow.sandbox_id == sandbox_id)
                          .values(status="deleted", deleted_at=now()))
@@ -263,6 +321,17 @@ class Computes:
                 await adapter.delete(row, keep_workspace)
             except SandboxGone:
                 pass  # its machine is gone; nothing left to stop
+
+    async def reap_idle(self) -> int:
+        """Delete /v2/sandbox sandboxes (no session holds them) unused for the
+        idle TTL; sessions' sandboxes follow their sessions' lifecycle."""
+        cutoff = time.monotonic() - self.quotas.idle_ttl_s
+        idle = [row for sid, row in list(self._running.items())
+                if not row.session_id and self._used.get(sid, 0) < cutoff]
+        for row in idle:
+            with contextlib.suppress(errors.ServiceError):
+                await self.delete_sandbox(row.account_id, row.sandbox_id, keep_workspace=False)
+        return len(idle)
 
     async def close(self) -> None:
         await asyncio.gather(*(a.close() for a in self.adapters.values()))

@@ -47,10 +47,8 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
         return pb.UnregisterComputeResponse(compute_id=request.compute_id, unregistered=True)
 
     async def CreateSandbox(self, request, context):
-        req = request.requirements
         row = await self.computes.create_sandbox(
-            auth.account_id(), request.compute_id, request.provider, req.runtime,
-            network=req.package_install or req.public_preview or req.browser,
+            auth.account_id(), request.compute_id, request.provider, request.requirements,
             session_id=request.session_id, workspace_id=request.workspace_id)
         return pb.Sandbox(sandbox_id=row.sandbox_id, compute_id=row.compute_id, provider=row.provider,
                           status=row.status, runtime=row.runtime, workspace_id=row.workspace_id, network=row.network,
@@ -72,7 +70,7 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
                 stderr.append(event.data)
             elif event.type == "exit":
                 out.exit_code, out.timed_out = event.exit_code, event.timed_out
-                out.truncated, out.duration_ms = event.truncated, event.duration_ms
+                out.truncated, out.duration_ms, out.reason = event.truncated, event.duration_ms, event.reason
         out.stdout, out.stderr = "".join(stdout), "".join(stderr)
         return out
 
@@ -87,7 +85,7 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
                 continue
             yield pb.SandboxOutput(type=event.type, data=event.data, exit_code=event.exit_code,
                                    timed_out=event.timed_out, truncated=event.truncated,
-                                   duration_ms=event.duration_ms)
+                                   duration_ms=event.duration_ms, reason=event.reason)
 
     async def InstallPackage(self, request, context):
         events = self.computes.install(auth.account_id(), request.sandbox_id, request.manager, list(request.packages))

@@ -1,6 +1,12 @@
 """Runs inside a sandbox (under bubblewrap), started once per sandbox, so a
 run costs one posix_spawn inside namespaces that already exist.
 
+It is the sandbox's pid 1, so the code it runs cannot signal it (the kernel
+drops signals to a namespace's init that it has no handler for), and it makes
+itself non-dumpable, so that code cannot open its /proc files or its pipes to
+the host: the channel cannot be forged. Resource limits are the sandbox's
+cgroups, outside; as pid 1 it also reaps the orphans of its runs.
+
 Standard library only, and only its cheap modules (no asyncio, no
 subprocess: their imports alone would double a cold start): it runs on the
 host's system Python inside the sandbox, not in Cerver's virtualenv. Speaks
@@ -41,30 +47,79 @@ def send(message: dict) -> None:
         sys.stdout.buffer.flush()
 
 
-def apply_limits(config: dict) -> None:
-    """Per-process limits, set once here and inherited by every run."""
-    for limit, value in ((resource.RLIMIT_AS, config["memory_bytes"]), (resource.RLIMIT_NPROC, config["max_procs"]),
-                         (resource.RLIMIT_FSIZE, config["max_file_bytes"]), (resource.RLIMIT_CORE, 0)):
-        resource.setrlimit(limit, (value, value))
+class OomScore:
+    """Each run starts at oom_score_adj 1000, so that an OOM in the sandbox
+    takes its runs first, not this agent (which stays at its own value: 0, or
+    -1000 where the host may set that). Unprivileged code may raise its score
+    and lower it back down to where it was: the agent does both around each
+    spawn. The file is opened before the agent makes itself non-dumpable,
+    which would close it to us."""
+    RUN = b"1000"
+
+    def __init__(self):
+        try:
+            self.fd = os.open("/proc/self/oom_score_adj", os.O_RDWR)
+        except OSError:
+            self.fd = -1
+
+    def for_run(self) -> bytes:
+        """Raise the score for a spawn; returns the agent's own, to restore."""
+        if self.fd < 0:
+            return b""
+        try:
+            own = os.pread(self.fd, 16, 0).strip()
+            os.pwrite(self.fd, self.RUN, 0)
+            return own
+        except OSError:
+            return b""
+
+    def restore(self, own: bytes) -> None:
+        if own:
+            try:
+                os.pwrite(self.fd, own, 0)
+            except OSError:
+                pass
+
+
+def harden() -> None:
+    """No core files; not dumpable (prctl PR_SET_DUMPABLE 0), so that code of
+    the same uid can neither open /proc/1/fd/* nor read this process's memory."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    import ctypes  # only here: ~4 ms of a cold start, none of a run
+
+    if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+    # As pid 1, signals from inside only arrive where a handler is installed:
+    # install none but SIGCHLD's (below).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def kill_run(pid: int, run_id: str) -> None:
     """Kill a run's process group, then any process still carrying its mark
-    (a grandchild that left the group with setsid). On timeout and cancel."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    (a grandchild that left the group with setsid), again until none is left
+    (a fork bomb adds processes while the first ones die). On timeout and
+    cancel; the sandbox's pids limit bounds how many there can be."""
     mark = f"{RUN_MARK}={run_id}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
+    for _ in range(50):
+        found = False
         try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if mark in f.read().split(b"\0"):
-                    os.kill(int(entry), signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            continue
+            os.killpg(pid, signal.SIGKILL)
+            found = True
+        except (ProcessLookupError, PermissionError):
+            pass
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        os.kill(int(entry), signal.SIGKILL)
+                        found = True
+            except (OSError, ProcessLookupError):
+                continue
+        if not found:
+            return
+        time.sleep(0.005)
 
 
 def resolve(path: str) -> str:
@@ -129,6 +184,7 @@ class Run:
             actions.append((os.POSIX_SPAWN_DUP2, in_r, 0))
         else:
             actions.append((os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0))
+        own_score = self.agent.oom.for_run()
         try:
             # Its own process group: a timeout kills the whole tree.
             self.pid = os.posix_spawnp(req["argv"][0], req["argv"], env, file_actions=actions, setpgroup=0,
@@ -141,6 +197,9 @@ class Run:
             send({"id": self.rid, "type": "exit", "exit_code": 127, "timed_out": False, "truncated": False,
                   "duration_ms": 0.0})
             return False
+        finally:
+            self.agent.oom.restore(own_score)
+        self.agent.by_pid[self.pid] = self
         for fd in (out_w, err_w, in_r):
             if fd >= 0:
                 os.close(fd)
@@ -196,7 +255,12 @@ class Run:
 
     def on_exit(self, fd: int) -> None:
         self.agent.unwatch(fd)
-        _, self.status = os.waitpid(self.pid, 0)
+        if self.status is None:
+            try:
+                _, self.status = os.waitpid(self.pid, 0)
+            except ChildProcessError:  # reaped as an orphan would be, just now
+                self.status = self.agent.reaped.pop(self.pid, 0)
+        self.agent.by_pid.pop(self.pid, None)
         # The run is over when its main process exits; a background process
         # it started (a dev server, say) keeps running and may hold the pipes
         # open, so output is drained for a moment only.
@@ -256,6 +320,9 @@ class Agent:
     def __init__(self, cap: int):
         self.cap = cap
         self.runs: dict = {}
+        self.by_pid: dict = {}  # a run's main process -> its Run
+        self.reaped: dict = {}  # wait statuses of runs' main processes reaped by reap()
+        self.oom = OomScore()
         self.watchers: dict = {}
         self._poll = select.poll()
         self._inbox = bytearray()
@@ -272,7 +339,30 @@ class Agent:
             self._poll.unregister(fd)
             os.close(fd)
 
+    def reap(self, fd: int) -> None:
+        """SIGCHLD: collect every exited child that no Run waits for (the
+        orphans a pid 1 inherits); a run's main process keeps its status."""
+        try:
+            os.read(fd, 4096)
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            run = self.by_pid.get(pid)
+            if run is not None:
+                self.reaped[pid] = status
+
     def serve(self) -> None:
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.watch(wake_r, self.reap)
         self.watch(sys.stdin.fileno(), self.on_requests)
         send({"type": "ready", "pid": os.getpid()})
         while self._open:
@@ -323,8 +413,9 @@ class Agent:
 def serve(config: dict) -> None:
     # File operations' threads and the loop share the GIL: hand it over fast.
     sys.setswitchinterval(0.0002)
-    apply_limits(config)
-    Agent(int(config.get("output_cap", 1 << 20))).serve()
+    agent = Agent(int(config.get("output_cap", 1 << 20)))
+    harden()
+    agent.serve()
 
 
 if __name__ == "__main__":

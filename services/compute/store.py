@@ -1,9 +1,10 @@
 """Compute's tables: the registry of computes and the sandboxes on them."""
 from datetime import datetime
 
-from sqlmodel import Field, SQLModel
+from sqlalchemy import func
+from sqlmodel import Field, SQLModel, select
 
-from servicekit.db import utc_field
+from servicekit.db import Database, utc_field
 
 
 class ComputeRow(SQLModel, table=True):
@@ -37,3 +38,10 @@ class SandboxRow(SQLModel, table=True):
 
 
 TABLES = (ComputeRow, SandboxRow)
+
+
+async def live_sandboxes(db: Database, account_id: str) -> int:
+    """Live sandboxes of an account."""
+    async with db.session() as s:
+        return (await s.exec(select(func.count()).select_from(SandboxRow).where(
+            SandboxRow.account_id == account_id, SandboxRow.status == "running"))).one()

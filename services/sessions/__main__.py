@@ -1,8 +1,4 @@
 """python -m services.sessions — the sessions service."""
-import asyncio
-import contextlib
-import logging
-
 from cerver.v2 import sessions_pb2, sessions_pb2_grpc
 from servicekit import config, peers, server, telemetry
 from servicekit.db import open_database
@@ -10,17 +6,6 @@ from services.sessions.domain import Sessions
 from services.sessions.handlers import SessionHandlers
 from services.sessions.metrics import SpanMetrics
 from services.sessions.store import TABLES, SessionStore
-
-log = logging.getLogger("cerver.sessions")
-
-
-async def reap_forever(sessions: Sessions, every_s: float) -> None:
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await sessions.reap_expired()
-        except Exception:  # noqa: BLE001 - the sweep runs again next period
-            log.exception("timeout sweep failed")
 
 
 async def start(address: str) -> server.Host:
@@ -32,16 +17,9 @@ async def start(address: str) -> server.Host:
     host.add(SessionHandlers(sessions), sessions_pb2_grpc.add_SessionServiceServicer_to_server,
              sessions_pb2.DESCRIPTOR.services_by_name["SessionService"])
     await host.start(address)
-    reaper = asyncio.create_task(reap_forever(sessions, config.env_float("CERVER_REAP_INTERVAL_S", 5.0)))
-
-    async def stop_reaper() -> None:
-        reaper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reaper
-
     host.on_stop(db.close)
     host.on_stop(sessions.drain_background)
-    host.on_stop(stop_reaper)
+    host.every(config.env_float("CERVER_REAP_INTERVAL_S", 5.0), sessions.reap_expired, "timeout sweep")
     return host
 
 

@@ -324,6 +324,8 @@ class Sessions:
     def validate_run(req: pb.RunCodeRequest) -> None:
         if not req.code.strip():
             raise errors.invalid("code is required", "code")
+        errors.no_nul("code", req.code)
+        errors.check_env(req.env)
         if len(req.code) > MAX_CONTENT_CHARS:
             raise errors.invalid(f"code is at most {MAX_CONTENT_CHARS} characters", "code")
         if req.runtime and req.runtime not in RUNTIMES:
@@ -372,7 +374,7 @@ class Sessions:
                 self._done(session_id)
         duration = telemetry.span_ms(span)
         out = pb.RunResult(stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code,
-                           timed_out=result.timed_out, truncated=result.truncated)
+                           timed_out=result.timed_out, truncated=result.truncated, reason=result.reason)
         updated = await self._record_run(row, req.code, out, duration, streamed=False)
         return updated or row, out, duration
 
@@ -386,12 +388,15 @@ class Sessions:
         """The run's code and result into the transcript, its spans into the
         metrics, in one transaction."""
         meta = {"exit_code": result.exit_code, "duration_ms": round(duration_ms, 2), "stream": streamed,
-                "timed_out": result.timed_out, "truncated": result.truncated}
-        content = result.stdout if not result.stderr else (result.stdout + ("\n" if result.stdout else "")
-                                                            + "[stderr]\n" + result.stderr)
+                "timed_out": result.timed_out, "truncated": result.truncated, "reason": result.reason}
+        # An entry stays within MAX_CONTENT_CHARS whatever the compute sent.
+        stdout, stderr = _bounded(result.stdout), _bounded(result.stderr)
+        if len(stdout) + len(stderr) > MAX_CONTENT_CHARS:
+            stdout = _bounded(stdout, MAX_CONTENT_CHARS - len(stderr))
+        content = stdout if not stderr else (stdout + ("\n" if stdout else "") + "[stderr]\n" + stderr)
         entries = [dict(at=now(), role="assistant", kind="code", content=code, metadata_json="{}"),
                    dict(at=now(), role="tool", kind="result", content=content,
-                        metadata_json=json.dumps({**meta, "stderr": result.stderr}))]
+                        metadata_json=json.dumps({**meta, "stderr": stderr}))]
         appended = await self.store.append(row.account_id, row.session_id, entries, interactions=1, settle=True,
                                            spans=self.span_metrics.drain(row.session_id))
         return appended[1] if appended else None
@@ -430,7 +435,7 @@ class Sessions:
                     recorded = True
                 yield pb.RunEvent(type=chunk.type, data=chunk.data, exit_code=chunk.exit_code,
                                   duration_ms=chunk.duration_ms, timed_out=chunk.timed_out,
-                                  truncated=chunk.truncated, session_id=session_id)
+                                  truncated=chunk.truncated, session_id=session_id, reason=chunk.reason)
         except grpc.aio.AioRpcError as err:
             raise await self._sandbox_gone(err, row) from None
         finally:
@@ -589,7 +594,14 @@ def _stream_result(stdout: list[str], stderr: list[str], final) -> pb.RunResult:
     if final is None:  # interrupted before the exit event
         return pb.RunResult(stdout="".join(stdout), stderr="".join(stderr) + "\n[stream interrupted]", exit_code=-1)
     return pb.RunResult(stdout="".join(stdout), stderr="".join(stderr), exit_code=final.exit_code,
-                        timed_out=final.timed_out, truncated=final.truncated)
+                        timed_out=final.timed_out, truncated=final.truncated, reason=final.reason)
+
+
+def _bounded(text: str, most: int = MAX_CONTENT_CHARS // 2) -> str:
+    if len(text) <= most:
+        return text
+    note = "\n[output truncated for the transcript]\n"
+    return text[:max(0, most - len(note))] + note
 
 
 def _struct_dict(s: struct_pb2.Struct) -> dict:

@@ -160,7 +160,7 @@ class RunSandboxRequest(_message.Message):
     def __init__(self, sandbox_id: _Optional[str] = ..., code: _Optional[str] = ..., runtime: _Optional[str] = ..., timeout: _Optional[float] = ..., stdin: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RunSandboxResponse(_message.Message):
-    __slots__ = ("sandbox_id", "stdout", "stderr", "exit_code", "timed_out", "truncated", "duration_ms")
+    __slots__ = ("sandbox_id", "stdout", "stderr", "exit_code", "timed_out", "truncated", "duration_ms", "reason")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     STDOUT_FIELD_NUMBER: _ClassVar[int]
     STDERR_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +168,7 @@ class RunSandboxResponse(_message.Message):
     TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     stdout: str
     stderr: str
@@ -175,23 +176,26 @@ class RunSandboxResponse(_message.Message):
     timed_out: bool
     truncated: bool
     duration_ms: float
-    def __init__(self, sandbox_id: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., duration_ms: _Optional[float] = ...) -> None: ...
+    reason: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., duration_ms: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SandboxOutput(_message.Message):
-    __slots__ = ("type", "data", "exit_code", "timed_out", "truncated", "duration_ms")
+    __slots__ = ("type", "data", "exit_code", "timed_out", "truncated", "duration_ms", "reason")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     type: str
     data: str
     exit_code: int
     timed_out: bool
     truncated: bool
     duration_ms: float
-    def __init__(self, type: _Optional[str] = ..., data: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., duration_ms: _Optional[float] = ...) -> None: ...
+    reason: str
+    def __init__(self, type: _Optional[str] = ..., data: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., duration_ms: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class InstallPackageRequest(_message.Message):
     __slots__ = ("sandbox_id", "manager", "packages")

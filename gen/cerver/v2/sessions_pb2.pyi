@@ -212,18 +212,20 @@ class RunCodeRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., code: _Optional[str] = ..., runtime: _Optional[str] = ..., timeout: _Optional[float] = ..., stdin: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RunResult(_message.Message):
-    __slots__ = ("stdout", "stderr", "exit_code", "timed_out", "truncated")
+    __slots__ = ("stdout", "stderr", "exit_code", "timed_out", "truncated", "reason")
     STDOUT_FIELD_NUMBER: _ClassVar[int]
     STDERR_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     stdout: str
     stderr: str
     exit_code: int
     timed_out: bool
     truncated: bool
-    def __init__(self, stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ...) -> None: ...
+    reason: str
+    def __init__(self, stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RunCodeResponse(_message.Message):
     __slots__ = ("session_id", "duration_ms", "result", "metrics")
@@ -238,7 +240,7 @@ class RunCodeResponse(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., duration_ms: _Optional[float] = ..., result: _Optional[_Union[RunResult, _Mapping]] = ..., metrics: _Optional[_Union[SessionMetrics, _Mapping]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("type", "data", "exit_code", "duration_ms", "timed_out", "truncated", "session_id")
+    __slots__ = ("type", "data", "exit_code", "duration_ms", "timed_out", "truncated", "session_id", "reason")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -246,6 +248,7 @@ class RunEvent(_message.Message):
     TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     type: str
     data: str
     exit_code: int
@@ -253,7 +256,8 @@ class RunEvent(_message.Message):
     timed_out: bool
     truncated: bool
     session_id: str
-    def __init__(self, type: _Optional[str] = ..., data: _Optional[str] = ..., exit_code: _Optional[int] = ..., duration_ms: _Optional[float] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., session_id: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, type: _Optional[str] = ..., data: _Optional[str] = ..., exit_code: _Optional[int] = ..., duration_ms: _Optional[float] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., session_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RunLlmRequest(_message.Message):
     __slots__ = ("session_id", "model", "input")

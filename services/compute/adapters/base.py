@@ -4,6 +4,8 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from services.compute.isolation.limits import Limits
+
 RUNTIME_ARGV = {"shell": ["/bin/sh", "-c"], "python": ["python3", "-c"], "node": ["node", "-e"]}
 
 
@@ -15,6 +17,7 @@ class RunEvent:
     timed_out: bool = False
     truncated: bool = False
     duration_ms: float = 0.0
+    reason: str = ""  # on exit: "" | timeout | oom
 
 
 class SandboxGone(Exception):
@@ -40,9 +43,9 @@ class SandboxRecord(Protocol):
 class Adapter(Protocol):
     provider: str
 
-    async def create(self, box: SandboxRecord) -> str:
-        """Start the sandbox; returns its workspace id (box.workspace_id
-        re-attaches a kept workspace)."""
+    async def create(self, box: SandboxRecord, limits: Limits) -> str:
+        """Start the sandbox within `limits`; returns its workspace id
+        (box.workspace_id re-attaches a kept workspace)."""
 
     def run(self, box: SandboxRecord, runtime: str, code: str, stdin: str, env: dict[str, str],
             timeout: float) -> AsyncIterator[RunEvent]: ...

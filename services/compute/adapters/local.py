@@ -1,15 +1,25 @@
-"""The `local` provider: sandboxes on this host, isolated with bubblewrap.
+"""The `local` provider: sandboxes on this host, isolated for hostile code.
 
-Each sandbox is one long-lived bubblewrap process (own user, PID, IPC, UTS
-and, unless asked otherwise, network namespaces) running sandbox_agent.py,
-which starts each run's command on request: a run costs one fork+exec inside
-namespaces that already exist. The workspace is the only writable place that
-persists; other workspaces, the host's environment and Cerver's data are not
-mounted at all.
+Each sandbox is one long-lived bubblewrap process running sandbox_agent.py
+as the pid 1 of its own user, PID, IPC, UTS, cgroup and (unless asked
+otherwise) network namespaces; a run costs one spawn inside namespaces that
+already exist. Around it (README, "Threat model"):
+
+- a host uid of its own from a reserved range, never Cerver's, with no
+  capabilities and no_new_privs;
+- its own cgroups (pids, memory with /tmp's pages and no swap, CPU), joined by
+  the launcher before it execs bubblewrap;
+- a seccomp filter; no nested user namespaces;
+- /tmp a tmpfs sized within the memory limit, the workspace an ext4 image
+  with a hard quota, mounted nosuid,nodev;
+- an agent that its own code cannot reach: pid 1 (signals from inside are
+  dropped) and not dumpable (its /proc files and pipes cannot be opened).
+  Output caps and deadlines are enforced again here, outside the sandbox.
 """
 import asyncio
 import base64
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -21,17 +31,28 @@ from collections.abc import AsyncIterator
 
 from servicekit import config
 from services.compute.adapters.base import RUNTIME_ARGV, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
+from services.compute.isolation import cgroups, limits as limits_mod, seccomp
+from services.compute.isolation.identities import Identities, UidRange
+from services.compute.isolation.limits import Limits
+from services.compute.isolation.workspaces import WorkspaceError, Workspaces, checked, new_id
 
 log = logging.getLogger("cerver.compute.local")
 AGENT = pathlib.Path(__file__).resolve().parent.parent / "sandbox_agent.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # the sandbox's own interpreter, not Cerver's venv
-SANDBOX_UID = 1000
+SANDBOX_UID = 1000  # inside the sandbox; mapped to the workspace's host uid
 ETC_SHARED = ("hosts", "nsswitch.conf", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives",
               "ssl", "ca-certificates", "localtime", "mime.types")
 # Sandboxes that ask for network get it through slirp4netns in their own
 # network namespace: outbound traffic is NATed in user space, and the host's
 # loopback (Cerver's own services, a local database) stays out of reach.
 SLIRP_DNS = "10.0.2.3"
+# The launcher joins the cgroups named before `--`, then execs the rest:
+# nothing of the sandbox runs before it is inside them.
+LAUNCHER = 'for f; do [ "$f" = -- ] && break; echo 0 > "$f" || exit 125; shift; done; shift; exec "$@"'
+# A run's reply must come this long after its own timeout, or the sandbox is
+# taken for stuck and stopped.
+HOST_GRACE_S = 10.0
+LINE_LIMIT = 1 << 20  # the longest line the agent may send (its chunks are 64 KiB)
 
 
 async def _read_pipe(fd: int, until: bytes | None, timeout: float) -> bytes:
@@ -54,40 +75,37 @@ class IsolationUnavailable(RuntimeError):
     pass
 
 
-def bwrap_usable() -> tuple[bool, str]:
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return False, "bubblewrap (bwrap) is not installed"
-    import subprocess
-
-    probe = subprocess.run([bwrap, "--unshare-all", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
-                            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-                            "/bin/true"], capture_output=True, text=True, timeout=20)
-    if probe.returncode != 0:
-        return False, f"bubblewrap cannot create namespaces here: {probe.stderr.strip()}"
-    return True, ""
-
-
 class LocalSandbox:
     """The host's end of one sandbox agent."""
 
-    def __init__(self, proc: asyncio.subprocess.Process):
+    def __init__(self, proc: asyncio.subprocess.Process, workspace_id: str, limits: Limits, cap: int):
         self.proc = proc
+        self.workspace_id = workspace_id  # also the name of its cgroups
+        self.limits = limits
+        self.cap = cap
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Queue] = {}
         self._write_lock = asyncio.Lock()
         self._reader = asyncio.create_task(self._read())
         self.ready = asyncio.get_running_loop().create_future()
         self.network: asyncio.subprocess.Process | None = None  # slirp4netns, when it has network
-        self.child_pid = 0  # bwrap's child, the sandbox's pid 1, when bwrap reported it
+        self.child_pid = 0  # the sandbox's pid 1 (its agent), as the host sees it
+        self.broken = ""  # why the host stopped trusting this sandbox
 
     async def _read(self) -> None:
         try:
             while True:
-                line = await self.proc.stdout.readline()
-                if not line:
+                try:
+                    line = await self.proc.stdout.readline()
+                    if not line:
+                        break
+                    msg = json.loads(line)
+                except (ValueError, asyncio.LimitOverrunError) as exc:
+                    # Only our agent writes here; anything else is an attack.
+                    self.broken = f"the sandbox broke its protocol ({type(exc).__name__})"
+                    log.warning("%s: %s", self.workspace_id, self.broken)
+                    self.proc.kill()
                     break
-                msg = json.loads(line)
                 if msg.get("type") == "ready":
                     if not self.ready.done():
                         self.ready.set_result(msg)
@@ -101,21 +119,29 @@ class LocalSandbox:
             for queue in self._pending.values():
                 queue.put_nowait({"type": "gone"})
 
-    async def request(self, op: str, **fields) -> AsyncIterator[dict]:
-        """Send one request; yield its replies until the last one."""
+    async def request(self, op: str, deadline: float | None = None, **fields) -> AsyncIterator[dict]:
+        """Send one request; yield its replies until the last one. With a
+        deadline (seconds), a sandbox that has not finished by then is stopped."""
         if self.proc.returncode is not None or self._reader.done():
-            raise SandboxGone("the sandbox is no longer running")
+            raise SandboxGone(self.broken or "the sandbox is no longer running")
         rid = next(self._ids)
         queue: asyncio.Queue = asyncio.Queue()
         self._pending[rid] = queue
         finished = False
+        until = None if deadline is None else asyncio.get_running_loop().time() + deadline
         try:
             await self._send({"id": rid, "op": op, **fields})
             while True:
-                msg = await queue.get()
+                try:
+                    msg = await asyncio.wait_for(
+                        queue.get(), None if until is None else max(0.0, until - asyncio.get_running_loop().time()))
+                except asyncio.TimeoutError:
+                    self.broken = "the sandbox stopped answering"
+                    self.proc.kill()
+                    raise SandboxGone(self.broken) from None
                 kind = msg["type"]
                 if kind == "gone":
-                    raise SandboxGone("the sandbox stopped while serving the request")
+                    raise SandboxGone(self.broken or "the sandbox stopped while serving the request")
                 if kind == "error":
                     finished = True
                     raise SandboxRefused(msg.get("message", "refused"), not_found=msg.get("kind") == "not_found")
@@ -132,6 +158,17 @@ class LocalSandbox:
                 except (ConnectionError, SandboxGone):
                     pass
 
+    def drain_stderr(self) -> None:
+        """Keep reading what bwrap and the agent say on stderr (nothing, unless
+        something broke), so that the pipe never fills; log the start of it."""
+        async def drain() -> None:
+            said = await self.proc.stderr.read(4096)
+            if said:
+                log.warning("sandbox %s said: %s", self.workspace_id, said.decode(errors="replace").strip())
+            while await self.proc.stderr.read(1 << 16):
+                pass
+        self._stderr = asyncio.create_task(drain())
+
     async def _send(self, message: dict) -> None:
         async with self._write_lock:
             try:
@@ -142,8 +179,7 @@ class LocalSandbox:
 
     async def stop(self) -> None:
         if self.child_pid and self.proc.returncode is None:
-            # A child still blocked before its exec has no parent-death signal
-            # yet; killing the namespace's pid 1 takes everything in it.
+            # Killing the namespace's pid 1 takes everything in it.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.child_pid, signal.SIGKILL)
         if self.proc.returncode is None:
@@ -155,65 +191,143 @@ class LocalSandbox:
         self._reader.cancel()
 
 
+def probe_problems(provider: "LocalProvider") -> list[str]:
+    """What this host lacks for isolated sandboxes, each named; [] when a
+    real sandbox, built exactly as every other, started and answered."""
+    problems = []
+    if shutil.which("bwrap") is None:
+        problems.append("bubblewrap (apt-get install bubblewrap)")
+    if os.geteuid() != 0:
+        problems.append("root, to give each sandbox its own host uid, cgroups and workspace image")
+    for tool in ("setpriv", "mkfs.ext4", "mount", "umount"):
+        if shutil.which(tool) is None:
+            problems.append(f"{tool} (util-linux / e2fsprogs)")
+    problems += provider.identities.range.problems()
+    try:
+        if int(pathlib.Path("/proc/sys/user/max_user_namespaces").read_text()) < 1:
+            problems.append("user namespaces (sysctl user.max_user_namespaces > 0)")
+    except (OSError, ValueError):
+        problems.append("user namespaces (/proc/sys/user/max_user_namespaces)")
+    if not os.path.exists("/dev/loop-control"):
+        problems.append("loop devices (/dev/loop-control) for workspace images")
+    if provider.cgroups is None:
+        problems.append("cgroups with the pids, memory and cpu controllers (v2, or v1 under /sys/fs/cgroup/<name>)")
+    else:
+        problems += provider.cgroups.missing()
+    try:
+        provider.seccomp_filter()
+    except (ImportError, OSError, RuntimeError) as exc:
+        problems.append(f"libseccomp, for the sandbox's syscall filter ({exc})")
+    return problems
+
+
 class LocalProvider:
     provider = "local"
 
-    def __init__(self, root: pathlib.Path, isolated: bool = True, memory_mb: int = 4096, max_procs: int = 4096,
-                 output_cap: int = 1 << 20, warm: int = 2):
+    def __init__(self, root: pathlib.Path, isolated: bool = True, limits: Limits | None = None,
+                 maxima: Limits | None = None, output_cap: int = 1 << 20, warm: int = 2,
+                 uids: UidRange | None = None):
         self.root = root
-        self.workspaces = root / "workspaces"
-        self.workspaces.mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(root, 0o700)
+        # One name per provider root, so two stacks on one host never meet.
+        name = "cerver-" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+        # What bubblewrap binds, as the sandbox's uid, must be reachable by
+        # path: it lives outside the 0700 data folder, in a runtime folder
+        # others may cross (0711) but not list; each workspace's root there
+        # is 0700 and its own uid's.
+        self.runtime = pathlib.Path(config.env("CERVER_SANDBOX_RUNTIME_DIR") or f"/run/cerver/{name}")
         self.isolated = isolated
-        self.agent_config = {"memory_bytes": memory_mb << 20, "max_procs": max_procs,
-                             "max_file_bytes": 1 << 30, "output_cap": output_cap}
+        self.limits = limits or Limits()
+        self.maxima = maxima or limits_mod.maxima()
+        self.identities = Identities(uids or UidRange.from_env())
+        self.workspaces = Workspaces(root / "workspaces", self.identities if isolated else None,
+                                     mounts=self.runtime / "ws")
+        self.cgroups = cgroups.detect(name) if isolated else None
+        self.output_cap = output_cap
+        self.agent_config = {"output_cap": output_cap}
         self.sandboxes: dict[str, LocalSandbox] = {}
+        self._seccomp: bytes | None = None
         self._etc = self._sandbox_etc()
         self._warm_target = warm if isolated else 0
-        self._warm: list[tuple[str, LocalSandbox]] = []
+        self._warm: list[LocalSandbox] = []
         self._refill: asyncio.Task | None = None
 
     @classmethod
-    def from_env(cls, root: pathlib.Path) -> "LocalProvider":
-        """Isolated with bubblewrap, or refuse to start unless told, loudly,
-        to run sandboxes unisolated (CERVER_ALLOW_UNISOLATED=1)."""
-        usable, why = bwrap_usable()
-        if not usable:
-            if not config.env_bool("CERVER_ALLOW_UNISOLATED"):
-                raise IsolationUnavailable(
-                    f"{why}. Sandboxes need bubblewrap (apt-get install bubblewrap). "
-                    "Set CERVER_ALLOW_UNISOLATED=1 to run them WITHOUT isolation.")
-            log.warning("!!! %s: sandboxes run UNISOLATED, with this user's rights and view of the host !!!", why)
-        return cls(root, isolated=usable, memory_mb=int(config.env("CERVER_SANDBOX_MEMORY_MB", "4096")),
-                   output_cap=int(config.env("CERVER_SANDBOX_OUTPUT_BYTES", str(1 << 20))),
-                   warm=int(config.env("CERVER_SANDBOX_WARM", "2")))
+    async def from_env(cls, root: pathlib.Path) -> "LocalProvider":
+        """Isolated, or refuse to start naming what is missing, unless told,
+        loudly, to run sandboxes unisolated (CERVER_ALLOW_UNISOLATED=1)."""
+        settings = dict(limits=limits_mod.defaults(), maxima=limits_mod.maxima(),
+                        output_cap=int(config.env("CERVER_SANDBOX_OUTPUT_BYTES", str(1 << 20))),
+                        warm=int(config.env("CERVER_SANDBOX_WARM", "2")))
+        provider = cls(root, isolated=True, **settings)
+        problems = probe_problems(provider)
+        if not problems:
+            problems = await provider.probe_sandbox()
+        if not problems:
+            return provider
+        why = "sandboxes cannot be isolated on this host; missing: " + "; ".join(problems)
+        if not config.env_bool("CERVER_ALLOW_UNISOLATED"):
+            raise IsolationUnavailable(f"{why}. Set CERVER_ALLOW_UNISOLATED=1 to run them WITHOUT isolation.")
+        log.warning("!!! %s: sandboxes run UNISOLATED, with this user's rights and view of the host !!!", why)
+        return cls(root, isolated=False, **settings)
+
+    async def probe_sandbox(self) -> list[str]:
+        """Start one real sandbox, exactly as every other is started, and
+        check from inside what it must see."""
+        self.workspaces.start()
+        self.cgroups.prepare()
+        box = _ProbeBox()
+        try:
+            await self.create(box, Limits(pids=32, memory_mb=64, disk_mb=16, tmp_mb=8), new_id())
+            out = []
+            async for event in self.run(box, "shell", "id -u; grep ^NoNewPrivs /proc/self/status", "", {}, 20):
+                out.append(event.data if event.type == "stdout" else "")
+            seen = "".join(out).split()
+            if seen != [str(SANDBOX_UID), "NoNewPrivs:", "1"]:
+                return [f"a sandbox that runs as its own user with no_new_privs (saw {' '.join(seen)[:200]!r})"]
+            return []
+        except (SandboxGone, SandboxRefused, WorkspaceError, cgroups.CgroupError, OSError) as exc:
+            return [f"a working sandbox: starting one failed ({exc})"]
+        finally:
+            await self.delete(box, keep_workspace=False)
+
+    def seccomp_filter(self) -> bytes:
+        if self._seccomp is None:
+            self._seccomp = seccomp.filter_bpf()
+        return self._seccomp
 
     def _sandbox_etc(self) -> pathlib.Path:
-        """A passwd/group naming only the sandbox user, instead of the host's."""
-        etc = self.root / "sandbox-etc"
+        """A passwd/group naming only the sandbox user, instead of the
+        host's, and the agent, where a sandbox's uid can bind them."""
+        etc = self.runtime / "etc"
         etc.mkdir(parents=True, exist_ok=True)
-        (etc / "passwd").write_text(f"sandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:/workspace:/bin/sh\n"
-                                    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
-        (etc / "group").write_text(f"sandbox:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")
-        (etc / "resolv.conf").write_text(f"nameserver {SLIRP_DNS}\n")
+        for folder in (self.runtime.parent, self.runtime, etc):
+            os.chmod(folder, 0o711)
+        files = {"passwd": f"sandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:/workspace:/bin/sh\n"
+                           "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+                 "group": f"sandbox:x:{SANDBOX_UID}:\nnogroup:x:65534:\n",
+                 "resolv.conf": f"nameserver {SLIRP_DNS}\n", "agent.py": AGENT.read_text()}
+        for name, text in files.items():
+            (etc / name).write_text(text)
+            os.chmod(etc / name, 0o644)
         return etc
 
-    def _argv(self, workspace: pathlib.Path, network_fds: tuple[int, int] | None) -> list[str]:
-        if not self.isolated:
-            return [SYSTEM_PYTHON, "-I", "-S", str(AGENT), json.dumps({**self.agent_config, "workspace": str(workspace)})]
-        return self.bwrap_argv(workspace, [SYSTEM_PYTHON, "-I", "-S", "/opt/cerver/agent.py",
-                                           json.dumps(self.agent_config)], network_fds)
-
-    def bwrap_argv(self, workspace: pathlib.Path, command: list[str],
-                   network_fds: tuple[int, int] | None = None) -> list[str]:
+    def bwrap_argv(self, workspace: pathlib.Path, command: list[str], limits: Limits, seccomp_fd: int = -1,
+                   info_fd: int = -1, block_fd: int = -1) -> list[str]:
         """bubblewrap around `command` with a sandbox's namespaces and mounts.
-        With network_fds (info, block), bwrap reports its child's pid and
-        waits, before running `command`, until slirp4netns is attached."""
+        With block_fd, the sandbox waits, before running `command`, until
+        something is written there (slirp4netns is attached)."""
+        etc = self._etc
         args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--unshare-net", "--die-with-parent", "--new-session", "--uid", str(SANDBOX_UID),
-                "--gid", str(SANDBOX_UID), "--hostname", "sandbox"]
-        if network_fds is not None:
-            args += ["--info-fd", str(network_fds[0]), "--block-fd", str(network_fds[1]),
-                     "--ro-bind", str(self._etc / "resolv.conf"), "/etc/resolv.conf"]
+                "--unshare-net", "--disable-userns", "--as-pid-1", "--die-with-parent", "--new-session",
+                "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox"]
+        if info_fd >= 0:
+            args += ["--info-fd", str(info_fd)]
+        if block_fd >= 0:
+            args += ["--block-fd", str(block_fd), "--ro-bind", str(etc / "resolv.conf"), "/etc/resolv.conf"]
+        if seccomp_fd >= 0:
+            args += ["--seccomp", str(seccomp_fd)]
         args += ["--ro-bind", "/usr", "/usr"]
         for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
             path = pathlib.Path("/") / name
@@ -223,102 +337,172 @@ class LocalProvider:
                 args += ["--ro-bind", str(path), str(path)]
         for name in ETC_SHARED:
             args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-        args += ["--ro-bind", str(self._etc / "passwd"), "/etc/passwd",
-                 "--ro-bind", str(self._etc / "group"), "/etc/group",
-                 "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                 "--bind", str(workspace), "/workspace", "--ro-bind", str(AGENT), "/opt/cerver/agent.py",
+        args += ["--ro-bind", str(etc / "passwd"), "/etc/passwd", "--ro-bind", str(etc / "group"), "/etc/group",
+                 "--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+                 "--bind", str(workspace), "/workspace", "--ro-bind", str(etc / "agent.py"), "/opt/cerver/agent.py",
                  "--chdir", "/workspace", "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", *command]
         return args
 
-    async def _spawn(self, workspace: pathlib.Path, network: bool) -> LocalSandbox:
-        workspace.mkdir(parents=True, exist_ok=True)
-        networked = network and self.isolated
-        if networked and shutil.which("slirp4netns") is None:
+    def launch_argv(self, workspace: pathlib.Path, uid: int, procs: list[str], command: list[str], limits: Limits,
+                    **fds: int) -> list[str]:
+        """The launcher: join the sandbox's cgroups, become its host uid with
+        no capabilities and no_new_privs, exec bubblewrap."""
+        return ["/bin/sh", "-c", LAUNCHER, "launcher", *procs, "--",
+                "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+                "--inh-caps=-all", "--bounding-set=-all",
+                *self.bwrap_argv(workspace, command, limits, **fds)]
+
+    async def _spawn(self, workspace_id: str, limits: Limits, network: bool, new: bool) -> LocalSandbox:
+        if not self.isolated:
+            workspace, _ = await (self.workspaces.create(workspace_id, limits.disk_mb) if new
+                                  else self.workspaces.attach(workspace_id))
+            argv = [SYSTEM_PYTHON, "-I", "-S", str(AGENT), json.dumps({**self.agent_config, "workspace": str(workspace)})]
+            proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE,
+                                                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+                                                        env={"PATH": "/usr/bin:/bin"}, limit=LINE_LIMIT)
+            sandbox = LocalSandbox(proc, workspace_id, limits, self.output_cap)
+            await self._await_ready(sandbox)
+            return sandbox
+        if network and shutil.which("slirp4netns") is None:
             raise SandboxGone("sandboxes with network need slirp4netns (apt-get install slirp4netns)")
-        info_r, info_w = os.pipe() if networked else (-1, -1)
-        block_r, block_w = os.pipe() if networked else (-1, -1)
         try:
+            workspace, uid = await (self.workspaces.create(workspace_id, limits.disk_mb) if new
+                                    else self.workspaces.attach(workspace_id))
+            procs = self.cgroups.create(workspace_id, limits)
+        except (WorkspaceError, cgroups.CgroupError, OSError):
+            # The details name host paths: they go to the log, not the caller.
+            log.exception("setting up sandbox %s failed", workspace_id)
+            await self._discard(workspace_id, keep_workspace=not new)
+            raise SandboxGone("the sandbox could not be set up on this host") from None
+        info_r, info_w = os.pipe()
+        filter_r, filter_w = os.pipe()
+        block_r, block_w = os.pipe() if network else (-1, -1)
+        ours, theirs = [info_r, block_w], [info_w, filter_r, block_r]
+        try:
+            os.write(filter_w, self.seccomp_filter())  # a few hundred bytes: fits the pipe
+            os.close(filter_w)
+            argv = self.launch_argv(workspace, uid, procs, [SYSTEM_PYTHON, "-I", "-S", "/opt/cerver/agent.py",
+                                                            json.dumps(self.agent_config)], limits,
+                                    seccomp_fd=filter_r, info_fd=info_w, block_fd=block_r)
             proc = await asyncio.create_subprocess_exec(
-                *self._argv(workspace, (info_w, block_r) if networked else None), stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
-                limit=64 << 20, pass_fds=(info_w, block_r) if networked else ())
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env={}, limit=LINE_LIMIT, pass_fds=[fd for fd in theirs if fd >= 0])
         except BaseException:
-            for fd in (info_r, block_w):
+            for fd in ours:
                 if fd >= 0:
                     os.close(fd)
+            await self._discard(workspace_id, keep_workspace=not new)
             raise
         finally:
-            for fd in (info_w, block_r):
+            for fd in theirs:
                 if fd >= 0:
                     os.close(fd)
-        sandbox = LocalSandbox(proc)
+        sandbox = LocalSandbox(proc, workspace_id, limits, self.output_cap)
         try:
-            if networked:
-                await self._attach_network(sandbox, info_r)
+            # bwrap writes its --info-fd JSON in parts and the blocked child may
+            # hold the fd open, so read up to the closing brace, not to EOF.
+            info = json.loads(await _read_pipe(info_r, b"\n}", timeout=30) or b"{}")
+            sandbox.child_pid = info.get("child-pid", 0)
+            if not sandbox.child_pid:
+                raise SandboxGone("bwrap did not start the sandbox")
+            if cgroups.may_protect():
+                # Exempt from the OOM killer (and from memory.oom.group), so
+                # that an OOM ends the runs, never the sandbox.
+                pathlib.Path(f"/proc/{sandbox.child_pid}/oom_score_adj").write_text("-1000")
+            if network:
+                await self._attach_network(sandbox)
                 os.write(block_w, b"1")  # the sandbox may go on now
-            await asyncio.wait_for(sandbox.ready, timeout=30)
-        except (asyncio.TimeoutError, SandboxGone, OSError, ValueError) as exc:
+            await self._await_ready(sandbox)
+            sandbox.drain_stderr()
+        except (SandboxGone, OSError, ValueError, asyncio.TimeoutError) as exc:
             await sandbox.stop()
-            raise SandboxGone(f"the sandbox did not start: {exc or type(exc).__name__}") from exc
+            said = b""
+            with contextlib.suppress(asyncio.TimeoutError, OSError, ValueError):
+                said = await asyncio.wait_for(proc.stderr.read(2000), 1)
+            log.warning("sandbox %s did not start: %s %s", workspace_id, exc or type(exc).__name__,
+                        said.decode(errors="replace").strip())
+            await self._discard(workspace_id, keep_workspace=not new)
+            raise SandboxGone("the sandbox did not start") from None
         finally:
-            if networked:
+            if block_w >= 0:
                 os.close(block_w)
         return sandbox
 
-    async def _attach_network(self, sandbox: LocalSandbox, info_r: int) -> None:
-        """slirp4netns on the sandbox's network namespace, host loopback off.
-        Takes ownership of info_r."""
-        # bwrap writes its --info-fd JSON in parts and the blocked child may
-        # hold the fd open, so read up to the closing brace, not to EOF.
-        info = json.loads(await _read_pipe(info_r, b"\n}", timeout=30))
-        sandbox.child_pid = info["child-pid"]
-        namespace = ["--netns-type=path", f"/proc/{sandbox.child_pid}/ns/net"]
-        if os.geteuid() != 0:  # without root, only the sandbox's own user namespace may enter its network one
-            namespace.append(f"--userns-path=/proc/{sandbox.child_pid}/ns/user")
+    @staticmethod
+    async def _await_ready(sandbox: LocalSandbox) -> None:
+        try:
+            await asyncio.wait_for(sandbox.ready, timeout=30)
+        except (asyncio.TimeoutError, SandboxGone) as exc:
+            await sandbox.stop()
+            raise SandboxGone(f"the sandbox did not start: {exc or type(exc).__name__}") from None
+
+    async def _discard(self, workspace_id: str, keep_workspace: bool) -> None:
+        if self.cgroups is not None:
+            await asyncio.to_thread(self.cgroups.remove, workspace_id)
+        with contextlib.suppress(WorkspaceError, OSError, ValueError):
+            if keep_workspace:
+                await self.workspaces.detach(workspace_id)
+            else:
+                await self.workspaces.delete(workspace_id)
+
+    async def _attach_network(self, sandbox: LocalSandbox) -> None:
+        """slirp4netns on the sandbox's network namespace, host loopback off."""
         ready_r, ready_w = os.pipe()
         try:
             slirp = await asyncio.create_subprocess_exec(
                 "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd", str(ready_w),
-                *namespace, "tap0", pass_fds=(ready_w,), stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL)
+                "--netns-type=path", f"/proc/{sandbox.child_pid}/ns/net", "tap0", pass_fds=(ready_w,),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         finally:
             os.close(ready_w)
         sandbox.network = slirp
         if await _read_pipe(ready_r, None, timeout=30) != b"1":
             raise SandboxGone(f"slirp4netns could not give the sandbox network (exit {await slirp.wait()})")
 
-    # A couple of sandboxes without network are kept started with fresh,
-    # empty workspaces, so provisioning one is a hand-over, not a start-up.
+    # A couple of sandboxes with the default limits and no network are kept
+    # started with fresh, empty workspaces, so provisioning one is a
+    # hand-over, not a start-up.
     def _ensure_warm(self) -> None:
         if self._warm_target and (self._refill is None or self._refill.done()):
             self._refill = asyncio.create_task(self._fill_warm())
 
     async def _fill_warm(self) -> None:
         while len(self._warm) < self._warm_target:
-            workspace_id = "ws_" + os.urandom(8).hex()
             try:
-                sandbox = await self._spawn(self.workspaces / workspace_id, network=False)
+                sandbox = await self._spawn(new_id(), self.limits, network=False, new=True)
             except SandboxGone:
                 log.exception("could not start a warm sandbox")
                 return
-            self._warm.append((workspace_id, sandbox))
+            self._warm.append(sandbox)
 
     async def start(self) -> None:
+        self.workspaces.start()
+        if self.cgroups is not None:
+            self.cgroups.prepare()
         self._ensure_warm()
 
-    async def create(self, box: SandboxRecord) -> str:
-        """Start a sandbox; returns its workspace id (new unless one was given)."""
-        sandbox_id, workspace_id, network = box.sandbox_id, box.workspace_id, box.network
-        if not workspace_id and not network and self._warm:
-            workspace_id, sandbox = self._warm.pop()
-            self._ensure_warm()
-            if sandbox.proc.returncode is None:
-                self.sandboxes[sandbox_id] = sandbox
-                return workspace_id
-        workspace_id = workspace_id or "ws_" + os.urandom(8).hex()
-        self.sandboxes[sandbox_id] = await self._spawn(self.workspaces / workspace_id, network)
+    async def create(self, box: SandboxRecord, limits: Limits | None = None, workspace_id: str = "") -> str:
+        """Start a sandbox; returns its workspace id (new unless box names a
+        kept one to re-attach)."""
+        limits = limits or self.limits
+        if box.workspace_id:
+            try:
+                checked(self.workspaces.root, box.workspace_id)
+            except ValueError as exc:
+                raise SandboxRefused(str(exc)) from None
+            sandbox = await self._spawn(box.workspace_id, limits, box.network, new=False)
+        else:
+            sandbox = None
+            while self._warm and not box.network and limits == self.limits:
+                candidate = self._warm.pop()
+                if candidate.proc.returncode is None:
+                    sandbox = candidate
+                    break
+            if sandbox is None:
+                sandbox = await self._spawn(workspace_id or new_id(), limits, box.network, new=True)
+        self.sandboxes[box.sandbox_id] = sandbox
         self._ensure_warm()
-        return workspace_id
+        return sandbox.workspace_id
 
     def _get(self, sandbox_id: str) -> LocalSandbox:
         sandbox = self.sandboxes.get(sandbox_id)
@@ -330,35 +514,76 @@ class LocalProvider:
                   timeout: float) -> AsyncIterator[RunEvent]:
         sandbox = self._get(box.sandbox_id)
         argv = [*RUNTIME_ARGV[runtime], code]
-        async for msg in sandbox.request("run", argv=argv, stdin=stdin, env=env, timeout=timeout):
-            yield RunEvent(type=msg["type"], data=msg.get("data", ""), exit_code=msg.get("exit_code", 0),
-                           timed_out=msg.get("timed_out", False), truncated=msg.get("truncated", False),
-                           duration_ms=msg.get("duration_ms", 0.0))
+        ooms = self.cgroups.oom_kills(sandbox.workspace_id) if self.cgroups else 0
+        sent = {"stdout": 0, "stderr": 0}
+        truncated = False
+        async for msg in sandbox.request("run", deadline=timeout + HOST_GRACE_S, argv=argv, stdin=stdin, env=env,
+                                         timeout=timeout):
+            kind = msg["type"]
+            if kind in sent:
+                # The agent caps output; the host holds the same line in case it does not.
+                data = msg.get("data", "")
+                room = sandbox.cap - sent[kind]
+                if len(data) > room:
+                    data, truncated = data[:max(room, 0)], True
+                sent[kind] += len(data)
+                if data:
+                    yield RunEvent(type=kind, data=data)
+                continue
+            event = RunEvent(type=kind, exit_code=msg.get("exit_code", 0), timed_out=msg.get("timed_out", False),
+                             truncated=msg.get("truncated", False) or truncated,
+                             duration_ms=msg.get("duration_ms", 0.0))
+            if kind == "exit":
+                if event.timed_out:
+                    event.reason = "timeout"
+                elif self.cgroups and self.cgroups.oom_kills(sandbox.workspace_id) > ooms:
+                    # The kernel killed processes of the sandbox while this ran.
+                    event.reason = "oom"
+                    yield RunEvent(type="stderr", data=f"[killed: the sandbox ran out of memory "
+                                                       f"(limit {sandbox.limits.memory_mb} MiB, /tmp included)]\n")
+            yield event
 
     async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int:
-        async for msg in self._get(box.sandbox_id).request("write_file", path=path, data=base64.b64encode(data).decode()):
+        async for msg in self._get(box.sandbox_id).request("write_file", deadline=120, path=path,
+                                                           data=base64.b64encode(data).decode()):
             return msg["size"]
         raise SandboxGone("no reply")
 
     async def read_file(self, box: SandboxRecord, path: str) -> bytes:
-        async for msg in self._get(box.sandbox_id).request("read_file", path=path):
+        async for msg in self._get(box.sandbox_id).request("read_file", deadline=120, path=path):
             return base64.b64decode(msg["data"])
         raise SandboxGone("no reply")
 
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
         sandbox = self.sandboxes.pop(box.sandbox_id, None)
+        workspace_id = sandbox.workspace_id if sandbox is not None else box.workspace_id
         if sandbox is not None:
             await sandbox.stop()
-        if not keep_workspace and box.workspace_id:
-            await asyncio.to_thread(shutil.rmtree, self.workspaces / box.workspace_id, True)
+        if workspace_id:
+            await self._discard(workspace_id, keep_workspace)
 
     async def close(self) -> None:
         if self._refill is not None:
             self._refill.cancel()
-        for workspace_id, sandbox in self._warm:
+        for sandbox in self._warm:
             await sandbox.stop()
-            shutil.rmtree(self.workspaces / workspace_id, ignore_errors=True)
+            await self._discard(sandbox.workspace_id, keep_workspace=False)
         self._warm.clear()
         for sandbox in list(self.sandboxes.values()):
             await sandbox.stop()
+            await self._discard(sandbox.workspace_id, keep_workspace=True)
         self.sandboxes.clear()
+        if self.isolated:
+            # Only what this provider made; rmdir, never rmtree, near mounts.
+            for name in ("passwd", "group", "resolv.conf", "agent.py"):
+                (self._etc / name).unlink(missing_ok=True)
+            for folder in (self._etc, self.workspaces.mounts, self.runtime):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+
+class _ProbeBox:
+    sandbox_id = "sbx_probe"
+    compute_id = ""
+    workspace_id = ""
+    network = False

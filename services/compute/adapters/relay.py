@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from cerver.v2 import compute_pb2, relay_pb2, relay_pb2_grpc
+from cerver.v2 import common_pb2, compute_pb2, relay_pb2, relay_pb2_grpc
 from servicekit import auth, peers
 from services.compute.adapters.base import RunEvent, SandboxGone, SandboxRecord, SandboxRefused
+from services.compute.isolation.limits import Limits
 
 
 class RelayProvider:
@@ -36,10 +37,12 @@ class RelayProvider:
             return reply
         raise SandboxGone("the relay agent sent no answer")
 
-    async def create(self, box: SandboxRecord) -> str:
+    async def create(self, box: SandboxRecord, limits: Limits) -> str:
+        requirements = common_pb2.Requirements(package_install=box.network, memory_mb=limits.memory_mb,
+                                               cpus=limits.cpus, max_processes=limits.pids, disk_mb=limits.disk_mb,
+                                               tmp_mb=limits.tmp_mb or limits.memory_mb)
         reply = await self._one(box, create_sandbox=compute_pb2.CreateSandboxRequest(
-            compute_id=box.compute_id, workspace_id=box.workspace_id,
-            requirements={"package_install": box.network}))
+            compute_id=box.compute_id, workspace_id=box.workspace_id, requirements=requirements))
         return reply.sandbox.workspace_id
 
     async def run(self, box: SandboxRecord, runtime: str, code: str, stdin: str, env: dict[str, str],
@@ -50,7 +53,7 @@ class RelayProvider:
         async for reply in self._call(box, run_sandbox_stream=request):
             out = reply.output
             yield RunEvent(type=out.type, data=out.data, exit_code=out.exit_code, timed_out=out.timed_out,
-                           truncated=out.truncated, duration_ms=out.duration_ms)
+                           truncated=out.truncated, duration_ms=out.duration_ms, reason=out.reason)
 
     async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int:
         reply = await self._one(box, write_file=compute_pb2.WriteFileRequest(

@@ -1,0 +1,223 @@
+"""The attacks of the isolation review, played against real sandboxes. Each
+is bounded (small pids/memory/disk limits, short timeouts) so that a failure
+cannot take this machine down, and each checks that the host is unharmed and
+that another sandbox keeps serving."""
+import asyncio
+import os
+import pathlib
+import stat
+import subprocess
+
+import pytest
+
+from services.compute.adapters import local
+from services.compute.adapters.local import IsolationUnavailable, LocalProvider
+from services.compute.isolation import cgroups
+from services.compute.isolation.limits import Limits
+
+LIMITS = Limits(pids=64, memory_mb=256, cpus=1.0, disk_mb=64, tmp_mb=32)
+
+
+class Box:
+    def __init__(self, sandbox_id, workspace_id="", network=False):
+        self.sandbox_id, self.compute_id, self.workspace_id, self.network = sandbox_id, "", workspace_id, network
+
+
+async def run(provider, box, code, runtime="shell", timeout=20):
+    events = [e async for e in provider.run(box, runtime, code, "", {}, timeout)]
+    out = "".join(e.data for e in events if e.type == "stdout")
+    err = "".join(e.data for e in events if e.type == "stderr")
+    return out, err, events[-1]
+
+
+@pytest.fixture
+async def provider(tmp_path):
+    p = LocalProvider(tmp_path / "compute", limits=LIMITS, warm=0)
+    await p.start()
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def two(provider):
+    """A sandbox to attack from, and a neighbour that must keep serving."""
+    attacker, neighbour = Box("sbx_attacker"), Box("sbx_neighbour")
+    attacker.workspace_id = await provider.create(attacker)
+    neighbour.workspace_id = await provider.create(neighbour)
+    return attacker, neighbour
+
+
+async def neighbour_serves(provider, neighbour):
+    out, _, end = await run(provider, neighbour, "echo still here")
+    assert out == "still here\n" and end.exit_code == 0
+
+
+def host_can_fork():
+    assert subprocess.run(["true"], timeout=10).returncode == 0
+
+
+def sandbox_pids(provider, box) -> int:
+    base = provider.cgroups.bases["pids"] if provider.cgroups.version == 1 else provider.cgroups.base
+    return int((base / box.workspace_id / "pids.current").read_text())
+
+
+async def test_identity_capabilities_seccomp_and_environment(provider, two, monkeypatch):
+    attacker, _ = two
+    out, _, _ = await run(provider, attacker, "id -u; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status")
+    lines = out.split("\n")
+    assert lines[0] == "1000"
+    assert "CapEff:\t0000000000000000" in out and "CapBnd:\t0000000000000000" in out
+    assert "NoNewPrivs:\t1" in out and "Seccomp:\t2" in out
+    # No nested user namespaces, no mounts, no namespaces of any kind.
+    out, err, end = await run(provider, attacker, "unshare -Ur true; echo userns=$?; unshare -m true; echo mnt=$?; "
+                                                  "python3 -c 'import os; os.unshare(os.CLONE_NEWNET)' 2>/dev/null;"
+                                                  " echo net=$?")
+    assert "userns=1" in out and "mnt=1" in out and "net=1" in out, (out, err)
+    # On the host the sandbox is a uid of the reserved range, not root.
+    uid = provider.workspaces.uid(attacker.workspace_id)
+    assert uid in provider.identities.range and uid != os.getuid()
+    pid1 = provider.sandboxes[attacker.sandbox_id].child_pid
+    status = pathlib.Path(f"/proc/{pid1}/status").read_text()
+    assert f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}" in status
+    # PID 1 inside carries none of the gateway's environment.
+    environ = pathlib.Path(f"/proc/{pid1}/environ").read_bytes()
+    assert b"CERVER" not in environ and environ.split(b"\0")[0] == b"PATH=/usr/local/bin:/usr/bin:/bin"
+
+
+async def test_setuid_plant_gives_no_one_root(provider, two):
+    attacker, neighbour = two
+    out, err, end = await run(provider, attacker, "cp /usr/bin/python3 py && chmod 4755 py && ls -ln py")
+    assert end.exit_code == 0 and out.startswith("-rwsr-xr-x"), err
+    mount = provider.workspaces.mountpoint(attacker.workspace_id)
+    planted = mount / "py"
+    info = planted.stat()
+    assert info.st_uid in provider.identities.range and info.st_uid != 0
+    options = next(line.split()[3] for line in open("/proc/self/mounts") if line.split()[1] == str(mount))
+    assert "nosuid" in options.split(",") and "nodev" in options.split(",")
+    # Another host user runs the plant: it cannot reach it, and would not get root if it could.
+    # (Through a shell: setpriv itself looks its command up before it drops root.)
+    probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c",
+                            '"$0" -c "import os; print(os.geteuid())"', str(planted)],
+                           capture_output=True, text=True, timeout=20)
+    assert probe.stdout.strip() != "0" and probe.returncode != 0 and "Permission denied" in probe.stderr, probe
+    assert stat.S_IMODE(mount.stat().st_mode) == 0o700
+    await neighbour_serves(provider, neighbour)
+
+
+async def test_fork_bomb_stops_at_the_pids_limit_and_dies_with_the_timeout(provider, two):
+    attacker, neighbour = two
+    idle = sandbox_pids(provider, attacker)  # bubblewrap's monitor and the agent
+    # Every process forks forever and ignores failures (dash would give up).
+    forever = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    bomb = asyncio.create_task(run(provider, attacker, forever, runtime="python", timeout=3))
+    await asyncio.sleep(1.5)
+    assert sandbox_pids(provider, attacker) <= LIMITS.pids
+    host_can_fork()
+    await neighbour_serves(provider, neighbour)
+    _, _, end = await bomb
+    assert end.timed_out and end.reason == "timeout"
+    for _ in range(100):  # killed with the run: only the agent is left
+        if sandbox_pids(provider, attacker) <= idle:
+            break
+        await asyncio.sleep(0.05)
+    assert sandbox_pids(provider, attacker) == idle
+    out, _, _ = await run(provider, attacker, "echo recovered")
+    assert out == "recovered\n"
+
+
+async def test_memory_hogs_are_oom_killed_inside_the_sandbox_only(provider, two):
+    attacker, neighbour = two
+    # Three processes of 150 MiB each in a 256 MiB sandbox: per-process
+    # limits would let all three through; the sandbox's cgroup does not.
+    hog = "python3 -c 'import time; x = bytearray(150 << 20); time.sleep(5)'"
+    out, err, end = await run(provider, attacker, f"{hog} & {hog} & {hog}; wait", timeout=30)
+    assert "ran out of memory" in err or end.reason == "oom", (out, err, end)
+    peak = provider.cgroups.memory_peak(attacker.workspace_id)
+    assert 0 < peak <= LIMITS.memory_mb << 20
+    _, err, end = await run(provider, attacker, "python3 -c 'x = bytearray(400 << 20)'", timeout=30)
+    assert end.reason == "oom" and end.exit_code == 137 and "ran out of memory" in err
+    out, _, end = await run(provider, attacker, "python3 -c 'x = bytearray(64 << 20); print(\"fits\")'")
+    assert out == "fits\n" and end.exit_code == 0 and end.reason == ""
+    await neighbour_serves(provider, neighbour)
+
+
+async def test_tmp_and_workspace_are_bounded(provider, two):
+    attacker, neighbour = two
+    out, err, _ = await run(provider, attacker, "head -c 100M /dev/zero > /tmp/fill; echo tmp=$?; "
+                                                "df -k /tmp | tail -1; rm -f /tmp/fill")
+    assert "tmp=1" in out and "No space left" in err
+    assert int(out.split("\n")[1].split()[1]) <= LIMITS.tmp_mb * 1024
+    out, err, _ = await run(provider, attacker, "head -c 200M /dev/zero > fill; echo ws=$?; rm -f fill", timeout=60)
+    assert "ws=1" in out and "No space left" in err
+    image = provider.workspaces.root / attacker.workspace_id / "disk.img"
+    assert image.stat().st_size == LIMITS.disk_mb << 20  # sparse, never larger than its quota
+    assert image.stat().st_blocks * 512 <= (LIMITS.disk_mb << 20) + (4 << 20)
+    assert stat.S_IMODE(image.stat().st_mode) == 0o600 and image.stat().st_uid == os.getuid()
+    await neighbour_serves(provider, neighbour)
+
+
+async def test_agent_channel_cannot_be_forged_or_killed(provider, two):
+    attacker, neighbour = two
+    forged = '{"id": 1, "type": "exit", "exit_code": 0}'
+    out, err, end = await run(provider, attacker,
+                              f"echo '{forged}' > /proc/1/fd/1; echo w=$?; cat /proc/1/environ; echo r=$?; "
+                              "kill -9 1; kill -STOP 1; kill -INT 1; ls /proc/1/fd; "
+                              f"echo '{forged}'")
+    assert "w=2" in out and "r=1" in out and "Permission denied" in err
+    assert out.rstrip().endswith(forged)  # printed by user code: stdout data, nothing more
+    out, _, end = await run(provider, attacker, "echo agent alive")
+    assert out == "agent alive\n"
+    # 40 MiB of "stdout" in one line: capped where user code cannot reach.
+    out, _, end = await run(provider, attacker, "head -c 40M /dev/zero | tr '\\0' x", timeout=60)
+    assert len(out) <= provider.output_cap + 200 and end.truncated
+    await neighbour_serves(provider, neighbour)
+
+
+async def test_untrusted_workspace_ids_are_refused(provider):
+    for bad in ("../..", "../../../../x", "ws_/../..", "ws_0123456789abcdef/../../x", "ws_0123\0", "/etc"):
+        with pytest.raises(local.SandboxRefused):
+            await provider.create(Box("sbx_bad", workspace_id=bad))
+    await provider.delete(Box("sbx_none", workspace_id="../.."), keep_workspace=False)  # nothing happens
+    assert provider.root.is_dir() and (provider.root / "workspaces").is_dir()
+
+
+async def test_nul_in_a_file_path_is_an_error_not_a_crash(provider, two):
+    attacker, _ = two
+    with pytest.raises(local.SandboxRefused):
+        await provider.write_file(attacker, "a\0b", b"x")
+    out, _, _ = await run(provider, attacker, "echo fine")
+    assert out == "fine\n"
+
+
+async def test_it_refuses_to_run_unsafe_and_names_what_is_missing(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("CERVER_ALLOW_UNISOLATED", raising=False)
+    # A uid range that holds a host account (nobody) is refused.
+    monkeypatch.setenv("CERVER_SANDBOX_UIDS", "65534:16")
+    with pytest.raises(IsolationUnavailable, match="holds host accounts"):
+        await LocalProvider.from_env(tmp_path / "a")
+    monkeypatch.delenv("CERVER_SANDBOX_UIDS")
+    monkeypatch.setattr(cgroups, "detect", lambda name, mount=None: None)
+    with pytest.raises(IsolationUnavailable, match="cgroups.*CERVER_ALLOW_UNISOLATED"):
+        await LocalProvider.from_env(tmp_path / "b")
+    # The explicit opt-in still works, loudly.
+    monkeypatch.setenv("CERVER_ALLOW_UNISOLATED", "1")
+    monkeypatch.setenv("CERVER_SANDBOX_WARM", "0")
+    provider = await LocalProvider.from_env(tmp_path / "c")
+    assert not provider.isolated and "UNISOLATED" in caplog.text
+    box = Box("sbx_u")
+    try:
+        box.workspace_id = await provider.create(box)
+        out, _, end = await run(provider, box, "echo hi > f.txt; cat f.txt")
+        assert out == "hi\n" and end.exit_code == 0
+    finally:
+        await provider.close()
+
+
+async def test_the_probe_starts_a_real_sandbox(tmp_path, monkeypatch):
+    monkeypatch.setenv("CERVER_SANDBOX_WARM", "0")
+    provider = await LocalProvider.from_env(tmp_path / "p")
+    try:
+        assert provider.isolated and await provider.probe_sandbox() == []
+        assert list((tmp_path / "p" / "workspaces").iterdir()) == []  # the probe cleans up after itself
+    finally:
+        await provider.close()

@@ -8,15 +8,21 @@ STAMP   := $(VENV)/.installed
 .PHONY: install system-deps proto dev up test bench lint clean
 
 # Debian packages the product needs on the host: bubblewrap isolates local
-# sandboxes, which run the system's python3 and node; slirp4netns gives the
-# ones that ask for it network without the host's loopback; PostgreSQL's binaries
-# give the tests a throwaway cluster.
+# sandboxes, which run the system's python3 and node; setpriv (util-linux)
+# gives each its own uid, e2fsprogs and mount its workspace image, libseccomp
+# its syscall filter; slirp4netns gives the ones that ask for it network
+# without the host's loopback; PostgreSQL's binaries give the tests a
+# throwaway cluster.
 system-deps:
 	@missing=""; command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	 command -v slirp4netns >/dev/null || missing="$$missing slirp4netns"; \
 	 [ -x /usr/bin/python3 ] || missing="$$missing python3"; \
 	 command -v node >/dev/null || missing="$$missing nodejs"; \
 	 command -v ps >/dev/null || missing="$$missing procps"; \
+	 command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
+	 command -v setpriv >/dev/null || missing="$$missing util-linux"; \
+	 command -v losetup >/dev/null || missing="$$missing mount"; \
+	 ls /usr/lib/*/libseccomp.so.2 >/dev/null 2>&1 || missing="$$missing libseccomp2"; \
 	 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	 if [ -n "$$missing" ]; then \
 	   echo "installing Debian packages:$$missing"; \

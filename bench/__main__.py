@@ -1,8 +1,12 @@
 """python -m bench — starts `cerver dev` on a free port and measures, in one run:
 
-  * REST /run of `echo hi` on a ready session vs. spawning the same command
-    directly with a fresh bubblewrap sandbox (same namespaces and mounts);
-  * session create (provisioning) p50/p95;
+  * REST /run of `echo hi` on a ready session vs. three baselines spawned
+    directly, interleaved with it: a plain spawn (no isolation: the floor),
+    a fresh sandbox as the first wave isolated it (bubblewrap as root, no
+    uid of its own, no cgroups, no seccomp) and a fresh sandbox with today's
+    isolation (launcher, own uid, cgroups, seccomp, sized /tmp, workspace image);
+  * session create (provisioning) p50/p95, from the warm pool and cold
+    (a new workspace image, cgroups and sandbox), and a workspace image alone;
   * stream first-byte latency;
   * 64 concurrent sessions each running 20 commands: runs/s and errors.
 
@@ -22,10 +26,13 @@ import aiohttp
 
 from cli.dev import free_port
 from services.compute.adapters.local import LocalProvider
+from services.compute.isolation.limits import Limits
+from services.compute.isolation.workspaces import new_id
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUNS, PROVISIONS, STREAMS = 200, 40, 50
 SESSIONS, COMMANDS = 64, 20
+ECHO = ["/bin/sh", "-c", "echo hi"]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -33,17 +40,66 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def bwrap_argv(tmp: pathlib.Path) -> list[str]:
-    """A fresh sandbox with the local adapter's namespaces and mounts, running `echo hi`."""
-    provider = LocalProvider(tmp / "baseline", warm=0)
-    workspace = provider.workspaces / "bench"
-    workspace.mkdir(parents=True, exist_ok=True)
-    return provider.bwrap_argv(workspace, ["/bin/sh", "-c", "echo hi"])
+class Baselines:
+    """Sandboxes spawned straight from this process, as the local adapter does."""
+
+    def __init__(self, tmp: pathlib.Path):
+        self.provider = LocalProvider(tmp / "baseline", limits=Limits(), warm=0)
+        self.workspace_id = new_id()
+        self.mount, self.uid, self.procs = pathlib.Path(), 0, []
+
+    async def start(self) -> None:
+        await self.provider.start()
+        self.mount, self.uid = await self.provider.workspaces.create(self.workspace_id, 64)
+        self.procs = self.provider.cgroups.create(self.workspace_id, self.provider.limits)
+
+    async def close(self) -> None:
+        await self.provider.delete(_Box(self.workspace_id), keep_workspace=False)
+        await self.provider.close()
+
+    def isolated_ms(self) -> float:
+        """A fresh sandbox with today's isolation running `echo hi`."""
+        r, w = os.pipe()
+        os.write(w, self.provider.seccomp_filter())
+        os.close(w)
+        try:
+            return spawn_ms(self.provider.launch_argv(self.mount, self.uid, self.procs, ECHO, self.provider.limits,
+                                                      seccomp_fd=r), pass_fds=(r,))
+        finally:
+            os.close(r)
+
+    def first_wave_ms(self) -> float:
+        """The first wave's sandbox: bubblewrap as root, the same namespaces
+        and mounts, none of today's identity, cgroups or seccomp."""
+        etc = self.provider.runtime / "etc"
+        folder = self.provider.root / "first-wave"
+        folder.mkdir(exist_ok=True)
+        argv = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--unshare-net", "--die-with-parent", "--new-session", "--uid", "1000", "--gid", "1000",
+                "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+                "--symlink", "usr/lib64", "/lib64", "--ro-bind", str(etc / "passwd"), "/etc/passwd",
+                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(folder), "/workspace",
+                "--chdir", "/workspace", "--clearenv", *ECHO]
+        return spawn_ms(argv)
+
+    async def workspace_ms(self) -> float:
+        """Create and mount a workspace image, then remove it."""
+        workspace_id = new_id()
+        started = time.perf_counter()
+        await self.provider.workspaces.create(workspace_id, 10240)
+        elapsed = (time.perf_counter() - started) * 1000
+        await self.provider.workspaces.delete(workspace_id)
+        return elapsed
 
 
-def spawn_ms(argv: list[str]) -> float:
+class _Box:
+    def __init__(self, workspace_id: str):
+        self.sandbox_id, self.compute_id, self.workspace_id, self.network = "sbx_bench", "", workspace_id, False
+
+
+def spawn_ms(argv: list[str], pass_fds=()) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env={}, pass_fds=pass_fds)
     return (time.perf_counter() - started) * 1000
 
 
@@ -83,7 +139,7 @@ async def timed(coro) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def measure(base: str, baseline_argv: list[str]) -> dict:
+async def measure(base: str, baselines: Baselines) -> dict:
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=300)) as http:
         anon = Client(http, base)
@@ -96,10 +152,20 @@ async def measure(base: str, baseline_argv: list[str]) -> dict:
         # Interleaved, so that both see the same machine: on a shared
         # 2-core host, conditions drift more between minutes than the gap
         # being measured.
-        figures["run"], figures["baseline"] = [], []
+        for name in ("run", "plain", "first_wave", "isolated", "workspace", "cold"):
+            figures[name] = []
         for _ in range(RUNS):
-            figures["baseline"].append(spawn_ms(baseline_argv))
+            figures["plain"].append(spawn_ms(ECHO))
+            figures["first_wave"].append(baselines.first_wave_ms())
+            figures["isolated"].append(baselines.isolated_ms())
             figures["run"].append(await timed(api.post(f"/v2/sessions/{sid}/run", {"code": "echo hi"})))
+        for _ in range(PROVISIONS // 2):
+            figures["workspace"].append(await baselines.workspace_ms())
+            started = time.perf_counter()
+            # Limits other than the defaults: no warm sandbox fits, so this is a cold start.
+            cold = (await api.post("/v2/sessions", {"requirements": {"runtime": "shell", "memory_mb": 1024}}))
+            figures["cold"].append((time.perf_counter() - started) * 1000)
+            await api.delete(cold["session_id"])
 
         provisions, created = [], []
         for _ in range(PROVISIONS):
@@ -144,21 +210,29 @@ async def measure(base: str, baseline_argv: list[str]) -> dict:
 
 
 def report(f: dict) -> None:
-    baseline = f["baseline"]
-    b50, r50, r95 = statistics.median(baseline), pct(f["run"], 0.5), pct(f["run"], 0.95)
+    floor, first, iso = (statistics.median(f[k]) for k in ("plain", "first_wave", "isolated"))
+    r50, r95 = pct(f["run"], 0.5), pct(f["run"], 0.95)
     p50, p95 = pct(f["provision"], 0.5), pct(f["provision"], 0.95)
+    c50, c95 = pct(f["cold"], 0.5), pct(f["cold"], 0.95)
+    w50 = pct(f["workspace"], 0.5)
     s50, s95 = pct(f["stream_first_byte"], 0.5), pct(f["stream_first_byte"], 0.95)
     rate, errors, elapsed = f["throughput"]
 
     def mark(ok: bool) -> str:
         return "ok  " if ok else "MISS"
 
+    def line(name: str, values: list[float]) -> str:
+        return f"  {name:<48}p50 {pct(values, 0.5):7.2f} ms   p95 {pct(values, 0.95):7.2f} ms"
+
     print(f"""
 Cerver benchmark ({os.cpu_count()} cores)
-  baseline: fresh bubblewrap spawn of `echo hi`   p50 {b50:7.2f} ms   p95 {pct(baseline, 0.95):7.2f} ms
-  REST /run `echo hi` on a ready session          p50 {r50:7.2f} ms   p95 {r95:7.2f} ms   ratio p50 {r50 / b50:5.2f}x baseline  [{mark(r50 < b50)} target < 1.00x]
-  session create (provision)                      p50 {p50:7.2f} ms   p95 {p95:7.2f} ms   ratio p50 {p50 / b50:5.2f}x baseline  [{mark(p50 < 50)} target p50 < 50 ms]
-  stream first byte                               p50 {s50:7.2f} ms   p95 {s95:7.2f} ms   ratio p50 {s50 / b50:5.2f}x baseline
+{line("baseline: plain spawn of `echo hi` (no isolation)", f["plain"])}
+{line("baseline: fresh sandbox, first wave's isolation", f["first_wave"])}
+{line("baseline: fresh sandbox, today's isolation", f["isolated"])}   {iso / first:5.2f}x first wave
+  REST /run `echo hi` on a ready session          p50 {r50:7.2f} ms   p95 {r95:7.2f} ms   ratio p50 {r50 / floor:5.2f}x plain, {r50 / iso:5.2f}x fresh sandbox  [{mark(r50 < iso)} target < 1.00x fresh sandbox]
+  session create, warm pool (provision)           p50 {p50:7.2f} ms   p95 {p95:7.2f} ms   [{mark(p50 < 50)} target p50 < 50 ms]
+  session create, cold (image, cgroups, sandbox)  p50 {c50:7.2f} ms   p95 {c95:7.2f} ms   of which workspace image p50 {w50:6.2f} ms
+  stream first byte                               p50 {s50:7.2f} ms   p95 {s95:7.2f} ms   ratio p50 {s50 / iso:5.2f}x fresh sandbox
   {SESSIONS} sessions x {COMMANDS} commands, concurrent        {rate:7.1f} runs/s  ({elapsed:.2f} s)   errors {errors}  [{mark(errors == 0)} target 0 errors]
 """)
 
@@ -166,15 +240,23 @@ Cerver benchmark ({os.cpu_count()} cores)
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cerver-bench-") as tmp:
         tmp_path = pathlib.Path(tmp)
-        baseline_argv = bwrap_argv(tmp_path)
         port = free_port()
         stack = start_stack(tmp_path, port)
         try:
-            figures = asyncio.run(measure(f"http://127.0.0.1:{port}", baseline_argv))
+            figures = asyncio.run(_measure(f"http://127.0.0.1:{port}", tmp_path))
         finally:
             stack.send_signal(signal.SIGTERM)
             stack.wait(timeout=30)
         report(figures)
+
+
+async def _measure(base: str, tmp: pathlib.Path) -> dict:
+    baselines = Baselines(tmp)
+    await baselines.start()
+    try:
+        return await measure(base, baselines)
+    finally:
+        await baselines.close()
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@ ORM; a sync engine on worker threads serves the hot paths (Database.run)."""
 import asyncio
 import contextlib
 import functools
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timezone
 from typing import TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, bindparam, create_engine, event, insert, text
+from sqlalchemy import Connection, DateTime, Engine, bindparam, create_engine, event, insert, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -113,6 +114,7 @@ def insert_rows(conn: Connection, *rows: SQLModel) -> None:
 async def open_database(service: str, tables: Sequence[type[SQLModel]], url: str | None = None) -> Database:
     url = url or database_url(service)
     if url.startswith("sqlite"):
+        _private_file(make_url(url).database)
         engine = create_async_engine(url, connect_args={"timeout": 10})
         sync_engine = create_engine(url.replace("+aiosqlite", ""),
                                     connect_args={"timeout": 10, "check_same_thread": False})
@@ -128,6 +130,14 @@ async def open_database(service: str, tables: Sequence[type[SQLModel]], url: str
         # Idempotent: only missing tables are created.
         await conn.run_sync(SQLModel.metadata.create_all, tables=[t.__table__ for t in tables])
     return Database(engine, sync_engine)
+
+
+def _private_file(path: str | None) -> None:
+    """The database file readable by its owner only; SQLite gives its -wal
+    and -shm files the database file's permissions."""
+    if path and path != ":memory:":
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(path, 0o600)
 
 
 class UTCDateTime(TypeDecorator):

@@ -4,7 +4,8 @@ from servicekit import config, peers, server
 from servicekit.db import open_database
 from services.compute.adapters.local import LocalProvider
 from services.compute.adapters.relay import RelayProvider
-from services.compute.domain import Computes, Quotas
+from servicekit.quotas import Quotas
+from services.compute.domain import Computes
 from services.compute.handlers import ComputeHandlers
 from services.compute.store import TABLES
 

@@ -3,7 +3,6 @@ dispatched to the adapter of each compute's provider."""
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -18,9 +17,10 @@ from collections.abc import AsyncIterator
 from sqlalchemy import update
 from sqlmodel import col, or_, select
 
-from servicekit import config, errors
+from servicekit import errors
 from servicekit.clock import now
 from servicekit.db import Database
+from servicekit.quotas import Quotas
 from services.compute.adapters.base import RUNTIME_ARGV, Adapter, RunEvent, SandboxGone, SandboxRefused
 from services.compute.isolation import limits as sandbox_limits
 from services.compute.isolation.workspaces import WORKSPACE_ID
@@ -49,20 +49,6 @@ def is_online(row: ComputeRow) -> bool:
         return True  # served by this process: online while it runs
     return row.last_heartbeat_at is not None and \
         (now() - row.last_heartbeat_at).total_seconds() <= row.heartbeat_window_s
-
-
-@dataclasses.dataclass(frozen=True)
-class Quotas:
-    """Per account, configurable per deployment (README, "Limits")."""
-    sandboxes: int = 100  # live sandboxes
-    runs: int = 256  # runs at once
-    idle_ttl_s: int = 1800  # a /v2/sandbox sandbox unused this long is deleted
-
-    @classmethod
-    def from_env(cls) -> "Quotas":
-        return cls(sandboxes=int(config.env("CERVER_QUOTA_SANDBOXES", "100")),
-                   runs=int(config.env("CERVER_QUOTA_RUNS", "256")),
-                   idle_ttl_s=int(config.env("CERVER_SANDBOX_IDLE_TTL_S", "1800")))
 
 
 class Computes:

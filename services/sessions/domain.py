@@ -18,6 +18,7 @@ from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, router_pb2, rou
 from cerver.v2 import sessions_pb2 as pb
 from servicekit import auth, errors, peers, telemetry
 from servicekit.clock import from_timestamp, now
+from servicekit.quotas import Quotas
 from services.sessions import metrics
 from services.sessions.store import ENDED, EventRow, SessionRow, SessionStore, decode_cursor, encode_cursor
 from services.sessions.views import dump, load
@@ -100,9 +101,10 @@ def _credentials(account_id: str):
 
 
 class Sessions:
-    def __init__(self, store: SessionStore, span_metrics: metrics.SpanMetrics):
+    def __init__(self, store: SessionStore, span_metrics: metrics.SpanMetrics, quotas: Quotas | None = None):
         self.store = store
         self.span_metrics = span_metrics
+        self.quotas = quotas or Quotas()
         self.in_flight: collections.Counter[str] = collections.Counter()
         self._background: set[asyncio.Task] = set()
         # Rows of sessions with compute attached, as this process last read
@@ -217,6 +219,7 @@ class Sessions:
 
     async def _create_with_compute(self, row: SessionRow, target: Target | None, requirements, policy, repo,
                                    parent_event: EventRow | None = None) -> SessionRow:
+        await self._check_compute_quota(row.account_id)
         report = await self._route(row, target, requirements, policy, repo)
         row.status = "provisioning"
         events = [event(row.session_id, "created", row.task[:200], "", "provisioning")]
@@ -224,6 +227,12 @@ class Sessions:
             events.append(parent_event)
         await self.store.insert(row, events)
         return await self._attach(row, report, target, requirements, workspace_id="", event_type="provisioned")
+
+    async def _check_compute_quota(self, account_id: str) -> None:
+        most = self.quotas.sessions_with_compute
+        if await self.store.with_compute(account_id) >= most:
+            raise errors.quota("sessions_with_compute", most,
+                               "sessions holding compute; pause or end one (a paused session keeps its transcript)")
 
     async def _route(self, row: SessionRow, target: Target | None, requirements, policy, repo):
         request = router_pb2.RecommendRequest(
@@ -486,6 +495,8 @@ class Sessions:
             return row  # already has compute
         if target is not None and target.none:
             raise errors.invalid("resume needs compute; use DELETE to end the session", "compute")
+        if not row.sandbox_id:
+            await self._check_compute_quota(row.account_id)
         requirements, policy, repo = self._routing_inputs(row)
         if target is None and row.compute_id:
             target = Target(compute_id=row.compute_id)

@@ -277,6 +277,14 @@ class SessionStore:
         async with self.db.session() as s:
             return list((await s.exec(q)).all())
 
+    async def with_compute(self, account_id: str) -> int:
+        """Sessions of an account that hold a sandbox."""
+        q = select(func.count()).select_from(SessionRow).where(
+            SessionRow.account_id == account_id, col(SessionRow.sandbox_id).is_not(None),
+            col(SessionRow.status).not_in(ENDED))
+        async with self.db.session() as s:
+            return (await s.exec(q)).one()
+
     async def expired(self, at: datetime, limit: int = 100) -> list[SessionRow]:
         q = (select(SessionRow)
              .where(col(SessionRow.expires_at).is_not(None), col(SessionRow.expires_at) < at,

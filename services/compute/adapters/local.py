@@ -91,6 +91,7 @@ class LocalSandbox:
         self.network: asyncio.subprocess.Process | None = None  # slirp4netns, when it has network
         self.child_pid = 0  # the sandbox's pid 1 (its agent), as the host sees it
         self.broken = ""  # why the host stopped trusting this sandbox
+        self.oom_kills = 0  # the kernel's count of OOM kills in its cgroup, when last read
 
     async def _read(self) -> None:
         try:
@@ -157,6 +158,11 @@ class LocalSandbox:
                     await self._send({"op": "cancel", "target": rid})
                 except (ConnectionError, SandboxGone):
                     pass
+
+    def saw_oom(self, kills: int) -> bool:
+        """Whether the sandbox's OOM-kill count went up since last asked."""
+        seen, self.oom_kills = self.oom_kills, kills
+        return kills > seen
 
     def drain_stderr(self) -> None:
         """Keep reading what bwrap and the agent say on stderr (nothing, unless
@@ -248,10 +254,11 @@ class LocalProvider:
         self.agent_config = {"output_cap": output_cap}
         self.sandboxes: dict[str, LocalSandbox] = {}
         self._seccomp: bytes | None = None
-        self._etc = self._sandbox_etc()
+        self._etc = self._sandbox_etc() if isolated else self.runtime / "etc"
         self._warm_target = warm if isolated else 0
         self._warm: list[LocalSandbox] = []
         self._refill: asyncio.Task | None = None
+        self._started = False
 
     @classmethod
     async def from_env(cls, root: pathlib.Path) -> "LocalProvider":
@@ -266,6 +273,7 @@ class LocalProvider:
             problems = await provider.probe_sandbox()
         if not problems:
             return provider
+        await provider.close()
         why = "sandboxes cannot be isolated on this host; missing: " + "; ".join(problems)
         if not config.env_bool("CERVER_ALLOW_UNISOLATED"):
             raise IsolationUnavailable(f"{why}. Set CERVER_ALLOW_UNISOLATED=1 to run them WITHOUT isolation.")
@@ -463,7 +471,7 @@ class LocalProvider:
     # started with fresh, empty workspaces, so provisioning one is a
     # hand-over, not a start-up.
     def _ensure_warm(self) -> None:
-        if self._warm_target and (self._refill is None or self._refill.done()):
+        if self._started and self._warm_target and (self._refill is None or self._refill.done()):
             self._refill = asyncio.create_task(self._fill_warm())
 
     async def _fill_warm(self) -> None:
@@ -476,9 +484,12 @@ class LocalProvider:
             self._warm.append(sandbox)
 
     async def start(self) -> None:
+        """Clear what an earlier run of this process left (its sandboxes are
+        gone), then keep the warm pool filled."""
         self.workspaces.start()
         if self.cgroups is not None:
             self.cgroups.prepare()
+        self._started = True
         self._ensure_warm()
 
     async def create(self, box: SandboxRecord, limits: Limits | None = None, workspace_id: str = "") -> str:
@@ -514,7 +525,6 @@ class LocalProvider:
                   timeout: float) -> AsyncIterator[RunEvent]:
         sandbox = self._get(box.sandbox_id)
         argv = [*RUNTIME_ARGV[runtime], code]
-        ooms = self.cgroups.oom_kills(sandbox.workspace_id) if self.cgroups else 0
         sent = {"stdout": 0, "stderr": 0}
         truncated = False
         async for msg in sandbox.request("run", deadline=timeout + HOST_GRACE_S, argv=argv, stdin=stdin, env=env,
@@ -536,7 +546,7 @@ class LocalProvider:
             if kind == "exit":
                 if event.timed_out:
                     event.reason = "timeout"
-                elif self.cgroups and self.cgroups.oom_kills(sandbox.workspace_id) > ooms:
+                elif self.cgroups and sandbox.saw_oom(self.cgroups.oom_kills(sandbox.workspace_id)):
                     # The kernel killed processes of the sandbox while this ran.
                     event.reason = "oom"
                     yield RunEvent(type="stderr", data=f"[killed: the sandbox ran out of memory "
@@ -563,8 +573,11 @@ class LocalProvider:
             await self._discard(workspace_id, keep_workspace)
 
     async def close(self) -> None:
+        # Let a warm sandbox being started finish: cancelled halfway, its
+        # workspace and cgroups would be left behind.
+        self._warm_target = 0
         if self._refill is not None:
-            self._refill.cancel()
+            await asyncio.gather(self._refill, return_exceptions=True)
         for sandbox in self._warm:
             await sandbox.stop()
             await self._discard(sandbox.workspace_id, keep_workspace=False)
@@ -573,6 +586,8 @@ class LocalProvider:
             await sandbox.stop()
             await self._discard(sandbox.workspace_id, keep_workspace=True)
         self.sandboxes.clear()
+        if self.cgroups is not None:
+            self.cgroups.release()
         if self.isolated:
             # Only what this provider made; rmdir, never rmtree, near mounts.
             for name in ("passwd", "group", "resolv.conf", "agent.py"):

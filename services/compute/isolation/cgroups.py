@@ -5,6 +5,7 @@ started in, so a deployment's own envelope still holds around them.
 
 The launcher joins a sandbox's cgroups before it execs bubblewrap: nothing
 of the sandbox ever runs outside them."""
+import contextlib
 import os
 import pathlib
 import signal
@@ -134,6 +135,12 @@ class CgroupV1:
         for base in self.bases.values():
             _rmdir(base / sid)
 
+    def release(self) -> None:
+        """Remove this process's subtree, once its sandboxes are gone."""
+        for base in self.bases.values():
+            with contextlib.suppress(OSError):
+                base.rmdir()
+
 
 class CgroupV2:
     version = 2
@@ -214,6 +221,10 @@ class CgroupV2:
     def remove(self, sid: str) -> None:
         self.kill(sid)
         _rmdir(self.base / sid)
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            self.base.rmdir()
 
 
 def detect(name: str, mount: pathlib.Path = MOUNT) -> CgroupV1 | CgroupV2 | None:

@@ -131,6 +131,7 @@ class Workspaces:
         mnt = self.mountpoint(workspace_id)
         if self.images and os.path.ismount(mnt):
             await _exec("umount", "-l", str(mnt))
+            mnt.rmdir()
 
     async def delete(self, workspace_id: str) -> None:
         path = checked(self.root, workspace_id)

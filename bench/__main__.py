@@ -26,7 +26,7 @@ import aiohttp
 
 from cli.dev import free_port
 from services.compute.adapters.local import LocalProvider
-from services.compute.isolation.limits import Limits
+from servicekit.limits import Limits
 from services.compute.isolation.workspaces import new_id
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ from servicekit.errors import ServiceError
 from services.compute.adapters.base import SandboxGone, SandboxRefused
 from services.compute.adapters.local import LocalProvider
 from services.compute.domain import host_capabilities
-from services.compute.isolation import limits as sandbox_limits
+from servicekit import limits as sandbox_limits
 
 log = logging.getLogger("cerver.relay.agent")
 HEARTBEAT_S = 15.0  # at most; a third of the compute's heartbeat window

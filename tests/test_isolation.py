@@ -13,7 +13,7 @@ import pytest
 from services.compute.adapters import local
 from services.compute.adapters.local import IsolationUnavailable, LocalProvider
 from services.compute.isolation import cgroups
-from services.compute.isolation.limits import Limits
+from servicekit.limits import Limits
 
 LIMITS = Limits(pids=64, memory_mb=256, cpus=1.0, disk_mb=64, tmp_mb=32)
 
@@ -221,3 +221,61 @@ async def test_the_probe_starts_a_real_sandbox(tmp_path, monkeypatch):
         assert list((tmp_path / "p" / "workspaces").iterdir()) == []  # the probe cleans up after itself
     finally:
         await provider.close()
+
+
+async def test_a_session_chooses_its_limits_within_the_deployments_maxima(api):
+    key = await api.login()
+    body = {"requirements": {"runtime": "shell", "memory_mb": 128, "disk_mb": 32, "tmp_mb": 16, "max_processes": 32}}
+    status, s, text, _ = await api.call("POST", "/v2/sessions", body, key=key)
+    assert status == 200, text
+    sid = s["session_id"]
+    status, ran, text, _ = await api.call("POST", f"/v2/sessions/{sid}/run", {"code": "df -k /workspace /tmp | tail -2"},
+                                          key=key)
+    sizes = [int(line.split()[1]) for line in ran["result"]["stdout"].strip().split("\n")]
+    assert sizes[0] <= 32 * 1024 and sizes[1] == 16 * 1024, text
+    status, ran, text, _ = await api.call("POST", f"/v2/sessions/{sid}/run",
+                                          {"code": "x = bytearray(200 << 20)", "runtime": "python"}, key=key)
+    result = ran["result"]
+    assert result["reason"] == "oom" and result["exit_code"] == 137 and "out of memory" in result["stderr"], text
+    _, session, _, _ = await api.call("GET", f"/v2/sessions/{sid}?tail=1", key=key)
+    assert session["transcript"][-1]["metadata"]["reason"] == "oom"
+    # The stream says so too.
+    _, _, text, _ = await api.call("POST", f"/v2/sessions/{sid}/run/stream",
+                                   {"code": "x = bytearray(200 << 20)", "runtime": "python"}, key=key)
+    assert '"reason":"oom"' in text.replace(" ", ""), text
+    await api.call("DELETE", f"/v2/sessions/{sid}", key=key)
+    for field, value in (("memory_mb", 1 << 20), ("memory_mb", 1), ("cpus", 512.0), ("max_processes", 1 << 30),
+                         ("disk_mb", 1 << 30), ("tmp_mb", 1 << 20)):
+        status, err, text, _ = await api.call("POST", "/v2/sessions", {"requirements": {"runtime": "shell",
+                                                                                         field: value}}, key=key)
+        assert status == 400 and err["details"][0]["field_violations"][0]["field"] == f"requirements.{field}", text
+
+
+def test_cgroup_v2_subtree_is_delegated_and_limits_written(tmp_path, monkeypatch):
+    """No cgroup v2 controllers exist on these machines (v1 here): the v2
+    driver is checked against the files of the kernel's interface."""
+    root = tmp_path / "cg"
+    own = root / "kubepods" / "pod1"
+    own.mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (own / "cgroup.controllers").write_text("cpu memory pids\n")
+    (own / "cgroup.procs").write_text(f"{os.getpid()}\n")
+    (own / "cgroup.subtree_control").write_text("")
+    monkeypatch.setattr(cgroups, "_own_paths", lambda: {"": "/kubepods/pod1"})
+    driver = cgroups.detect("cerver-x", root)
+    assert isinstance(driver, cgroups.CgroupV2) and driver.missing() == []
+    monkeypatch.setattr(cgroups, "_rmdir", lambda path: None)
+    (own / "cerver-x").mkdir()
+    (own / "cerver-x" / "cgroup.subtree_control").write_text("")
+    driver.prepare()
+    assert (own / "cerver-service" / "cgroup.procs").read_text() == str(os.getpid())
+    assert (own / "cgroup.subtree_control").read_text() == "+pids +memory +cpu"
+    assert (own / "cerver-x" / "cgroup.subtree_control").read_text() == "+pids +memory +cpu"
+    procs = driver.create("ws_0123456789abcdef", LIMITS)
+    box = own / "cerver-x" / "ws_0123456789abcdef"
+    assert procs == [str(box / "cgroup.procs")]
+    assert (box / "pids.max").read_text() == "64" and (box / "memory.max").read_text() == str(256 << 20)
+    assert (box / "memory.swap.max").read_text() == "0" and (box / "cpu.max").read_text() == "100000 100000"
+    (box / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n")
+    assert driver.oom_kills("ws_0123456789abcdef") == 2
+

@@ -1,6 +1,5 @@
 """Private computes through the relay: the agent as its own process against
 `cerver dev`, and a relay of two replicas."""
-import asyncio
 import json
 import os
 import re
@@ -11,9 +10,9 @@ import urllib.error
 import urllib.request
 
 
-from cli import relay as relay_agent
 from cli.dev import free_port
 from services.compute.adapters.local import LocalProvider
+from tests.relays import connected_agent
 from tests.test_dev_stack import CERVER, start_stack, stop_stack
 
 
@@ -156,30 +155,20 @@ async def test_two_relay_replicas_route_calls_to_the_one_holding_the_socket(stac
     second_ws = f"127.0.0.1:{free_port()}"
     second = await start_relay(f"127.0.0.1:{free_port()}", ws_address=second_ws)
     monkeypatch.setenv("CERVER_RELAY_STATE", str(tmp_path / "relay.json"))
-    state = relay_agent.State(tmp_path / "relay.json", api.base)
-    state.api_key = key
     provider = LocalProvider(tmp_path / "sandboxes", warm=0)
-    agent = relay_agent.Agent(api.base, "replica-test", state, provider, socket_url=f"http://{second_ws}")
-    task = asyncio.create_task(agent.run())
     try:
-        for _ in range(100):
-            if agent.connected:
-                break
-            await asyncio.sleep(0.1)
-        assert agent.connected
-        compute_id = state.compute_id
-        status, s, text, _ = await api.call("POST", "/v2/sessions", {"target_compute_id": compute_id}, key=key)
-        assert status == 200, text
-        status, ran, text, _ = await api.call("POST", f"/v2/sessions/{s['session_id']}/run",
-                                              {"code": "echo via-second-replica"}, key=key)
-        assert ran["result"]["stdout"] == "via-second-replica\n", text
-        hub = second.handlers[0].hub
-        first_hub = stack.hosts["relay"].handlers[0].hub
-        assert compute_id in hub.links and compute_id not in first_hub.links
-        connection = await first_hub.connection(compute_id)
-        assert connection.replica_id == hub.replica_id
+        async with connected_agent(api, key, provider, tmp_path / "relay.json", "replica-test",
+                                   socket_url=f"http://{second_ws}") as agent:
+            compute_id = agent.state.compute_id
+            status, s, text, _ = await api.call("POST", "/v2/sessions", {"target_compute_id": compute_id}, key=key)
+            assert status == 200, text
+            status, ran, text, _ = await api.call("POST", f"/v2/sessions/{s['session_id']}/run",
+                                                  {"code": "echo via-second-replica"}, key=key)
+            assert ran["result"]["stdout"] == "via-second-replica\n", text
+            hub = second.handlers[0].hub
+            first_hub = stack.hosts["relay"].handlers[0].hub
+            assert compute_id in hub.links and compute_id not in first_hub.links
+            connection = await first_hub.connection(compute_id)
+            assert connection.replica_id == hub.replica_id
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await provider.close()
         await second.stop(grace=1)

@@ -6,8 +6,8 @@ import contextlib
 import os
 import stat
 
-from cli import relay as relay_agent
 from services.compute.adapters.local import LocalProvider
+from tests.relays import connected_agent
 from servicekit.quotas import Quotas
 
 
@@ -129,20 +129,12 @@ async def test_a_malicious_relay_agent_cannot_plant_paths(stack, tmp_path, monke
     api = stack.api
     key = await api.login()
     monkeypatch.setenv("CERVER_RELAY_STATE", str(tmp_path / "relay.json"))
-    state = relay_agent.State(tmp_path / "relay.json", api.base)
-    state.api_key = key
     provider = Malicious(tmp_path / "sandboxes", warm=0)
-    agent = relay_agent.Agent(api.base, "evil", state, provider)
-    task = asyncio.create_task(agent.run())
-    try:
-        for _ in range(100):
-            if agent.connected:
-                break
-            await asyncio.sleep(0.1)
-        assert agent.connected
+    async with connected_agent(api, key, provider, tmp_path / "relay.json", "evil") as agent:
         for answer in ("../..", "../../../../x", "/etc", "ws_0123456789abcdef/../../x"):
             provider.answer = answer
-            status, err, text, _ = await api.call("POST", "/v2/sandbox", {"compute_id": state.compute_id}, key=key)
+            status, err, text, _ = await api.call("POST", "/v2/sandbox", {"compute_id": agent.state.compute_id},
+                                                  key=key)
             assert status == 503 and "invalid workspace id" in err["message"], text
         domain = computes(stack)
         assert not any(row.workspace_id and not row.workspace_id.startswith("ws_")
@@ -150,10 +142,6 @@ async def test_a_malicious_relay_agent_cannot_plant_paths(stack, tmp_path, monke
         # The data folder is where it was, whole.
         data = stack.env["CERVER_DATA_DIR"]
         assert os.path.isdir(os.path.join(data, "compute", "workspaces"))
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await provider.close()
 
 
 async def test_idle_raw_sandboxes_are_reaped(stack):

@@ -22,7 +22,7 @@ from servicekit.clock import now
 from servicekit.db import Database
 from servicekit.quotas import Quotas
 from services.compute.adapters.base import RUNTIME_ARGV, Adapter, RunEvent, SandboxGone, SandboxRefused
-from services.compute.isolation import limits as sandbox_limits
+from servicekit import limits as sandbox_limits
 from services.compute.isolation.workspaces import WORKSPACE_ID
 from services.compute.store import ComputeRow, SandboxRow, live_sandboxes
 

@@ -17,6 +17,7 @@ from google.protobuf import json_format, struct_pb2
 from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, router_pb2, router_pb2_grpc
 from cerver.v2 import sessions_pb2 as pb
 from servicekit import auth, errors, peers, telemetry
+from servicekit import limits as sandbox_limits
 from servicekit.clock import from_timestamp, now
 from servicekit.quotas import Quotas
 from services.sessions import metrics
@@ -84,6 +85,7 @@ def validate_requirements(req: common_pb2.Requirements) -> None:
     if req.HasField("timeout_minutes") and not 1 <= req.timeout_minutes <= MAX_TIMEOUT_MINUTES:
         raise errors.invalid(f"requirements.timeout_minutes must be 1..{MAX_TIMEOUT_MINUTES}",
                              "requirements.timeout_minutes")
+    sandbox_limits.choose(req, sandbox_limits.defaults(), sandbox_limits.maxima())
 
 
 def event(session_id: str, type_: str, detail: str = "", from_status: str = "", to_status: str = "") -> EventRow:

@@ -4,7 +4,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from services.compute.isolation.limits import Limits
+from servicekit.limits import Limits
 
 RUNTIME_ARGV = {"shell": ["/bin/sh", "-c"], "python": ["python3", "-c"], "node": ["node", "-e"]}
 

@@ -31,9 +31,10 @@ from collections.abc import AsyncIterator
 
 from servicekit import config
 from services.compute.adapters.base import RUNTIME_ARGV, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.isolation import cgroups, limits as limits_mod, seccomp
+from servicekit import limits as limits_mod
+from services.compute.isolation import cgroups, seccomp
 from services.compute.isolation.identities import Identities, UidRange
-from services.compute.isolation.limits import Limits
+from servicekit.limits import Limits
 from services.compute.isolation.workspaces import WorkspaceError, Workspaces, checked, new_id
 
 log = logging.getLogger("cerver.compute.local")
@@ -53,6 +54,7 @@ LAUNCHER = 'for f; do [ "$f" = -- ] && break; echo 0 > "$f" || exit 125; shift; 
 # taken for stuck and stopped.
 HOST_GRACE_S = 10.0
 LINE_LIMIT = 1 << 20  # the longest line the agent may send (its chunks are 64 KiB)
+CAP_NOTE_ROOM = 4096  # past a run's output cap, room for the agent's note that it cut
 
 
 async def _read_pipe(fd: int, until: bytes | None, timeout: float) -> bytes:
@@ -531,11 +533,13 @@ class LocalProvider:
                                          timeout=timeout):
             kind = msg["type"]
             if kind in sent:
-                # The agent caps output; the host holds the same line in case it does not.
+                # The agent caps output (and says so past the cap); the host
+                # holds the line, with room for that note, in case it does not.
                 data = msg.get("data", "")
-                room = sandbox.cap - sent[kind]
+                room = sandbox.cap + CAP_NOTE_ROOM - sent[kind]
                 if len(data) > room:
-                    data, truncated = data[:max(room, 0)], True
+                    data = data[:max(room, 0)] + ("" if truncated else f"\n[output truncated: {kind} is capped]\n")
+                    truncated = True
                 sent[kind] += len(data)
                 if data:
                     yield RunEvent(type=kind, data=data)
@@ -588,6 +592,7 @@ class LocalProvider:
         self.sandboxes.clear()
         if self.cgroups is not None:
             self.cgroups.release()
+        self.workspaces.tidy()
         if self.isolated:
             # Only what this provider made; rmdir, never rmtree, near mounts.
             for name in ("passwd", "group", "resolv.conf", "agent.py"):

@@ -9,7 +9,7 @@ import grpc
 from cerver.v2 import common_pb2, compute_pb2, relay_pb2, relay_pb2_grpc
 from servicekit import auth, peers
 from services.compute.adapters.base import RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.isolation.limits import Limits
+from servicekit.limits import Limits
 
 
 class RelayProvider:

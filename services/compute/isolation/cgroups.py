@@ -11,7 +11,7 @@ import pathlib
 import signal
 import time
 
-from services.compute.isolation.limits import MIB, Limits
+from servicekit.limits import MIB, Limits
 
 MOUNT = pathlib.Path("/sys/fs/cgroup")
 CPU_PERIOD_US = 100_000

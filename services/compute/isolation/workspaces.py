@@ -6,6 +6,7 @@ setuid file planted in it runs with privileges anywhere. Its root belongs to
 the workspace's own uid. Ids are checked against one pattern and resolved
 under the root; nothing is ever mounted or deleted outside it."""
 import asyncio
+import contextlib
 import os
 import pathlib
 import re
@@ -71,6 +72,7 @@ class Workspaces:
             return
         for mounted in _mounts_under(self.mounts):
             subprocess.run(["umount", "-l", mounted], check=False, capture_output=True)
+        self.tidy()
         for path in sorted(self.root.iterdir()):
             if not WORKSPACE_ID.fullmatch(path.name):
                 continue
@@ -78,6 +80,14 @@ class Workspaces:
                 self.identities.claim(int((path / OWNER).read_text()))
             except (OSError, ValueError):
                 shutil.rmtree(path, ignore_errors=True)  # a half-made workspace
+
+    def tidy(self) -> None:
+        """Remove mount points that nothing is mounted on (rmdir: only empty ones)."""
+        if self.images and self.mounts.is_dir():
+            for folder in self.mounts.iterdir():
+                if not os.path.ismount(folder):
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
 
     def mountpoint(self, workspace_id: str) -> pathlib.Path:
         path = checked(self.root, workspace_id)

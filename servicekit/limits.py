@@ -1,5 +1,7 @@
 """The resource limits of a sandbox: one definition of the defaults, the
-deployment's maxima, and how a session's requirements pick within them."""
+deployment's maxima, and how a session's requirements pick within them.
+Sessions check requirements against them before anything is created; the
+compute service applies them."""
 import dataclasses
 import os
 

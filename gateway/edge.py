@@ -7,12 +7,12 @@ import math
 
 import aiohttp
 import grpc
-from aiohttp import web
+from aiohttp import web, web_protocol, web_server
 from google.rpc import status_pb2
 
 from gateway import BACKENDS, DESCRIPTOR_SET, DEVICE_PAGE, openapi, routes
 from gateway.transcode import HTTP_STATUS, BadRequest, build_request, status_json, to_json
-from servicekit import config, peers
+from servicekit import config, errors, peers
 
 log = logging.getLogger("cerver.edge")
 MAX_BODY_BYTES = 1024 * 1024
@@ -23,6 +23,7 @@ FORWARDED_HEADERS = ("authorization", "x-request-id")
 PASSED_METADATA_PREFIX = "x-cerver-"
 # Private machines' agents; proxied to the relay as Envoy's WebSocket route does.
 RELAY_SOCKET_PATH = "/v2/connect/ws"
+OWN_PAGES = ("/", "/v2/docs", "/device", RELAY_SOCKET_PATH)  # served by the edge itself, GET only
 
 
 def _identity(b: bytes) -> bytes:
@@ -39,19 +40,34 @@ class Edge:
         self.device_page = DEVICE_PAGE.read_bytes()
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
-        app.router.add_get("/", self.handle_index)
-        app.router.add_get("/v2/docs", self.handle_docs)
-        app.router.add_get("/device", self.handle_device_page)
-        app.router.add_get(RELAY_SOCKET_PATH, self.handle_relay_socket)
-        app.router.add_route("*", "/{tail:.*}", self.handle_rpc)
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self.json_errors])
+        for path, handler in zip(OWN_PAGES, (self.handle_index, self.handle_docs, self.handle_device_page,
+                                             self.handle_relay_socket)):
+            app.router.add_get(path, handler)
+        # [\s\S]: a path with a newline (%0A) is still ours to answer.
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.handle_rpc)
         app.on_cleanup.append(self._close)
         return app
+
+    @web.middleware
+    async def json_errors(self, request: web.Request, handler) -> web.StreamResponse:
+        """What aiohttp answers by itself (405 on its own routes, a bad
+        request line, an oversized body) as a google.rpc.Status too."""
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = {404: 5, 405: 12, 413: 8}.get(exc.status, 3 if exc.status < 500 else 13)
+            response = self.error(exc.status, code, exc.reason)
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
 
     async def start(self, host: str, port: int) -> web.AppRunner:
         # handler_cancellation: a client that disconnects cancels its
         # handler, and with it the upstream gRPC call (a stream's run).
-        runner = web.AppRunner(self.app(), handler_cancellation=True, access_log=None)
+        runner = _JsonErrorRunner(self.app(), handler_cancellation=True, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         return runner
@@ -74,7 +90,18 @@ class Edge:
     async def handle_rpc(self, request: web.Request) -> web.StreamResponse:
         found = routes.find(self.routes, request.method, request.path)
         if found is None:
-            return self.error(404, 5, f"no route for {request.method} {request.path}")
+            verbs = ["GET"] if request.path in OWN_PAGES else routes.allowed(self.routes, request.path)
+            if verbs:
+                response = self.error(405, 12, f"{request.method} is not served here; use {', '.join(verbs)}")
+                response.headers["Allow"] = ", ".join(verbs)
+                return response
+            return self.error(404, 5, f"no route for {request.method} {request.path[:200]!r}")
+        for header in FORWARDED_HEADERS:
+            value = request.headers.get(header)
+            if value is not None and not (value.isascii() and value.isprintable()):
+                # gRPC metadata is printable ASCII; a key never holds anything else.
+                return self.error(401 if header == "authorization" else 400, 16 if header == "authorization" else 3,
+                                  f"the {header} header must be printable ASCII")
         route, path_vars = found
         try:
             body = await request.read() if route.body else b""
@@ -154,13 +181,15 @@ class Edge:
         for key, value in err.trailing_metadata() or ():
             if key == "grpc-status-details-bin":
                 return to_json(status_pb2.Status.FromString(value), self.pool)
-        return status_json(err.code().value[0], err.details() or err.code().name, (), self.pool)
+        # gRPC's own error (the service is down, a deadline): its text names
+        # internal addresses, so the caller gets a plain sentence instead.
+        return status_json(err.code().value[0], errors.describe(err), (), self.pool)
 
     def _rpc_error(self, err: grpc.aio.AioRpcError) -> web.Response:
         code = err.code().value[0]
         body = self._status_body(err)
         headers = {}
-        retry = _retry_after(body)
+        retry = _retry_after(body) or ("1" if err.code() == grpc.StatusCode.UNAVAILABLE else None)
         if retry is not None:
             headers["Retry-After"] = retry
         return web.Response(status=HTTP_STATUS.get(code, 500), body=body, content_type=JSON, headers=headers)
@@ -175,6 +204,37 @@ def _retry_after(body: bytes) -> str | None:
             delay = str(detail.get("retry_delay", "1s")).rstrip("s")
             return str(max(1, math.ceil(float(delay or 1))))
     return None
+
+
+class _JsonErrors(web_protocol.RequestHandler):
+    """Errors aiohttp raises before any handler runs (a request line over
+    8 KB, a malformed header) answered as a JSON google.rpc.Status."""
+
+    def handle_error(self, request, status=500, exc=None, message=None) -> web.StreamResponse:
+        if status >= 500:
+            log.error("edge: unhandled error", exc_info=exc)
+        code = {413: 8}.get(status, 3 if status < 500 else 13)
+        if status >= 500:
+            text = "internal error"
+        elif "more than" in str(message):  # aiohttp's limit on a request line or header
+            text = "the request line and each header are at most 8 KB"
+        else:
+            text = "malformed HTTP request"
+        response = web.Response(status=status, body=status_json(code, text), content_type=JSON)
+        response.force_close()
+        return response
+
+
+class _JsonErrorServer(web_server.Server):
+    def __call__(self) -> web_protocol.RequestHandler:
+        return _JsonErrors(self, loop=self._loop, **self._kwargs)
+
+
+class _JsonErrorRunner(web.AppRunner):
+    async def _make_server(self) -> web_server.Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonErrorServer  # aiohttp offers no other hook for its pre-handler errors
+        return server
 
 
 async def _pipe(source, sink) -> None:

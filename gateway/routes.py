@@ -112,3 +112,9 @@ def find(routes: list[Route], verb: str, path: str) -> tuple[Route, dict[str, st
             if bound is not None:
                 return route, bound
     return None
+
+
+def allowed(routes: list[Route], path: str) -> list[str]:
+    """The verbs some route serves at `path` (for a 405's Allow)."""
+    parts = path.strip("/").split("/")
+    return sorted({route.verb for route in routes if route.match(parts) is not None})

@@ -79,12 +79,30 @@ def check_env(env) -> None:
         raise invalid("env names must be non-empty, without '=' or NUL", "env")
 
 
+# What a caller reads for an error gRPC itself raised (no service answered):
+# its own text names internal addresses and ports.
+TRANSPORT_MESSAGES = {
+    grpc.StatusCode.UNAVAILABLE: "a Cerver service is unavailable; try again shortly",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "a Cerver service did not answer in time",
+    grpc.StatusCode.CANCELLED: "the call was cancelled",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "a message was larger than a Cerver service accepts",
+}
+
+
+def describe(err: grpc.aio.AioRpcError) -> str:
+    """A peer's error message, fit for a caller: a service's own words, or,
+    for an error of the transport, a plain sentence without its addresses."""
+    if rpc_status.from_call(err) is not None:
+        return err.details() or err.code().name
+    return TRANSPORT_MESSAGES.get(err.code(), "internal error")
+
+
 def from_rpc_error(err: grpc.aio.AioRpcError) -> ServiceError:
     """Re-raise a peer's error unchanged (status, message and details)."""
     status = rpc_status.from_call(err)
     code = err.code()
     if status is None:
-        return ServiceError(code, err.details() or code.name)
+        return ServiceError(code, describe(err))
     error = ServiceError(code, status.message)
     error.details = tuple(_unpack(d) for d in status.details)
     return error

@@ -29,7 +29,7 @@ async def test_bad_input_gets_a_json_status(api):
         ("GET", "/v2/sessions?bogus=1", None, 400),                       # unknown query parameter
         ("GET", "/v2/sessions?limit=100000", None, 400),                  # out of range
         ("GET", "/v2/nowhere", None, 404),
-        ("PATCH", "/v2/sessions", None, 404),
+        ("PATCH", "/v2/sessions", None, 405),                             # a known path, another verb
     ]
     for method, path, raw, expected in cases:
         status, body, text, headers = await api.call(method, path, raw=raw, key=key)
@@ -80,3 +80,57 @@ async def test_json_fields_come_in_field_number_order(api):
     assert keys[:5] == ["session_id", "session_name", "status", "state", "provider"], keys
     metrics = list(s["metrics"])
     assert metrics.index("total_exec_count") < metrics.index("engagement_label")
+
+
+async def _raw(base: str, request: bytes) -> tuple[int, dict, bytes]:
+    """One request as raw bytes (what an HTTP client library would refuse to send)."""
+    import asyncio
+    import json
+
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request)
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+async def test_what_the_http_server_answers_by_itself_is_json_too(api):
+    key = await api.login()
+    auth = f"Authorization: Bearer {key}\r\n".encode()
+    cases = [
+        (b"GET /v2/sessions/abc%0Adef HTTP/1.1\r\nHost: x\r\n" + auth + b"Connection: close\r\n\r\n", 404),
+        (b"GET /v2/sessions/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"GET /v2/sessions HTTP/1.1\r\nHost: x\r\nBad Header: \x01\r\n\r\n", 400),
+        (b"GET /v2/auth/account HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ck_\xe9\r\nConnection: close\r\n\r\n", 401),
+    ]
+    for request, expected in cases:
+        status, headers, body = await _raw(api.base, request)
+        assert status == expected and headers["Content-Type"].startswith("application/json"), (request[:60], body)
+        assert body["message"] and "aaaa" not in body["message"]
+    for method, path, allow in (("PUT", "/v2/sessions", "GET, POST"), ("POST", "/", "GET"),
+                                ("DELETE", "/v2/docs", "GET"), ("PATCH", "/v2/sessions/abc/run", "POST")):
+        status, body, text, headers = await api.call(method, path, key=key)
+        assert status == 405 and headers["Allow"] == allow and body["code"] == 12, (method, path, text)
+
+
+async def test_an_unreachable_service_is_a_retryable_503_without_its_address(api, monkeypatch):
+    from cli.dev import free_port
+    from servicekit import peers
+
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    key = await api.login()
+    saved = peers._channels.pop("router", None)
+    monkeypatch.setenv("CERVER_ROUTER_ADDR", dead)
+    try:
+        status, body, text, headers = await api.call("POST", "/gateway/recommend", {"task": "x"}, key=key)
+    finally:
+        peers._channels.pop("router", None)
+        if saved is not None:
+            peers._channels["router"] = saved
+    assert status == 503 and headers["Retry-After"] == "1", text
+    assert dead.split(":")[1] not in text and "127.0.0.1" not in text and "ipv4" not in text, text

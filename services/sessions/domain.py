@@ -265,7 +265,7 @@ class Sessions:
         except grpc.aio.AioRpcError as err:
             self._spawn(self._report(row.account_id, provider, False, 0.0))
             await self._update(row.account_id, row.session_id, event(
-                row.session_id, "failed", f"provisioning on {provider} failed: {err.details()}", row.status, "failed"),
+                row.session_id, "failed", f"provisioning on {provider} failed: {errors.describe(err)}", row.status, "failed"),
                 status="failed", end_reason="provision_failed", ended_at=now())
             raise
         updated = await self._update(
@@ -353,14 +353,14 @@ class Sessions:
         current = await self.store.get(row.account_id, row.session_id)
         if current is not None and current.sandbox_id == row.sandbox_id and current.status not in ENDED:
             await self._update(row.account_id, row.session_id,
-                                    event(row.session_id, "compute_lost", err.details() or err.code().name,
+                                    event(row.session_id, "compute_lost", errors.describe(err),
                                           current.status, "paused"),
                                     status="paused", sandbox_id=None, compute_attached_at=None,
                                     compute_seconds=metrics.compute_seconds(current))
         if err.code() == grpc.StatusCode.NOT_FOUND:
             return errors.conflict(f"the compute of session {row.session_id} is gone; the session is paused: "
                                    f"resume it (POST /v2/sessions/{row.session_id}/resume)")
-        return errors.unavailable(f"the compute of session {row.session_id} became unreachable ({err.details()}); "
+        return errors.unavailable(f"the compute of session {row.session_id} became unreachable ({errors.describe(err)}); "
                                   f"the session is paused: resume it, here or elsewhere")
 
     async def run(self, session_id: str, req: pb.RunCodeRequest):
@@ -424,7 +424,7 @@ class Sessions:
             try:
                 await call.initial_metadata()  # the compute sends it once the process runs
             except grpc.aio.AioRpcError as err:
-                span.set_status(telemetry.error_status(err.details() or ""))
+                span.set_status(telemetry.error_status(errors.describe(err)))
                 span.end()
                 raise await self._sandbox_gone(err, row) from None
             span.end()

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from cerver.v2 import common_pb2, compute_pb2, relay_pb2, relay_pb2_grpc
-from servicekit import auth, peers
+from servicekit import auth, errors, peers
 from services.compute.adapters.base import RunEvent, SandboxGone, SandboxRecord, SandboxRefused
 from servicekit.limits import Limits
 
@@ -27,10 +27,10 @@ class RelayProvider:
                 yield reply
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.NOT_FOUND:
-                raise SandboxRefused(err.details() or "not found", not_found=True) from None
+                raise SandboxRefused(errors.describe(err), not_found=True) from None
             if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise SandboxRefused(err.details() or "refused") from None
-            raise SandboxGone(err.details() or err.code().name) from None
+                raise SandboxRefused(errors.describe(err)) from None
+            raise SandboxGone(errors.describe(err)) from None
 
     async def _one(self, box: SandboxRecord, **call) -> relay_pb2.RelayReply:
         async for reply in self._call(box, **call):

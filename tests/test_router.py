@@ -119,3 +119,14 @@ async def test_a_long_stress_test_reports_progress(api, monkeypatch):
         await asyncio.sleep(0.05)
     assert test["status"] == "completed" and test["completed_samples"] == 6 and test["winner"] == "local"
     assert len(seen) > 2  # progress was visible on the way
+
+
+async def test_recommend_takes_spec_002s_whole_request_shape(api):
+    """spec/002's example request, verbatim in shape, metadata included."""
+    key = await api.login()
+    body = {"task": "Run a quick preview of this Next.js app", "workload": "preview",
+            "repo": {"name": "web", "framework": "nextjs", "languages": ["typescript"]},
+            "requirements": {"runtime": "node", "public_preview": True, "timeout_minutes": 30},
+            "policy": {"mode": "balanced"}, "metadata": {"importance": "high"}}
+    status, report, text, _ = await api.call("POST", "/gateway/recommend", body, key=key)
+    assert status == 200 and report["decision"]["recommended_provider"], text

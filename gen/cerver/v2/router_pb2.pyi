@@ -2,6 +2,7 @@ import datetime
 
 from cerver.v2 import common_pb2 as _common_pb2
 from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -60,7 +61,7 @@ class ListProvidersResponse(_message.Message):
     def __init__(self, providers: _Optional[_Iterable[_Union[ProviderProfile, _Mapping]]] = ...) -> None: ...
 
 class RecommendRequest(_message.Message):
-    __slots__ = ("task", "workload", "repo", "requirements", "policy", "require_executable", "provider", "compute_id")
+    __slots__ = ("task", "workload", "repo", "requirements", "policy", "require_executable", "provider", "compute_id", "metadata")
     TASK_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
     REPO_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +70,7 @@ class RecommendRequest(_message.Message):
     REQUIRE_EXECUTABLE_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
     task: str
     workload: str
     repo: _common_pb2.Repo
@@ -77,7 +79,8 @@ class RecommendRequest(_message.Message):
     require_executable: bool
     provider: str
     compute_id: str
-    def __init__(self, task: _Optional[str] = ..., workload: _Optional[str] = ..., repo: _Optional[_Union[_common_pb2.Repo, _Mapping]] = ..., requirements: _Optional[_Union[_common_pb2.Requirements, _Mapping]] = ..., policy: _Optional[_Union[_common_pb2.Policy, _Mapping]] = ..., require_executable: _Optional[bool] = ..., provider: _Optional[str] = ..., compute_id: _Optional[str] = ...) -> None: ...
+    metadata: _struct_pb2.Struct
+    def __init__(self, task: _Optional[str] = ..., workload: _Optional[str] = ..., repo: _Optional[_Union[_common_pb2.Repo, _Mapping]] = ..., requirements: _Optional[_Union[_common_pb2.Requirements, _Mapping]] = ..., policy: _Optional[_Union[_common_pb2.Policy, _Mapping]] = ..., require_executable: _Optional[bool] = ..., provider: _Optional[str] = ..., compute_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ReportOutcomeRequest(_message.Message):
     __slots__ = ("provider", "success", "provision_ms")

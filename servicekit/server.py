@@ -129,12 +129,16 @@ class Host:
         store registered before what uses it closes after it)."""
         self._cleanups.append(cleanup)
 
-    def every(self, period_s: float, work: Callable[[], Awaitable[object]], what: str) -> None:
-        """Run `work` every period while the server runs (sweeps, reapers);
-        a failed round is logged and the next one runs as planned."""
+    def every(self, period_s: float, work: Callable[[], Awaitable[object]], what: str, at_once: bool = False) -> None:
+        """Run `work` every period while the server runs (sweeps, reapers),
+        first right away with at_once; a failed round is logged and the next
+        one runs as planned."""
         async def loop() -> None:
+            first = at_once
             while True:
-                await asyncio.sleep(period_s)
+                if not first:
+                    await asyncio.sleep(period_s)
+                first = False
                 try:
                     await work()
                 except Exception:  # noqa: BLE001 - the sweep runs again next period

@@ -31,7 +31,8 @@ RUNTIMES = ("shell", "python", "node")
 PERSISTENCE = ("low", "medium", "high")
 ROLES = ("user", "assistant", "system", "tool")
 NAME = re.compile(r"^[\w.\-]{1,64}$")
-DEFAULT_TIMEOUT_MINUTES = 20
+DEFAULT_TIMEOUT_MINUTES = 20  # of compute-attached time; pausing stops the clock
+DEFAULT_PAUSED_RETENTION_S = 7 * 24 * 3600  # how long a paused session stays resumable
 MAX_TIMEOUT_MINUTES = 24 * 60
 DEFAULT_RUN_TIMEOUT_S = 300.0
 MAX_RUN_TIMEOUT_S = 3600.0
@@ -103,10 +104,12 @@ def _credentials(account_id: str):
 
 
 class Sessions:
-    def __init__(self, store: SessionStore, span_metrics: metrics.SpanMetrics, quotas: Quotas | None = None):
+    def __init__(self, store: SessionStore, span_metrics: metrics.SpanMetrics, quotas: Quotas | None = None,
+                 paused_retention_s: float = DEFAULT_PAUSED_RETENTION_S):
         self.store = store
         self.span_metrics = span_metrics
         self.quotas = quotas or Quotas()
+        self.paused_retention = timedelta(seconds=paused_retention_s)
         self.in_flight: collections.Counter[str] = collections.Counter()
         self._background: set[asyncio.Task] = set()
         # Rows of sessions with compute attached, as this process last read
@@ -264,10 +267,20 @@ class Sessions:
             self._spawn(self._report(row.account_id, provider, True, telemetry.span_ms(span)))
         except grpc.aio.AioRpcError as err:
             self._spawn(self._report(row.account_id, provider, False, 0.0))
-            await self._update(row.account_id, row.session_id, event(
-                row.session_id, "failed", f"provisioning on {provider} failed: {errors.describe(err)}", row.status, "failed"),
-                status="failed", end_reason="provision_failed", ended_at=now())
-            raise
+            why = f"provisioning on {provider} failed: {errors.describe(err)}"
+            if event_type == "provisioned":  # a new session that never had compute
+                await self._update(row.account_id, row.session_id, event(row.session_id, "failed", why, row.status,
+                                                                         "failed"),
+                                   status="failed", end_reason="provision_failed", ended_at=now())
+                raise
+            # A resume or swap that cannot provision leaves the session paused
+            # and resumable (here or elsewhere), and says why.
+            await self._update(row.account_id, row.session_id, event(row.session_id, "resume_failed", why,
+                                                                     row.status, "paused"),
+                               status="paused", expires_at=now() + self.paused_retention)
+            error = errors.from_rpc_error(err)
+            error.message = f"{why}; session {row.session_id} stays paused: resume it again, here or elsewhere"
+            raise error from None
         updated = await self._update(
             row.account_id, row.session_id,
             event(row.session_id, event_type, f"{sandbox.provider} {sandbox.compute_id}", row.status, "ready"),
@@ -278,8 +291,14 @@ class Sessions:
             uptime_percent=round(100 * chosen.reliability, 2) if chosen else 0.0,
             price_per_second=chosen.price.per_second_usd if chosen else 0.0,
             price_per_session=chosen.price.per_session_usd if chosen else 0.0,
-            compute_attached_at=now())
+            compute_attached_at=now(), expires_at=now() + self._budget_left(row))
         return updated
+
+    @staticmethod
+    def _budget_left(row: SessionRow) -> timedelta:
+        """What is left of timeout_minutes, which bounds compute-attached time."""
+        minutes = json.loads(row.requirements_json).get("timeout_minutes") or DEFAULT_TIMEOUT_MINUTES
+        return timedelta(seconds=max(0.0, minutes * 60 - row.compute_seconds))
 
     async def _report(self, account_id: str, provider: str, success: bool, provision_ms: float) -> None:
         try:
@@ -356,7 +375,8 @@ class Sessions:
                                     event(row.session_id, "compute_lost", errors.describe(err),
                                           current.status, "paused"),
                                     status="paused", sandbox_id=None, compute_attached_at=None,
-                                    compute_seconds=metrics.compute_seconds(current))
+                                    compute_seconds=metrics.compute_seconds(current),
+                                    expires_at=now() + self.paused_retention)
         if err.code() == grpc.StatusCode.NOT_FOUND:
             return errors.conflict(f"the compute of session {row.session_id} is gone; the session is paused: "
                                    f"resume it (POST /v2/sessions/{row.session_id}/resume)")
@@ -478,9 +498,10 @@ class Sessions:
         keep = persistence in ("medium", "high")
         released = await self._release(row, keep_workspace=keep)
         detail = "workspace kept" if keep else "workspace discarded (persistence_level low)"
+        # The clock of timeout_minutes stops; retention starts.
         return await self._update(row.account_id, session_id,
                                        event(session_id, "paused", detail, row.status, "paused"),
-                                       status="paused", **released)
+                                       status="paused", expires_at=now() + self.paused_retention, **released)
 
     def _require_compute_session(self, row: SessionRow, verb: str) -> None:
         if row.status in ENDED:
@@ -563,7 +584,8 @@ class Sessions:
             return await self._update(
                 row.account_id, row.session_id,
                 event(row.session_id, "compute_swapped", "compute released; transcript-only now", row.status, "idle"),
-                status="idle", session_type="transcript", provider="none", compute_id=None, **released)
+                status="idle", session_type="transcript", provider="none", compute_id=None, expires_at=None,
+                **released)
         requirements, policy, repo = self._routing_inputs(row)
         report = await self._route(row, target, requirements, policy, repo)
         if row.sandbox_id:
@@ -583,24 +605,53 @@ class Sessions:
             return row
         released = await self._release(row, keep_workspace=False)
         return await self._update(account, session_id,
-                                       event(session_id, "timed_out" if reason == "timeout" else "terminated",
+                                       event(session_id, {"timeout": "timed_out", "retention": "expired"}.get(
+                                           reason, "terminated"),
                                              reason, row.status, "terminated"),
                                        status="terminated", end_reason=reason, ended_at=now(), **released)
 
     async def _expire_if_due(self, row: SessionRow) -> None:
         if row.expires_at is not None and row.status not in ENDED and row.expires_at <= now():
-            await self.terminate(row.session_id, "timeout", row.account_id)
-            raise errors.conflict(f"session {row.session_id} reached its timeout_minutes and was ended")
+            reason = _expiry(row)
+            await self.terminate(row.session_id, reason, row.account_id)
+            raise errors.conflict(f"session {row.session_id} was ended: " + (
+                "it stayed paused past its retention" if reason == "retention" else "it reached its timeout_minutes"))
+
+    async def reconcile(self) -> int:
+        """Sessions whose sandbox is gone (its compute restarted) become
+        paused, with the reason, instead of showing ready until touched.
+        At start-up and periodically; an unreachable compute is asked again
+        next time. Returns how many were paused."""
+        paused, after = 0, ""
+        while rows := await self.store.attached(after):
+            after = rows[-1].session_id
+            for row in rows:
+                try:
+                    await self.compute.GetState(compute_pb2.GetStateRequest(sandbox_id=row.sandbox_id),
+                                                metadata=auth.service_metadata(row.account_id), timeout=10)
+                except grpc.aio.AioRpcError as err:
+                    if err.code() == grpc.StatusCode.NOT_FOUND:
+                        await self._sandbox_gone(err, row)
+                        paused += 1
+                    elif err.code() == grpc.StatusCode.UNAVAILABLE:
+                        return paused
+        return paused
 
     async def reap_expired(self) -> int:
-        """End every session past its timeout (called periodically)."""
+        """End every session past its timeout, or paused past its retention
+        (called periodically)."""
         rows = await self.store.expired(now())
         for row in rows:
             try:
-                await self.terminate(row.session_id, "timeout", row.account_id)
+                await self.terminate(row.session_id, _expiry(row), row.account_id)
             except Exception:  # noqa: BLE001 - one bad session must not stop the sweep
                 log.exception("could not end expired session %s", row.session_id)
         return len(rows)
+
+
+def _expiry(row: SessionRow) -> str:
+    """Why a session past its expires_at ends: paused past retention, or out of attached time."""
+    return "retention" if row.status == "paused" else "timeout"
 
 
 def _stream_result(stdout: list[str], stderr: list[str], final) -> pb.RunResult:

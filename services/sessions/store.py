@@ -285,6 +285,15 @@ class SessionStore:
         async with self.db.session() as s:
             return (await s.exec(q)).one()
 
+    async def attached(self, after: str = "", limit: int = 500) -> list[SessionRow]:
+        """Sessions holding a sandbox, in id order from `after` (a sweep's page)."""
+        q = (select(SessionRow)
+             .where(col(SessionRow.sandbox_id).is_not(None), col(SessionRow.status).not_in(ENDED),
+                    SessionRow.session_id > after)
+             .order_by(col(SessionRow.session_id)).limit(limit))
+        async with self.db.session() as s:
+            return list((await s.exec(q)).all())
+
     async def expired(self, at: datetime, limit: int = 100) -> list[SessionRow]:
         q = (select(SessionRow)
              .where(col(SessionRow.expires_at).is_not(None), col(SessionRow.expires_at) < at,

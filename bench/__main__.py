@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import aiohttp
@@ -110,6 +111,8 @@ def start_stack(tmp: pathlib.Path, port: int) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in proc.stdout:
         if "Cerver is running at" in line:
+            # Keep reading what the stack prints: a full pipe would block its services.
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
             return proc
     raise SystemExit("bench: the stack did not start")
 

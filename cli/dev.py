@@ -76,14 +76,33 @@ def wait_http(url: str, deadline: float, proc: subprocess.Popen) -> None:
     raise RuntimeError("did not answer in time")
 
 
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to us
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+MODULES = {**{service: f"services.{service}" for service in SERVICES}, "edge": "gateway"}
+RESTART_BACKOFF_S = (0.5, 1, 2, 4, 8, 15, 30)  # after successive crashes; reset once a process stays up
+STAYED_UP_S = 60
+
+
 class Stack:
     def __init__(self, env: dict[str, str]):
         self.env = env
         self.procs: dict[str, subprocess.Popen] = {}
+        self.crashes: dict[str, int] = {}  # successive crashes of each process
+        self.started_at: dict[str, float] = {}
+        self.restart_at: dict[str, float] = {}  # when a crashed process is started again
 
     def spawn(self, name: str, module: str) -> subprocess.Popen:
         proc = subprocess.Popen([sys.executable, "-m", module], cwd=CHECKOUT, env=self.env)
         self.procs[name] = proc
+        self.started_at[name] = time.monotonic()
         return proc
 
     def start(self) -> None:
@@ -91,12 +110,12 @@ class Stack:
         # Auth first: every other service authenticates through it.
         order = ["auth"] + [s for s in SERVICES if s != "auth"]
         for service in order:
-            self.spawn(service, f"services.{service}")
+            self.spawn(service, MODULES[service])
             if service == "auth":
                 self._healthy("auth", deadline)
         for service in order[1:]:
             self._healthy(service, deadline)
-        edge = self.spawn("edge", "gateway")
+        edge = self.spawn("edge", MODULES["edge"])
         try:
             wait_http(f"http://127.0.0.1:{self.env['CERVER_HTTP_PORT']}/", deadline, edge)
         except RuntimeError as exc:
@@ -121,12 +140,28 @@ class Stack:
                 proc.wait()
 
     def watch(self, stopping) -> int:
-        """Until a signal, or until a process dies on its own."""
+        """Until a signal: a process that exits (crashed, killed, or even a
+        clean exit) is started again, after a backoff that grows with
+        successive crashes. Meanwhile the edge answers its callers with a
+        retryable 503."""
         while not stopping():
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    print(f"cerver: {name} exited with code {proc.returncode}; stopping the stack", file=sys.stderr)
-                    return 1
+            clock = time.monotonic()
+            for name, proc in list(self.procs.items()):
+                if proc.poll() is None:
+                    if clock - self.started_at[name] > STAYED_UP_S:
+                        self.crashes[name] = 0
+                    continue
+                if name not in self.restart_at:
+                    crashes = self.crashes.get(name, 0)
+                    delay = RESTART_BACKOFF_S[min(crashes, len(RESTART_BACKOFF_S) - 1)]
+                    self.crashes[name] = crashes + 1
+                    self.restart_at[name] = clock + delay
+                    print(f"cerver: {name} exited with code {proc.returncode}; restarting it in {delay:g} s",
+                          file=sys.stderr, flush=True)
+                elif clock >= self.restart_at[name]:
+                    del self.restart_at[name]
+                    self.spawn(name, MODULES[name])
+                    print(f"cerver: {name} restarted", file=sys.stderr, flush=True)
             time.sleep(0.2)
         return 0
 
@@ -135,6 +170,11 @@ def run() -> int:
     http_port = int(os.environ.get("CERVER_HTTP_PORT", "8080"))
     data_dir = pathlib.Path(os.environ.get("CERVER_DATA_DIR") or CHECKOUT / ".cerver" / str(http_port)).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    host = os.environ.get("CERVER_HTTP_HOST", "127.0.0.1")
+    if port_in_use(host, http_port):
+        print(f"cerver: port {http_port} on {host} is already in use (another `cerver dev`, or another server); "
+              f"stop it or choose another port with CERVER_HTTP_PORT", file=sys.stderr)
+        return 1
     stack = Stack(stack_env(http_port, data_dir))
     signalled = []
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,6 +5,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -27,6 +28,8 @@ def start_stack(tmp_path: pathlib.Path, port: int) -> subprocess.Popen:
         line = proc.stdout.readline()
         seen.append(line)
         if "Cerver is running at" in line:
+            # Keep reading what the stack prints: a full pipe would block its services.
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
             return proc
         if not line and proc.poll() is not None:
             break
@@ -97,3 +100,60 @@ def test_a_killed_supervisor_takes_the_stack_with_it(tmp_path):
     assert stack_processes(port, tmp_path) == []
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_a_busy_port_fails_at_once_with_a_clear_message(tmp_path):
+    import socket
+
+    port = free_port()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        env = {**os.environ, "CERVER_HTTP_PORT": str(port), "CERVER_DATA_DIR": str(tmp_path / "data")}
+        started = time.monotonic()
+        done = subprocess.run([str(CERVER), "dev"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and time.monotonic() - started < 15
+    assert f"port {port}" in done.stderr and "already in use" in done.stderr and "Cerver is running" not in done.stdout
+
+
+def _pid_of(module: str, after: set[str]) -> int:
+    for line in processes_mentioning(f"-m {module}"):
+        pid = line.split()[0]
+        if pid not in after:
+            return int(pid)
+    raise AssertionError(f"no process runs {module}")
+
+
+def test_a_crashed_service_is_restarted_and_callers_get_a_retryable_503(tmp_path):
+    import json
+    import urllib.error
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    before = {line.split()[0] for line in processes_mentioning("-m services.sessions")}
+    stack = start_stack(tmp_path, port)
+    try:
+        req = urllib.request.Request(base + "/v2/auth/login", data=b'{"email": "crash@example.com"}',
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        key = json.loads(urllib.request.urlopen(req, timeout=30).read())["api_key"]
+        sessions_pid = _pid_of("services.sessions", before)
+        os.kill(sessions_pid, signal.SIGKILL)
+        listed = urllib.request.Request(base + "/v2/sessions", headers={"Authorization": f"Bearer {key}"})
+        try:
+            urllib.request.urlopen(listed, timeout=30)
+            gap = None
+        except urllib.error.HTTPError as err:
+            gap = (err.code, err.headers.get("Retry-After"), err.read().decode())
+        if gap is not None:  # the restart may already have happened
+            assert gap[0] == 503 and gap[1] and "127.0.0.1" not in gap[2] and json.loads(gap[2])["message"], gap
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert urllib.request.urlopen(listed, timeout=30).status == 200
+                break
+            except urllib.error.HTTPError:
+                assert time.monotonic() < deadline, "sessions was not restarted"
+                time.sleep(0.3)
+        assert _pid_of("services.sessions", before | {str(sessions_pid)}) != sessions_pid
+    finally:
+        stop_stack(stack)

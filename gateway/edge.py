@@ -18,7 +18,7 @@ log = logging.getLogger("cerver.edge")
 MAX_BODY_BYTES = 1024 * 1024
 JSON = "application/json"
 # Request headers passed to the services as gRPC metadata.
-FORWARDED_HEADERS = ("authorization", "x-request-id")
+FORWARDED_HEADERS = ("authorization", "x-request-id", "idempotency-key")
 # Response metadata passed back as HTTP headers.
 PASSED_METADATA_PREFIX = "x-cerver-"
 # Private machines' agents; proxied to the relay as Envoy's WebSocket route does.

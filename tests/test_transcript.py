@@ -131,3 +131,34 @@ async def test_tail_reads_walk_the_index_not_the_transcript(stack):
             await conn.execute(text("SET enable_bitmapscan = off"))
             plan = " ".join(r[0] for r in (await conn.execute(text("EXPLAIN " + tail))).all())
             assert "Scan Backward using uq_transcript_session_seq" in plan and "Sort" not in plan, plan
+
+
+async def test_appends_with_an_idempotency_key_are_not_duplicated(api):
+    import asyncio
+
+    key, other = await api.login(), await api.login()
+    _, s, _, _ = await api.call("POST", "/v2/sessions", {"session_type": "transcript"}, key=key)
+    sid = s["session_id"]
+    body = {"role": "user", "content": "only once"}
+    first = await api.call("POST", f"/v2/sessions/{sid}/input", body, key=key, headers={"Idempotency-Key": "k-1"})
+    # The client lost the answer and retries: same key, same body.
+    again = await api.call("POST", f"/v2/sessions/{sid}/input", body, key=key, headers={"Idempotency-Key": "k-1"})
+    assert first[0] == again[0] == 200 and first[1]["seqs"] == again[1]["seqs"], (first[2], again[2])
+    # Racing retries of a batch append too.
+    batch = {"entries": [{"content": "a"}, {"content": "b"}]}
+    results = await asyncio.gather(*(api.call("POST", f"/v2/sessions/{sid}/transcript", batch, key=key,
+                                              headers={"Idempotency-Key": "k-2"}) for _ in range(5)))
+    assert all(r[0] == 200 for r in results) and len({tuple(r[1]["seqs"]) for r in results}) == 1, results
+    _, full, _, _ = await api.call("GET", f"/v2/sessions/{sid}?full=1", key=key)
+    assert [e["content"] for e in full["transcript"]] == ["only once", "a", "b"]
+    # The same key for another body is a conflict; a bad key is a 400.
+    status, err, text, _ = await api.call("POST", f"/v2/sessions/{sid}/input", {"content": "else"}, key=key,
+                                          headers={"Idempotency-Key": "k-1"})
+    assert status == 409 and "Idempotency-Key" in err["message"], text
+    status, _, text, _ = await api.call("POST", f"/v2/sessions/{sid}/input", body, key=key,
+                                        headers={"Idempotency-Key": "has space"})
+    assert status == 400, text
+    # Another account learns nothing from a key: the session is not theirs.
+    status, _, text, _ = await api.call("POST", f"/v2/sessions/{sid}/input", body, key=other,
+                                        headers={"Idempotency-Key": "k-1"})
+    assert status == 404, text

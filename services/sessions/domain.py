@@ -4,6 +4,7 @@ streams, pause/resume/spawn/swap/terminate, and automatic timeouts."""
 import asyncio
 import collections
 import dataclasses
+import hashlib
 import json
 import logging
 import re
@@ -21,7 +22,8 @@ from servicekit import limits as sandbox_limits
 from servicekit.clock import from_timestamp, now
 from servicekit.quotas import Quotas
 from services.sessions import metrics
-from services.sessions.store import ENDED, EventRow, SessionRow, SessionStore, decode_cursor, encode_cursor
+from services.sessions.store import (ENDED, EventRow, IdempotencyConflict, SessionRow, SessionStore, decode_cursor,
+                                     encode_cursor)
 from services.sessions.views import dump, load
 
 log = logging.getLogger("cerver.sessions")
@@ -31,6 +33,8 @@ RUNTIMES = ("shell", "python", "node")
 PERSISTENCE = ("low", "medium", "high")
 ROLES = ("user", "assistant", "system", "tool")
 NAME = re.compile(r"^[\w.\-]{1,64}$")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_TTL = timedelta(days=1)
 DEFAULT_TIMEOUT_MINUTES = 20  # of compute-attached time; pausing stops the clock
 DEFAULT_PAUSED_RETENTION_S = 7 * 24 * 3600  # how long a paused session stays resumable
 MAX_TIMEOUT_MINUTES = 24 * 60
@@ -164,7 +168,11 @@ class Sessions:
         return rows[:limit], next_cursor
 
     # -- transcript ----------------------------------------------------------
-    async def append(self, session_id: str, entries: list[pb.EntryInput]) -> list[int]:
+    async def append(self, session_id: str, entries: list[pb.EntryInput], idempotency_key: str = "") -> list[int]:
+        """Append entries; with an idempotency key, a retry of the same
+        append returns the seqs of the first instead of appending again."""
+        if idempotency_key and not IDEMPOTENCY_KEY.match(idempotency_key):
+            raise errors.invalid("Idempotency-Key is 1 to 255 printable ASCII characters", "Idempotency-Key")
         if not entries:
             raise errors.invalid("entries must hold at least one entry", "entries")
         if len(entries) > MAX_ENTRIES:
@@ -184,7 +192,15 @@ class Sessions:
         row = await self.get(session_id)
         if row.status in ENDED:
             raise errors.conflict(f"session {session_id} is {row.status}; its transcript is read-only")
-        appended = await self.store.append(auth.account_id(), session_id, rows, interactions=len(rows))
+        idempotency = None
+        if idempotency_key:
+            body = b"".join(e.SerializeToString(deterministic=True) + b"\0" for e in entries)
+            idempotency = (idempotency_key, hashlib.sha256(body).hexdigest())
+        try:
+            appended = await self.store.append(auth.account_id(), session_id, rows, interactions=len(rows),
+                                               idempotency=idempotency)
+        except IdempotencyConflict:
+            raise errors.conflict("this Idempotency-Key was used for a different append to this session") from None
         if appended is None:
             raise errors.not_found("session", session_id)
         return appended[0]
@@ -640,6 +656,7 @@ class Sessions:
     async def reap_expired(self) -> int:
         """End every session past its timeout, or paused past its retention
         (called periodically)."""
+        await self.store.forget_idempotency(now() - IDEMPOTENCY_TTL)
         rows = await self.store.expired(now())
         for row in rows:
             try:

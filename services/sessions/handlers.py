@@ -47,13 +47,14 @@ class SessionHandlers(sessions_pb2_grpc.SessionServiceServicer):
                               metadata=request.metadata)
         if request.HasField("at"):
             entry.at.CopyFrom(request.at)
-        return await self._append(request.session_id, [entry])
+        return await self._append(request.session_id, [entry], context)
 
     async def AppendTranscript(self, request, context):
-        return await self._append(request.session_id, list(request.entries))
+        return await self._append(request.session_id, list(request.entries), context)
 
-    async def _append(self, session_id, entries):
-        seqs = await self.sessions.append(session_id, entries)
+    async def _append(self, session_id, entries, context):
+        key = dict(context.invocation_metadata() or ()).get("idempotency-key", "")
+        seqs = await self.sessions.append(session_id, entries, key)
         return pb.AppendResponse(session_id=session_id, seqs=seqs, transcript_count=seqs[-1])
 
     async def GetMetrics(self, request, context):

@@ -7,7 +7,8 @@ import functools
 import json
 from datetime import datetime
 
-from sqlalchemy import Float, Index, Integer, UniqueConstraint, and_, bindparam, case, func, or_, update
+from sqlalchemy import Float, Index, Integer, UniqueConstraint, and_, bindparam, case, delete, func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
 
 from servicekit.clock import now
@@ -86,7 +87,18 @@ class EventRow(SQLModel, table=True):
     to_status: str = ""
 
 
-TABLES = (SessionRow, TranscriptRow, EventRow)
+class IdempotencyRow(SQLModel, table=True):
+    """An append made with an Idempotency-Key: what it appended, so that a
+    retry returns that instead of appending again. Kept for a day."""
+    __tablename__ = "sessions_idempotency"
+    session_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    body_hash: str
+    seqs_json: str
+    created_at: datetime = utc_field()
+
+
+TABLES = (SessionRow, TranscriptRow, EventRow, IdempotencyRow)
 
 ENDED = ("terminated", "failed")
 # The coarse state (spec/004) as a condition on the fine status.
@@ -181,6 +193,20 @@ _GET = SessionRow.__table__.select().where(_c.session_id == bindparam("p_session
                                            _c.account_id == bindparam("p_account_id"))
 
 
+class IdempotencyConflict(Exception):
+    """The key was used before for a different body."""
+
+
+def _seen(conn, session_id: str, key: str, body_hash: str) -> list[int] | None:
+    row = conn.execute(select(IdempotencyRow).where(IdempotencyRow.session_id == session_id,
+                                                    IdempotencyRow.key == key)).mappings().first()
+    if row is None:
+        return None
+    if row["body_hash"] != body_hash:
+        raise IdempotencyConflict(key)
+    return json.loads(row["seqs_json"])
+
+
 class SessionStore:
     def __init__(self, db: Database):
         self.db = db
@@ -213,13 +239,14 @@ class SessionStore:
         return SessionRow.model_construct(**found) if found is not None else None
 
     async def append(self, account_id: str, session_id: str, entries: list[dict], interactions: int,
-                     settle: bool = False, spans: list[tuple[str, float, datetime]] = ()
-                     ) -> tuple[list[int], SessionRow] | None:
+                     settle: bool = False, spans: list[tuple[str, float, datetime]] = (),
+                     idempotency: tuple[str, str] | None = None) -> tuple[list[int], SessionRow] | None:
         """Append entries with consecutive sequence numbers, in the same
         transaction as the spans' metrics; returns the seqs and the updated
         session. None if the session is not the account's. `settle` moves a
         ready/running session to idle (a run finished) without overwriting a
-        concurrent pause."""
+        concurrent pause. With idempotency (key, body hash), an append made
+        before with that key returns its seqs instead of appending again."""
         n = len(entries)
         params = span_params(spans)
         statement = _append_statement(frozenset(params), settle)
@@ -227,18 +254,37 @@ class SessionStore:
                       p_session_id=session_id, p_account_id=account_id)
 
         def work(conn):
+            if idempotency is not None and (seen := _seen(conn, session_id, *idempotency)) is not None:
+                found = conn.execute(select(SessionRow).where(SessionRow.session_id == session_id,
+                                                              SessionRow.account_id == account_id)).mappings().first()
+                return found, seen
             found = conn.execute(statement, params).mappings().first()
             if found is None:
                 return None, []
             seqs = list(range(found["last_seq"] - n + 1, found["last_seq"] + 1))
             conn.execute(insert_statement(TranscriptRow), [dict(session_id=session_id, seq=seq, **entry)
                                                            for seq, entry in zip(seqs, entries)])
+            if idempotency is not None:
+                # Two retries racing: the second insert fails and rolls its
+                # append back; run again, it finds the first one's seqs.
+                conn.execute(insert_statement(IdempotencyRow), dict(
+                    session_id=session_id, key=idempotency[0], body_hash=idempotency[1],
+                    seqs_json=json.dumps(seqs), created_at=now()))
             return found, seqs
 
-        found, seqs = await self.db.run(work)
+        try:
+            found, seqs = await self.db.run(work)
+        except IntegrityError:
+            if idempotency is None:
+                raise
+            found, seqs = await self.db.run(work)
         if found is None:
             return None
         return seqs, SessionRow.model_construct(**found)
+
+    async def forget_idempotency(self, before: datetime) -> None:
+        async with self.db.session() as s:
+            await s.exec(delete(IdempotencyRow).where(IdempotencyRow.created_at < before))
 
     async def transcript(self, session_id: str, *, tail: int | None = None, since: int | None = None,
                          limit: int | None = None) -> list[TranscriptRow]:

@@ -7,6 +7,10 @@ import os
 import pathlib
 
 SERVICES = ("auth", "sessions", "router", "compute", "relay")
+# What a service accepts in one gRPC message, and what it may answer: requests
+# stay small; an answer may carry a whole transcript (?full=1 of 100 MB).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_REPLY_BYTES = 1 << 30
 DEFAULT_PORTS = {"auth": 50051, "sessions": 50052, "router": 50053, "compute": 50054, "relay": 50055}
 
 

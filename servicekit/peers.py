@@ -18,8 +18,8 @@ def channel(service: str) -> grpc.aio.Channel:
     ch = _channels.get(service)
     if ch is None:
         ch = grpc.aio.insecure_channel(config.peer_addr(service), options=[
-            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-            ("grpc.max_send_message_length", 16 * 1024 * 1024)])
+            ("grpc.max_receive_message_length", config.MAX_REPLY_BYTES),
+            ("grpc.max_send_message_length", config.MAX_MESSAGE_BYTES)])
         _channels[service] = ch
     return ch
 

@@ -24,7 +24,6 @@ log = logging.getLogger("cerver")
 # poll (the caller has no key yet), health checks and reflection.
 ALWAYS_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def _method_name(full: str) -> str:
@@ -114,8 +113,8 @@ class Host:
         self.name = name
         self.server = grpc.aio.server(
             interceptors=[Guard(authenticator, public, internal)],
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            options=[("grpc.max_receive_message_length", config.MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", config.MAX_REPLY_BYTES),
                      ("grpc.so_reuseport", 0)])
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

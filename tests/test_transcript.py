@@ -162,3 +162,26 @@ async def test_appends_with_an_idempotency_key_are_not_duplicated(api):
     status, _, text, _ = await api.call("POST", f"/v2/sessions/{sid}/input", body, key=other,
                                         headers={"Idempotency-Key": "k-1"})
     assert status == 404, text
+
+
+async def test_transcripts_of_any_size_stay_readable(api):
+    """100 entries of 1 MB: the summary (tail 50) and ?full=1 (100 MB) are
+    answered whole; no message limit between the services is hit."""
+    import time
+
+    key = await api.login()
+    _, s, _, _ = await api.call("POST", "/v2/sessions", {"session_type": "transcript"}, key=key)
+    sid = s["session_id"]
+    started = time.monotonic()
+    for i in range(100):
+        status, _, text, _ = await api.call("POST", f"/v2/sessions/{sid}/input",
+                                            {"content": f"{i:03d}" + "x" * 999_997}, key=key)
+        assert status == 200, text[:300]
+    status, summary, text, _ = await api.call("GET", f"/v2/sessions/{sid}", key=key)
+    assert status == 200 and len(summary["transcript"]) == 50, text[:300]
+    status, full, text, _ = await api.call("GET", f"/v2/sessions/{sid}?full=1", key=key)
+    assert status == 200, text[:300]
+    contents = [e["content"] for e in full["transcript"]]
+    assert len(contents) == 100 and all(c.startswith(f"{i:03d}") and len(c) == 1_000_000
+                                        for i, c in enumerate(contents))
+    assert time.monotonic() - started < 300

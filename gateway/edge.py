@@ -110,7 +110,10 @@ class Edge:
             return self.error(413, 8, f"request body exceeds {MAX_BODY_BYTES} bytes")
         except BadRequest as exc:
             return self.error(exc.http_status, exc.code, str(exc))
-        metadata = tuple((h, request.headers[h]) for h in FORWARDED_HEADERS if h in request.headers)
+        # The caller's address as this edge saw it: what a client sends as
+        # X-Forwarded-For is dropped (rate limits per client rely on it).
+        metadata = (*((h, request.headers[h]) for h in FORWARDED_HEADERS if h in request.headers),
+                    ("x-forwarded-for", request.remote or "unknown"))
         response_class = route.response_class()
         channel = peers.channel(route.backend)
         if route.server_streaming:

@@ -16,11 +16,13 @@ from collections.abc import Awaitable, Callable
 
 import cachetools
 
-from servicekit import config
+from servicekit import config, ratelimit
 from servicekit.errors import unauthenticated
+from servicekit.ratelimit import RateLimits
 
 SERVICE_TOKEN_HEADER = "x-cerver-service-token"
 ACCOUNT_HEADER = "x-cerver-account-id"
+HOP_HEADER = "x-cerver-hop"
 CACHE_SECONDS = 5.0
 
 
@@ -32,10 +34,16 @@ class Principal:
     api_key: str = dataclasses.field(default="", repr=False)
 
     def outgoing_metadata(self) -> tuple[tuple[str, str], ...]:
-        """Credentials to present to a peer on this principal's behalf."""
+        """Credentials to present to a peer on this principal's behalf; a
+        hop mark (keyed with the service token, so no client can forge it)
+        tells the peer the request was counted already."""
         if self.api_key:
-            return (("authorization", f"Bearer {self.api_key}"),)
+            return (("authorization", f"Bearer {self.api_key}"), (HOP_HEADER, hop_mark(self.api_key)))
         return service_metadata(self.account_id)
+
+
+def hop_mark(api_key: str) -> str:
+    return hmac.new(config.service_token().encode(), api_key.encode(), "sha256").hexdigest()
 
 
 def service_metadata(account_id: str = "") -> tuple[tuple[str, str], ...]:
@@ -72,9 +80,10 @@ KeyResolver = Callable[[str], Awaitable[tuple[str, str] | None]]
 
 
 class Authenticator:
-    def __init__(self, resolve_key: KeyResolver):
+    def __init__(self, resolve_key: KeyResolver, limits: RateLimits | None = None):
         self._resolve_key = resolve_key
         self._cache: cachetools.TTLCache = cachetools.TTLCache(maxsize=10_000, ttl=CACHE_SECONDS)
+        self.limits = limits or RateLimits()
 
     async def principal(self, metadata: dict[str, str]) -> Principal:
         token = metadata.get(SERVICE_TOKEN_HEADER)
@@ -88,10 +97,16 @@ class Authenticator:
             raise unauthenticated("missing API key: send Authorization: Bearer ck_…")
         found = self._cache.get(key)
         if found is None:
+            client = ratelimit.client(metadata)
+            await self.limits.check("auth_failures", client)  # a client guessing keys is stopped
             found = await self._resolve_key(key)
             if found is None:
+                await self.limits.hit("auth_failures", client)
                 raise unauthenticated("invalid or revoked API key")
             self._cache[key] = found
+        mark = metadata.get(HOP_HEADER)
+        if not (mark and config.service_token() and hmac.compare_digest(mark, hop_mark(key))):
+            await self.limits.hit("key", found[1])  # counted where the request enters, once
         return Principal(account_id=found[0], key_prefix=found[1], api_key=key)
 
 

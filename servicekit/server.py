@@ -111,6 +111,7 @@ class Host:
     def __init__(self, name: str, authenticator: auth.Authenticator,
                  public: Iterable[str] = (), internal: Iterable[str] = ()):
         self.name = name
+        self.authenticator = authenticator
         self.server = grpc.aio.server(
             interceptors=[Guard(authenticator, public, internal)],
             options=[("grpc.max_receive_message_length", config.MAX_MESSAGE_BYTES),

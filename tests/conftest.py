@@ -77,7 +77,10 @@ async def running_stack(tmp_path, database_url: str = ""):
 
     env = {"CERVER_DATA_DIR": str(tmp_path), "CERVER_SERVICE_TOKEN": secrets.token_urlsafe(24),
            "CERVER_DATABASE_URL": database_url, "CERVER_OPEN_SIGNUP": "1", "CERVER_REAP_INTERVAL_S": "3600",
-           "CERVER_SANDBOX_WARM": "2"}
+           "CERVER_SANDBOX_WARM": "2",
+           # Every test calls from 127.0.0.1 and signs up many accounts: limits
+           # per client are tested on their own (test_ratelimit.py).
+           "CERVER_RATE_LOGIN": "100000/minute", "CERVER_RATE_AUTH_FAILURES": "100000/minute"}
     addrs = {s: f"127.0.0.1:{free_port()}" for s in config.SERVICES}
     env.update({f"CERVER_{s.upper()}_ADDR": a for s, a in addrs.items()})
     env["CERVER_RELAY_WS_ADDR"] = f"127.0.0.1:{free_port()}"

@@ -13,6 +13,7 @@ from sqlmodel import select
 from servicekit import config, errors
 from servicekit.clock import now
 from servicekit.db import Database
+from servicekit.ratelimit import RateLimits
 from services.auth.mailer import DevMailbox
 from services.auth.store import AccountProviderRow, AccountRow, ApiKeyRow, DeviceLoginRow, LoginCodeRow
 
@@ -62,20 +63,24 @@ def load_fernet() -> Fernet:
 
 
 class Accounts:
-    def __init__(self, db: Database, fernet: Fernet, open_signup: bool, public_url: str, mailer=None):
+    def __init__(self, db: Database, fernet: Fernet, open_signup: bool, public_url: str, mailer=None,
+                 limits: RateLimits | None = None):
         self.db = db
         self.fernet = fernet
         self.mailer = mailer or DevMailbox()
+        self.limits = limits or RateLimits()
         self.open_signup = open_signup
         self.public_url = public_url.rstrip("/")
 
     # -- accounts and keys -------------------------------------------------
-    async def login(self, email: str, name: str, code: str = "") -> tuple[AccountRow | None, str]:
+    async def login(self, email: str, name: str, code: str = "", client: str = "") -> tuple[AccountRow | None, str]:
         """(account, key) for a new email; (None, "") when a code was mailed
         to an existing one; (account, key) for an existing one with its code."""
         email = email.strip().lower()
         if not EMAIL.match(email):
             raise errors.invalid("email must be an email address", "email")
+        await self.limits.hit("login", "client", client or "unknown")
+        await self.limits.hit("login", "email", email)
         async with self.db.session() as s:
             account = (await s.exec(select(AccountRow).where(AccountRow.email == email))).first()
         if account is not None:

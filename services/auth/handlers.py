@@ -1,7 +1,7 @@
 """AuthService RPCs: validate, call the domain, shape the reply."""
 from cerver.v2 import auth_pb2 as pb
 from cerver.v2 import auth_pb2_grpc
-from servicekit import auth, errors
+from servicekit import auth, errors, ratelimit
 from servicekit.clock import to_timestamp
 from services.auth.domain import Accounts
 
@@ -9,6 +9,10 @@ from services.auth.domain import Accounts
 PUBLIC = ("Login", "StartDeviceLogin", "PollDeviceLogin")
 # Callable only by other services (service token).
 INTERNAL = ("Authenticate", "GetProviderCredentials")
+
+
+def _client(context) -> str:
+    return ratelimit.client(dict(context.invocation_metadata() or ()))
 
 
 def _key(row) -> pb.ApiKey:
@@ -27,7 +31,7 @@ class AuthHandlers(auth_pb2_grpc.AuthServiceServicer):
         self.accounts = accounts
 
     async def Login(self, request, context):
-        account, key = await self.accounts.login(request.email, request.name, request.code)
+        account, key = await self.accounts.login(request.email, request.name, request.code, _client(context))
         if account is None:
             return pb.LoginResponse(status="code_sent", message=(
                 "This email has an account: a one-time sign-in code was sent to it. "
@@ -51,6 +55,7 @@ class AuthHandlers(auth_pb2_grpc.AuthServiceServicer):
         return pb.DeleteKeyResponse(prefix=request.prefix, deleted=True)
 
     async def StartDeviceLogin(self, request, context):
+        await self.accounts.limits.hit("device", _client(context))
         device_code, row = await self.accounts.start_device(request.client_name)
         uri = self.accounts.verification_uri()
         user_code = f"{row.user_code[:4]}-{row.user_code[4:]}"  # as people read it
@@ -62,6 +67,7 @@ class AuthHandlers(auth_pb2_grpc.AuthServiceServicer):
     async def PollDeviceLogin(self, request, context):
         if not request.device_code:
             raise errors.invalid("device_code is required", "device_code")
+        await self.accounts.limits.hit("device", _client(context))
         status, key, account_id, interval = await self.accounts.poll_device(request.device_code)
         return pb.DeviceLoginStatus(status=status, api_key=key, account_id=account_id, interval=interval)
 

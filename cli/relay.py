@@ -23,6 +23,7 @@ import aiohttp
 from google.protobuf import json_format
 
 from cerver.v2 import relay_pb2
+from servicekit import config
 from servicekit.errors import ServiceError
 from services.compute.adapters.base import SandboxGone, SandboxRefused
 from services.compute.adapters.local import LocalProvider
@@ -135,7 +136,7 @@ class Agent:
     async def serve(self, http) -> None:
         ws_url = self.socket_url.replace("http", "ws", 1) + f"/v2/connect/ws?compute_id={self.state.compute_id}"
         async with http.ws_connect(ws_url, headers={"Authorization": f"Bearer {self.state.api_key}"},
-                                   heartbeat=20, max_msg_size=0) as ws:
+                                   heartbeat=20, max_msg_size=config.MAX_MESSAGE_BYTES) as ws:
             print(f"Connected to {self.url}; serving sandboxes.", flush=True)
             self.connected = True
             try:

@@ -159,15 +159,20 @@ class Edge:
         url = f"http://{config.relay_ws_addr()}{request.path_qs}"
         session = aiohttp.ClientSession()
         try:
-            upstream = await session.ws_connect(url, headers=headers, max_msg_size=0)
+            upstream = await session.ws_connect(url, headers=headers, max_msg_size=config.MAX_MESSAGE_BYTES)
         except aiohttp.WSServerHandshakeError as exc:
+            refusal = await _relay_refusal(session, url, headers)
             await session.close()
+            if refusal is not None:  # the relay's own words (its google.rpc.Status)
+                return web.Response(status=exc.status, body=refusal, content_type=JSON)
             code = {401: 16, 404: 5, 400: 3}.get(exc.status, 14)
             return self.error(exc.status, code, f"the relay refused the connection ({exc.message})")
         except aiohttp.ClientError:
             await session.close()
             return self.error(503, 14, "the relay is unavailable")
-        client = web.WebSocketResponse(max_msg_size=0)
+        # Frames and messages are bounded both ways: one oversized frame is
+        # refused as it arrives (close 1009), never buffered.
+        client = web.WebSocketResponse(max_msg_size=config.MAX_MESSAGE_BYTES)
         await client.prepare(request)
         try:
             pipes = [asyncio.create_task(_pipe(client, upstream)), asyncio.create_task(_pipe(upstream, client))]
@@ -207,6 +212,17 @@ def _retry_after(body: bytes) -> str | None:
             delay = str(detail.get("retry_delay", "1s")).rstrip("s")
             return str(max(1, math.ceil(float(delay or 1))))
     return None
+
+
+async def _relay_refusal(session: aiohttp.ClientSession, url: str, headers: dict) -> bytes | None:
+    """A refused WebSocket handshake carries no body for aiohttp's client:
+    ask again without the upgrade to read the relay's JSON refusal."""
+    try:
+        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=10)) as again:
+            body = await again.read()
+            return body if again.status >= 400 and again.content_type == JSON else None
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return None
 
 
 class _JsonErrors(web_protocol.RequestHandler):

@@ -172,3 +172,37 @@ async def test_two_relay_replicas_route_calls_to_the_one_holding_the_socket(stac
             assert connection.replica_id == hub.replica_id
     finally:
         await second.stop(grace=1)
+
+
+async def test_the_relays_refusal_reaches_the_client_and_frames_are_bounded(stack):
+    import aiohttp
+
+    from servicekit import config
+
+    api = stack.api
+    key = await api.login()
+    ws_base = api.base.replace("http", "ws", 1) + "/v2/connect/ws"
+    auth = {"Authorization": f"Bearer {key}"}
+    for query, headers, status, words in (("", auth, 400, "compute_id is required"),
+                                          ("?compute_id=comp_nope", auth, 404, "not found"),
+                                          ("?compute_id=x", {"Authorization": "Bearer ck_nope"}, 401, "invalid")):
+        try:
+            async with api.http.ws_connect(ws_base + query, headers=headers):
+                raise AssertionError("the relay accepted the socket")
+        except aiohttp.WSServerHandshakeError as exc:
+            assert exc.status == status, (query, exc)
+        async with api.http.get(api.base + "/v2/connect/ws" + query, headers=headers) as r:
+            body = await r.json()
+            assert r.status == status and words in body["message"], body
+    # A real agent's socket: one frame over the limit closes it (1009), unbuffered.
+    _, compute, _, _ = await api.call("POST", "/v2/computes/register", {"name": "frames"}, key=key)
+    async with api.http.ws_connect(f"{ws_base}?compute_id={compute['compute_id']}", headers=auth,
+                                   max_msg_size=0) as ws:
+        try:
+            await ws.send_bytes(b"x" * (config.MAX_MESSAGE_BYTES + 1))
+            msg = await ws.receive(timeout=30)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING), msg
+            assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG, ws.close_code
+        except ConnectionError:
+            pass  # closed on us while the frame was still going out: refused as it arrived
+    assert (await api.call("GET", "/v2/computes", key=key))[0] == 200  # the edge is fine

@@ -7,10 +7,8 @@ from cerver.v2 import compute_pb2, compute_pb2_grpc
 
 import grpc
 
-from servicekit import auth, errors, peers
+from servicekit import auth, config, errors, peers
 from services.relay.hub import AgentLink, Hub
-
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 def _refuse(status: int, code: int, message: str) -> web.Response:
@@ -46,7 +44,7 @@ class AgentSocket:
             return _refuse(503, 14, "the compute registry is unavailable")
         if compute.provider != "relay":
             return _refuse(400, 3, f"compute {compute_id} is not a private (relay) compute")
-        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE_BYTES)
+        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=config.MAX_MESSAGE_BYTES)
         await ws.prepare(request)
         link = AgentLink(ws, compute_id, principal.account_id)
         await self.hub.attach(link)

@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install system-deps proto dev up test bench lint clean
+.PHONY: install system-deps proto dev up test bench lint migrate clean
 
 # Debian packages the product needs on the host: bubblewrap isolates local
 # sandboxes, which run the system's python3 and node; setpriv (util-linux)
@@ -48,6 +48,10 @@ up: dev
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Every service's schema to head on CERVER_DATABASE_URL (services also do it at start-up).
+migrate: install
+	$(BIN)/python -m servicekit.migrations
 
 bench: install
 	$(BIN)/python -m bench

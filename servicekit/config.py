@@ -60,3 +60,11 @@ def service_token() -> str:
 
 def open_signup() -> bool:
     return env_bool("CERVER_OPEN_SIGNUP", True)
+
+
+def db_pool() -> dict:
+    """Connections each engine of a process may hold on PostgreSQL (a process
+    has two engines: asyncio and a worker thread's): CERVER_DB_POOL_SIZE
+    (default 10) plus CERVER_DB_MAX_OVERFLOW (default 20) each."""
+    return {"pool_size": int(env("CERVER_DB_POOL_SIZE", "10")),
+            "max_overflow": int(env("CERVER_DB_MAX_OVERFLOW", "20"))}

@@ -5,17 +5,17 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import timezone
 from typing import TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, bindparam, create_engine, event, insert, make_url, text
+from sqlalchemy import Connection, DateTime, Engine, bindparam, create_engine, event, insert, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from servicekit import config
+from servicekit import config, migrations
 
 T = TypeVar("T")
 M = TypeVar("M", bound=SQLModel)
@@ -111,7 +111,8 @@ def insert_rows(conn: Connection, *rows: SQLModel) -> None:
         conn.execute(insert_statement(type(row)), values)
 
 
-async def open_database(service: str, tables: Sequence[type[SQLModel]], url: str | None = None) -> Database:
+async def open_database(service: str, url: str | None = None) -> Database:
+    """The service's database, its schema migrated to head (servicekit.migrations)."""
     url = url or database_url(service)
     if url.startswith("sqlite"):
         _private_file(make_url(url).database)
@@ -121,14 +122,10 @@ async def open_database(service: str, tables: Sequence[type[SQLModel]], url: str
         for e in (engine.sync_engine, sync_engine):
             event.listen(e, "connect", _sqlite_pragmas)
     else:
-        engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-        sync_engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    async with engine.begin() as conn:
-        if not url.startswith("sqlite"):
-            # Replicas starting together must not race to create the same table.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": service})
-        # Idempotent: only missing tables are created.
-        await conn.run_sync(SQLModel.metadata.create_all, tables=[t.__table__ for t in tables])
+        pool = config.db_pool()
+        engine = create_async_engine(url, pool_pre_ping=True, **pool)
+        sync_engine = create_engine(url, pool_pre_ping=True, **pool)
+    await asyncio.to_thread(migrations.upgrade, service, sync_engine)
     return Database(engine, sync_engine)
 
 

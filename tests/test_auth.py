@@ -169,9 +169,8 @@ async def test_email_login_refused_without_open_signup(tmp_path):
     from servicekit import errors
     from servicekit.db import open_database
     from services.auth.domain import Accounts
-    from services.auth.store import TABLES
 
-    db = await open_database("auth", TABLES, url=f"sqlite+aiosqlite:///{tmp_path}/auth.db")
+    db = await open_database("auth", url=f"sqlite+aiosqlite:///{tmp_path}/auth.db")
     try:
         accounts = Accounts(db, Fernet(Fernet.generate_key()), open_signup=False, public_url="http://x")
         with pytest.raises(errors.ServiceError) as refused:

@@ -7,11 +7,10 @@ from servicekit.ratelimit import RateLimits
 from services.auth import mailer
 from services.auth.domain import Accounts, load_fernet
 from services.auth.handlers import INTERNAL, PUBLIC, AuthHandlers
-from services.auth.store import TABLES
 
 
 async def start(address: str) -> server.Host:
-    db = await open_database("auth", TABLES)
+    db = await open_database("auth")
     limits = RateLimits()
     accounts = Accounts(db, load_fernet(), config.open_signup(),
                         config.env("CERVER_PUBLIC_URL", "http://127.0.0.1:8080"), mailer.from_env(), limits)

@@ -24,6 +24,7 @@ class ApiKeyRow(SQLModel, table=True):
     name: str = ""
     created_at: datetime = utc_field()
     last_used_at: datetime | None = utc_field(default=None)
+    expires_at: datetime | None = utc_field(default=None)  # None: until deleted
 
 
 class DeviceLoginRow(SQLModel, table=True):
@@ -31,6 +32,7 @@ class DeviceLoginRow(SQLModel, table=True):
     device_code_hash: str = Field(primary_key=True)
     user_code: str = Field(index=True, unique=True)
     client_name: str = ""
+    client_host: str = ""  # the address that started it, shown before approval
     status: str = "pending"  # pending | approved | denied | consumed
     account_id: str | None = None
     interval: int = 2

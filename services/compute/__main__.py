@@ -7,11 +7,10 @@ from services.compute.adapters.relay import RelayProvider
 from servicekit.quotas import Quotas
 from services.compute.domain import Computes
 from services.compute.handlers import ComputeHandlers
-from services.compute.store import TABLES
 
 
 async def start(address: str) -> server.Host:
-    db = await open_database("compute", TABLES)
+    db = await open_database("compute")
     local = await LocalProvider.from_env(config.data_dir() / "compute")
     computes = Computes(db, {"local": local, "relay": RelayProvider()},
                         max_sandboxes=int(config.env("CERVER_MAX_SANDBOXES", "256")),

@@ -11,13 +11,12 @@ from servicekit.db import open_database
 from services.relay.handlers import RelayHandlers
 from services.relay.hub import Hub
 from services.relay.socket import AgentSocket
-from services.relay.store import TABLES
 
 INTERNAL = ("Forward",)
 
 
 async def start(address: str, ws_address: str | None = None, advertise: str | None = None) -> server.Host:
-    db = await open_database("relay", TABLES)
+    db = await open_database("relay")
     authenticator = peers.remote_authenticator()
     host = server.Host("relay", authenticator, internal=INTERNAL)
     # Other replicas reach this one here (a pod's IP in Kubernetes).

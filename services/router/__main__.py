@@ -6,11 +6,10 @@ from services.router.catalog import LiveCatalog
 from services.router.domain import Router
 from services.router.engine import load_catalog
 from services.router.handlers import INTERNAL, RouterHandlers
-from services.router.store import TABLES
 
 
 async def start(address: str) -> server.Host:
-    db = await open_database("router", TABLES)
+    db = await open_database("router")
     router = Router(db, LiveCatalog(db, load_catalog()))
     host = server.Host("router", peers.remote_authenticator(), internal=INTERNAL)
     host.add(RouterHandlers(router), router_pb2_grpc.add_RouterServiceServicer_to_server,

@@ -6,11 +6,11 @@ from servicekit.quotas import Quotas
 from services.sessions.domain import DEFAULT_PAUSED_RETENTION_S, Sessions
 from services.sessions.handlers import SessionHandlers
 from services.sessions.metrics import SpanMetrics
-from services.sessions.store import TABLES, SessionStore
+from services.sessions.store import SessionStore
 
 
 async def start(address: str) -> server.Host:
-    db = await open_database("sessions", TABLES)
+    db = await open_database("sessions")
     span_metrics = SpanMetrics()
     telemetry.add_processor(span_metrics)
     sessions = Sessions(SessionStore(db), span_metrics, Quotas.from_env(),

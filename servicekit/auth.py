@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import cachetools
 
 from servicekit import config, ratelimit
-from servicekit.errors import unauthenticated
+from servicekit.errors import ServiceError, unauthenticated
 from servicekit.ratelimit import RateLimits
 
 SERVICE_TOKEN_HEADER = "x-cerver-service-token"
@@ -99,7 +99,11 @@ class Authenticator:
         if found is None:
             client = ratelimit.client(metadata)
             await self.limits.check("auth_failures", client)  # a client guessing keys is stopped
-            found = await self._resolve_key(key)
+            try:
+                found = await self._resolve_key(key)
+            except ServiceError:  # known, but refused (expired)
+                await self.limits.hit("auth_failures", client)
+                raise
             if found is None:
                 await self.limits.hit("auth_failures", client)
                 raise unauthenticated("invalid or revoked API key")

@@ -43,6 +43,19 @@ def unauthenticated(message: str = "missing or invalid API key") -> ServiceError
     return ServiceError(grpc.StatusCode.UNAUTHENTICATED, message)
 
 
+KEY_EXPIRED = "API_KEY_EXPIRED"
+
+
+def key_expired(message: str) -> ServiceError:
+    """A 401 that says why: the key was good, and its time is up."""
+    return ServiceError(grpc.StatusCode.UNAUTHENTICATED, message,
+                        error_details_pb2.ErrorInfo(reason=KEY_EXPIRED, domain="cerver"))
+
+
+def has_reason(error: ServiceError, reason: str) -> bool:
+    return any(isinstance(d, error_details_pb2.ErrorInfo) and d.reason == reason for d in error.details)
+
+
 def permission_denied(message: str) -> ServiceError:
     return ServiceError(grpc.StatusCode.PERMISSION_DENIED, message)
 

@@ -5,7 +5,7 @@ from typing import TypeVar
 import grpc
 
 from cerver.v2 import auth_pb2, auth_pb2_grpc
-from servicekit import auth, config
+from servicekit import auth, config, errors
 
 S = TypeVar("S")
 _channels: dict[str, grpc.aio.Channel] = {}
@@ -53,6 +53,9 @@ async def resolve_key(api_key: str) -> tuple[str, str] | None:
                                timeout=10)
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+            refused = errors.from_rpc_error(err)
+            if errors.has_reason(refused, errors.KEY_EXPIRED):
+                raise refused from None  # the caller is told the key expired, not that it is unknown
             return None
         raise
     return p.account_id, p.key_prefix

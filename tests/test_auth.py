@@ -178,3 +178,51 @@ async def test_email_login_refused_without_open_signup(tmp_path):
         assert refused.value.code == grpc.StatusCode.PERMISSION_DENIED and "device" in refused.value.message
     finally:
         await db.close()
+
+
+async def test_keys_can_expire_and_an_expired_key_is_told_so(stack):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from servicekit.clock import now
+    from services.auth.store import ApiKeyRow
+
+    api = stack.api
+    key = await api.login()
+    status, created, text, _ = await api.call("POST", "/v2/auth/keys", {"name": "ci", "expires_in": 3600}, key=key)
+    assert status == 200 and created["expires_at"], text
+    temp = created["api_key"]
+    assert (await api.call("GET", "/v2/sessions", key=temp))[0] == 200
+    _, listed, _, _ = await api.call("GET", "/v2/auth/keys", key=key)
+    assert next(k for k in listed["keys"] if k["prefix"] == created["prefix"])["expires_at"] == created["expires_at"]
+    for bad in (0, 10, -5, 10 ** 9):
+        status, err, text, _ = await api.call("POST", "/v2/auth/keys", {"expires_in": bad}, key=key)
+        assert status == 400 and "expires_in" in err["message"], text
+    accounts = stack.hosts["auth"].handlers[0].accounts
+    async with accounts.db.session() as s:
+        await s.exec(update(ApiKeyRow).where(ApiKeyRow.prefix == created["prefix"])
+                     .values(expires_at=now() - timedelta(seconds=1)))
+    for _ in range(40):  # keys are cached for at most 5 s
+        status, err, text, _ = await api.call("GET", "/v2/sessions", key=temp)
+        if status == 401:
+            break
+        await asyncio.sleep(0.25)
+    assert status == 401 and "expired" in err["message"], text
+    assert (await api.call("GET", "/v2/sessions", key=key))[0] == 200  # the other key is fine
+
+
+async def test_the_approval_page_shows_what_is_asking_before_approval(api):
+    key = await api.login()
+    status, started, text, _ = await api.call("POST", "/v2/auth/device", {"client_name": "build-box-7"})
+    assert status == 200, text
+    code = started["user_code"]
+    status, pending, text, _ = await api.call("GET", f"/v2/auth/device/{code}", key=key)
+    assert status == 200 and pending["client_name"] == "build-box-7" and pending["client_host"] == "127.0.0.1", text
+    assert pending["created_at"] and pending["expires_at"] and pending["user_code"] == code
+    assert (await api.call("GET", f"/v2/auth/device/{code}"))[0] == 401  # a signed-in user only
+    assert (await api.call("GET", "/v2/auth/device/ZZZZ-ZZZZ", key=key))[0] == 404
+    status, _, html, _ = await api.call("GET", "/device")
+    assert "/v2/auth/device/" in html and "client_host" in html
+    await api.call("POST", "/v2/auth/approve", {"user_code": code}, key=key)
+    assert (await api.call("GET", f"/v2/auth/device/{code}", key=key))[0] == 404  # no longer pending

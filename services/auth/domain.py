@@ -23,6 +23,7 @@ USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels, no look-alikes
 DEVICE_TTL = timedelta(minutes=10)
 DEVICE_INTERVAL = 2
 KNOWN_PROVIDERS = ("vercel", "e2b", "daytona", "cloudflare")
+KEY_LIFETIME_S = (60, 10 * 365 * 24 * 3600)  # what expires_in may ask for
 LOGIN_CODE_TTL = timedelta(minutes=10)
 LOGIN_CODE_ATTEMPTS = 5
 LOGIN_CODE_RESEND_S = 30  # a new code is mailed at most this often per address
@@ -140,10 +141,10 @@ class Accounts:
         if not good:
             raise errors.unauthenticated("invalid or expired sign-in code; ask for a new one with your email alone")
 
-    def _issue_key(self, s, account_id: str, name: str) -> str:
+    def _issue_key(self, s, account_id: str, name: str, expires_in: int | None = None) -> str:
         key = new_api_key()
-        s.add(ApiKeyRow(prefix=key[:KEY_PREFIX_LEN], key_hash=sha256(key), account_id=account_id,
-                        name=name, created_at=now()))
+        s.add(ApiKeyRow(prefix=key[:KEY_PREFIX_LEN], key_hash=sha256(key), account_id=account_id, name=name,
+                        created_at=now(), expires_at=now() + timedelta(seconds=expires_in) if expires_in else None))
         return key
 
     async def account(self, account_id: str) -> tuple[AccountRow, int]:
@@ -160,11 +161,13 @@ class Accounts:
                                 .order_by(ApiKeyRow.created_at))
             return list(rows.all())
 
-    async def create_key(self, account_id: str, name: str) -> tuple[str, ApiKeyRow]:
+    async def create_key(self, account_id: str, name: str, expires_in: int | None = None) -> tuple[str, ApiKeyRow]:
         if len(name) > 100:
             raise errors.invalid("name is at most 100 characters", "name")
+        if expires_in is not None and not KEY_LIFETIME_S[0] <= expires_in <= KEY_LIFETIME_S[1]:
+            raise errors.invalid(f"expires_in is {KEY_LIFETIME_S[0]} to {KEY_LIFETIME_S[1]} seconds", "expires_in")
         async with self.db.session() as s:
-            key = self._issue_key(s, account_id, name)
+            key = self._issue_key(s, account_id, name, expires_in)
             await s.flush()
             row = await s.get(ApiKeyRow, key[:KEY_PREFIX_LEN])
         return key, row
@@ -183,16 +186,19 @@ class Accounts:
             row = (await s.exec(select(ApiKeyRow).where(ApiKeyRow.key_hash == sha256(api_key)))).first()
             if row is None:
                 return None
+            if row.expires_at is not None and row.expires_at <= now():
+                raise errors.key_expired(f"this API key ({row.prefix}…) expired at {row.expires_at.isoformat()}; "
+                                         "create a new one")
             row.last_used_at = now()
             s.add(row)
             return row.account_id, row.prefix
 
     # -- device login (RFC 8628 style) ------------------------------------
-    async def start_device(self, client_name: str) -> tuple[str, DeviceLoginRow]:
+    async def start_device(self, client_name: str, client_host: str = "") -> tuple[str, DeviceLoginRow]:
         device_code = secrets.token_urlsafe(32)
         code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
         row = DeviceLoginRow(device_code_hash=sha256(device_code), user_code=code,
-                             client_name=client_name[:200], interval=DEVICE_INTERVAL,
+                             client_name=client_name[:200], client_host=client_host[:100], interval=DEVICE_INTERVAL,
                              created_at=now(), expires_at=now() + DEVICE_TTL)
         async with self.db.session() as s:
             s.add(row)
@@ -226,14 +232,24 @@ class Accounts:
             s.add(row)
             return row.status, "", "", row.interval
 
-    async def approve_device(self, account_id: str, user_code: str, deny: bool) -> DeviceLoginRow:
+    async def pending_device(self, user_code: str) -> DeviceLoginRow:
+        """A device login still waiting for approval, by the code the user typed."""
+        async with self.db.session() as s:
+            return await self._pending(s, user_code)
+
+    @staticmethod
+    async def _pending(s, user_code: str) -> DeviceLoginRow:
         code = re.sub(r"[^A-Z]", "", user_code.upper())
         if not code:
             raise errors.invalid("user_code is required", "user_code")
+        row = (await s.exec(select(DeviceLoginRow).where(DeviceLoginRow.user_code == code))).first()
+        if row is None or row.status != "pending" or row.expires_at < now():
+            raise errors.not_found("device login", user_code[:20])
+        return row
+
+    async def approve_device(self, account_id: str, user_code: str, deny: bool) -> DeviceLoginRow:
         async with self.db.session() as s:
-            row = (await s.exec(select(DeviceLoginRow).where(DeviceLoginRow.user_code == code))).first()
-            if row is None or row.status != "pending" or row.expires_at < now():
-                raise errors.not_found("device login", user_code)
+            row = await self._pending(s, user_code)
             row.status = "denied" if deny else "approved"
             row.account_id = None if deny else account_id
             s.add(row)

@@ -11,13 +11,17 @@ PUBLIC = ("Login", "StartDeviceLogin", "PollDeviceLogin")
 INTERNAL = ("Authenticate", "GetProviderCredentials")
 
 
+def _readable(user_code: str) -> str:
+    return f"{user_code[:4]}-{user_code[4:]}"  # as people read it
+
+
 def _client(context) -> str:
     return ratelimit.client(dict(context.invocation_metadata() or ()))
 
 
 def _key(row) -> pb.ApiKey:
     return pb.ApiKey(prefix=row.prefix, name=row.name, created_at=to_timestamp(row.created_at),
-                     last_used_at=to_timestamp(row.last_used_at))
+                     last_used_at=to_timestamp(row.last_used_at), expires_at=to_timestamp(row.expires_at))
 
 
 def _provider(row) -> pb.AccountProvider:
@@ -47,8 +51,10 @@ class AuthHandlers(auth_pb2_grpc.AuthServiceServicer):
         return pb.ListKeysResponse(keys=[_key(r) for r in await self.accounts.list_keys(auth.account_id())])
 
     async def CreateKey(self, request, context):
-        key, row = await self.accounts.create_key(auth.account_id(), request.name)
-        return pb.CreatedKey(api_key=key, prefix=row.prefix, name=row.name, created_at=to_timestamp(row.created_at))
+        key, row = await self.accounts.create_key(auth.account_id(), request.name,
+                                                  request.expires_in if request.HasField("expires_in") else None)
+        return pb.CreatedKey(api_key=key, prefix=row.prefix, name=row.name, created_at=to_timestamp(row.created_at),
+                             expires_at=to_timestamp(row.expires_at))
 
     async def DeleteKey(self, request, context):
         await self.accounts.delete_key(auth.account_id(), request.prefix)
@@ -56,13 +62,19 @@ class AuthHandlers(auth_pb2_grpc.AuthServiceServicer):
 
     async def StartDeviceLogin(self, request, context):
         await self.accounts.limits.hit("device", _client(context))
-        device_code, row = await self.accounts.start_device(request.client_name)
+        device_code, row = await self.accounts.start_device(request.client_name, _client(context))
         uri = self.accounts.verification_uri()
-        user_code = f"{row.user_code[:4]}-{row.user_code[4:]}"  # as people read it
+        user_code = _readable(row.user_code)
         return pb.DeviceLogin(device_code=device_code, user_code=user_code,
                               verification_uri=uri, verification_uri_complete=f"{uri}?user_code={user_code}",
                               interval=row.interval,
                               expires_in=int((row.expires_at - row.created_at).total_seconds()))
+
+    async def DescribeDeviceLogin(self, request, context):
+        row = await self.accounts.pending_device(request.user_code)
+        return pb.PendingDeviceLogin(user_code=_readable(row.user_code), client_name=row.client_name,
+                                     client_host=row.client_host, created_at=to_timestamp(row.created_at),
+                                     expires_at=to_timestamp(row.expires_at))
 
     async def PollDeviceLogin(self, request, context):
         if not request.device_code:

@@ -57,16 +57,18 @@ class ListKeysRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("prefix", "name", "created_at", "last_used_at")
+    __slots__ = ("prefix", "name", "created_at", "last_used_at", "expires_at")
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     prefix: str
     name: str
     created_at: _timestamp_pb2.Timestamp
     last_used_at: _timestamp_pb2.Timestamp
-    def __init__(self, prefix: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, prefix: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListKeysResponse(_message.Message):
     __slots__ = ("keys",)
@@ -75,22 +77,26 @@ class ListKeysResponse(_message.Message):
     def __init__(self, keys: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ...) -> None: ...
 
 class CreateKeyRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "expires_in")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    expires_in: int
+    def __init__(self, name: _Optional[str] = ..., expires_in: _Optional[int] = ...) -> None: ...
 
 class CreatedKey(_message.Message):
-    __slots__ = ("api_key", "prefix", "name", "created_at")
+    __slots__ = ("api_key", "prefix", "name", "created_at", "expires_at")
     API_KEY_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     api_key: str
     prefix: str
     name: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, api_key: _Optional[str] = ..., prefix: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, api_key: _Optional[str] = ..., prefix: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeleteKeyRequest(_message.Message):
     __slots__ = ("prefix",)
@@ -161,6 +167,26 @@ class ApproveDeviceResponse(_message.Message):
     status: str
     client_name: str
     def __init__(self, status: _Optional[str] = ..., client_name: _Optional[str] = ...) -> None: ...
+
+class DescribeDeviceLoginRequest(_message.Message):
+    __slots__ = ("user_code",)
+    USER_CODE_FIELD_NUMBER: _ClassVar[int]
+    user_code: str
+    def __init__(self, user_code: _Optional[str] = ...) -> None: ...
+
+class PendingDeviceLogin(_message.Message):
+    __slots__ = ("user_code", "client_name", "client_host", "created_at", "expires_at")
+    USER_CODE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_HOST_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    user_code: str
+    client_name: str
+    client_host: str
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, user_code: _Optional[str] = ..., client_name: _Optional[str] = ..., client_host: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListAccountProvidersRequest(_message.Message):
     __slots__ = ()

@@ -74,6 +74,11 @@ class AuthServiceStub:
                 request_serializer=cerver_dot_v2_dot_auth__pb2.ApproveDeviceRequest.SerializeToString,
                 response_deserializer=cerver_dot_v2_dot_auth__pb2.ApproveDeviceResponse.FromString,
                 _registered_method=True)
+        self.DescribeDeviceLogin = channel.unary_unary(
+                '/cerver.v2.AuthService/DescribeDeviceLogin',
+                request_serializer=cerver_dot_v2_dot_auth__pb2.DescribeDeviceLoginRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_auth__pb2.PendingDeviceLogin.FromString,
+                _registered_method=True)
         self.ListAccountProviders = channel.unary_unary(
                 '/cerver.v2.AuthService/ListAccountProviders',
                 request_serializer=cerver_dot_v2_dot_auth__pb2.ListAccountProvidersRequest.SerializeToString,
@@ -154,6 +159,13 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeDeviceLogin(self, request, context):
+        """What is asking, for the approval page to show before the user approves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAccountProviders(self, request, context):
         """Provider credentials of the account: encrypted at rest, never returned.
         """
@@ -230,6 +242,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ApproveDevice,
                     request_deserializer=cerver_dot_v2_dot_auth__pb2.ApproveDeviceRequest.FromString,
                     response_serializer=cerver_dot_v2_dot_auth__pb2.ApproveDeviceResponse.SerializeToString,
+            ),
+            'DescribeDeviceLogin': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeDeviceLogin,
+                    request_deserializer=cerver_dot_v2_dot_auth__pb2.DescribeDeviceLoginRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_auth__pb2.PendingDeviceLogin.SerializeToString,
             ),
             'ListAccountProviders': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAccountProviders,
@@ -473,6 +490,33 @@ class AuthService:
             '/cerver.v2.AuthService/ApproveDevice',
             cerver_dot_v2_dot_auth__pb2.ApproveDeviceRequest.SerializeToString,
             cerver_dot_v2_dot_auth__pb2.ApproveDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeDeviceLogin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.AuthService/DescribeDeviceLogin',
+            cerver_dot_v2_dot_auth__pb2.DescribeDeviceLoginRequest.SerializeToString,
+            cerver_dot_v2_dot_auth__pb2.PendingDeviceLogin.FromString,
             options,
             channel_credentials,
             insecure,

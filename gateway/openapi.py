@@ -3,7 +3,9 @@ generated from the routes and descriptors (comments included)."""
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FieldDescriptor as FD
 
+from cerver.v2 import options_pb2
 from gateway.routes import Route
+from servicekit import rules
 
 _SCALARS = {
     FD.TYPE_DOUBLE: {"type": "number"}, FD.TYPE_FLOAT: {"type": "number"},
@@ -41,11 +43,40 @@ def _schema(field, refs: dict) -> dict:
     if field.message_type is not None:
         if field.message_type.GetOptions().map_entry:
             value = field.message_type.fields_by_name["value"]
-            return {"type": "object", "additionalProperties": _single(value, refs)}
-    single = _single(field, refs)
+            schema = {"type": "object", "additionalProperties": _single(value, refs)}
+            if rules.required(field):
+                schema["minProperties"] = 1
+            return schema
+    single = _constrained(field, _single(field, refs))
     if field.is_repeated:
-        return {"type": "array", "items": single}
+        schema = {"type": "array", "items": single}
+        found = rules.field_rules(field)
+        if found is not None and found.HasField("max_length"):
+            schema["maxItems"] = found.max_length
+        if rules.required(field):
+            schema["minItems"] = 1
+        return schema
     return single
+
+
+def _constrained(field, schema: dict) -> dict:
+    """A field's annotations (servicekit.rules) as JSON Schema."""
+    found = rules.field_rules(field)
+    needed = rules.required(field)
+    if found is not None:
+        if found.one_of:
+            schema["enum"] = [v for v in found.one_of if v or not needed]
+        if found.HasField("minimum"):
+            schema["minimum"] = found.minimum
+        if found.HasField("maximum"):
+            schema["maximum"] = found.maximum
+        if found.HasField("max_length") and not field.is_repeated:
+            schema["maxLength"] = found.max_length
+        if found.pattern:
+            schema["pattern"] = f"^(?:{found.pattern})$"
+    if needed and field.type == FD.TYPE_STRING and "enum" not in schema:
+        schema.setdefault("minLength", 1)
+    return schema
 
 
 def _single(field, refs: dict) -> dict:
@@ -64,7 +95,12 @@ def _component(message, refs: dict) -> None:
     if message.full_name in refs:
         return
     refs[message.full_name] = {}  # placeholder breaks recursion
-    refs[message.full_name] = {"type": "object", "properties": {f.name: _schema(f, refs) for f in message.fields}}
+    schema = {"type": "object", "properties": {f.name: _schema(f, refs) for f in message.fields},
+              "additionalProperties": False}  # the edges refuse fields a message does not have
+    needed = [f.name for f in message.fields if rules.required(f)]
+    if needed:
+        schema["required"] = needed
+    refs[message.full_name] = schema
 
 
 def document(routes: list[Route], comments: dict[str, str]) -> dict:
@@ -78,7 +114,8 @@ def document(routes: list[Route], comments: dict[str, str]) -> dict:
                 "" if route.template.startswith("/v2") else "_gateway"),
             "summary": comments.get(method.full_name) or method.name,
             "tags": [method.containing_service.name],
-            "parameters": [{"name": s.field, "in": "path", "required": True, "schema": {"type": "string"}}
+            "parameters": [{"name": s.field, "in": "path", "required": True,
+                            "schema": {"type": "string", "minLength": 1}}
                            for s in route.segments if s.field],
             "responses": {"200": {"description": "OK"}, "default": {
                 "description": "A google.rpc.Status", "content": {"application/json": {"schema": {
@@ -99,7 +136,10 @@ def document(routes: list[Route], comments: dict[str, str]) -> dict:
             bound = {s.field for s in route.segments if s.field}
             for field in method.input_type.fields:
                 if field.name not in bound and field.message_type is None:
-                    op["parameters"].append({"name": field.name, "in": "query", "schema": _schema(field, refs)})
+                    op["parameters"].append({"name": field.name, "in": "query", "schema": _schema(field, refs),
+                                             **({"required": True} if rules.required(field) else {})})
+        if rules.access(method) == options_pb2.ACCESS_PUBLIC:
+            op["security"] = []  # no key: the caller is getting one
         paths.setdefault(path, {})[route.verb.lower()] = op
     refs["google.rpc.Status"] = {"type": "object", "properties": {
         "code": {"type": "integer"}, "message": {"type": "string"},

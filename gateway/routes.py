@@ -115,6 +115,8 @@ def find(routes: list[Route], verb: str, path: str) -> tuple[Route, dict[str, st
 
 
 def allowed(routes: list[Route], path: str) -> list[str]:
-    """The verbs some route serves at `path` (for a 405's Allow)."""
+    """The verbs served at `path` (for a 405's Allow): those of the template
+    that routing picks for it (literal segments win over variables)."""
     parts = path.strip("/").split("/")
-    return sorted({route.verb for route in routes if route.match(parts) is not None})
+    matching = [route for route in routes if route.match(parts) is not None]
+    return sorted({route.verb for route in matching if route.template == matching[0].template}) if matching else []

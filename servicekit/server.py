@@ -8,14 +8,15 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from servicekit import auth, config, peers
+from cerver.v2 import options_pb2
+from servicekit import auth, config, peers, rules
 from servicekit.errors import ServiceError, from_rpc_error
 
 log = logging.getLogger("cerver")
@@ -34,10 +35,19 @@ class Guard(grpc.aio.ServerInterceptor):
     """Authenticates each call and maps domain errors to gRPC statuses, once,
     for every handler of the service."""
 
-    def __init__(self, authenticator: auth.Authenticator, public: Iterable[str], internal: Iterable[str]):
+    def __init__(self, authenticator: auth.Authenticator):
         self._authenticator = authenticator
-        self._public = set(public)
-        self._internal = set(internal)
+        # Method names by their contract's access annotation (servicekit.rules).
+        self.public: set[str] = set()
+        self.internal: set[str] = set()
+
+    def serve(self, service_descriptor) -> None:
+        for method in service_descriptor.methods:
+            kind = rules.access(method)
+            if kind == options_pb2.ACCESS_PUBLIC:
+                self.public.add(method.name)
+            elif kind == options_pb2.ACCESS_INTERNAL:
+                self.internal.add(method.name)
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -58,19 +68,20 @@ class Guard(grpc.aio.ServerInterceptor):
         return handler
 
     async def _principal(self, name: str, context) -> auth.Principal | None:
-        if name in self._public:
+        if name in self.public:
             return None
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
         principal = await self._authenticator.principal(metadata)
-        if name in self._internal and not principal.service:
+        if name in self.internal and not principal.service:
             raise ServiceError(grpc.StatusCode.PERMISSION_DENIED, f"{name} is internal to Cerver")
         return principal
 
     @contextlib.asynccontextmanager
-    async def _guarded(self, name: str, context):
+    async def _guarded(self, name: str, request, context):
         token = None
         try:
             token = auth.bind(await self._principal(name, context))
+            rules.check(request)
             yield
         except Exception as exc:  # noqa: BLE001 - mapped to a status by _abort
             await _abort(context, name, exc)
@@ -80,13 +91,13 @@ class Guard(grpc.aio.ServerInterceptor):
 
     def _wrap_unary(self, name, behavior):
         async def call(request, context):
-            async with self._guarded(name, context):
+            async with self._guarded(name, request, context):
                 return await behavior(request, context)
         return call
 
     def _wrap_stream(self, name, behavior):
         async def call(request, context):
-            async with self._guarded(name, context):
+            async with self._guarded(name, request, context):
                 async for item in behavior(request, context):
                     yield item
         return call
@@ -108,12 +119,12 @@ async def _abort(context, name: str, exc: Exception) -> None:
 class Host:
     """One gRPC server with the guard, health and reflection."""
 
-    def __init__(self, name: str, authenticator: auth.Authenticator,
-                 public: Iterable[str] = (), internal: Iterable[str] = ()):
+    def __init__(self, name: str, authenticator: auth.Authenticator):
         self.name = name
         self.authenticator = authenticator
+        self.guard = Guard(authenticator)
         self.server = grpc.aio.server(
-            interceptors=[Guard(authenticator, public, internal)],
+            interceptors=[self.guard],
             options=[("grpc.max_receive_message_length", config.MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", config.MAX_REPLY_BYTES),
                      ("grpc.so_reuseport", 0)])
@@ -156,6 +167,7 @@ class Host:
     def add(self, servicer, add_to_server, service_descriptor) -> None:
         """Serve a servicer (add_to_server is the generated add_*_to_server)."""
         add_to_server(servicer, self.server)
+        self.guard.serve(service_descriptor)
         self.handlers.append(servicer)
         self._names.append(service_descriptor.full_name)
 

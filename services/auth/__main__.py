@@ -6,7 +6,7 @@ from servicekit.db import open_database
 from servicekit.ratelimit import RateLimits
 from services.auth import mailer
 from services.auth.domain import Accounts, load_fernet
-from services.auth.handlers import INTERNAL, PUBLIC, AuthHandlers
+from services.auth.handlers import AuthHandlers
 
 
 async def start(address: str) -> server.Host:
@@ -15,7 +15,7 @@ async def start(address: str) -> server.Host:
     accounts = Accounts(db, load_fernet(), config.open_signup(),
                         config.env("CERVER_PUBLIC_URL", "http://127.0.0.1:8080"), mailer.from_env(), limits)
     # Auth resolves keys in-process rather than calling itself.
-    host = server.Host("auth", Authenticator(accounts.resolve_key, limits), public=PUBLIC, internal=INTERNAL)
+    host = server.Host("auth", Authenticator(accounts.resolve_key, limits))
     host.add(AuthHandlers(accounts), auth_pb2_grpc.add_AuthServiceServicer_to_server,
              auth_pb2.DESCRIPTOR.services_by_name["AuthService"])
     await host.start(address)

@@ -5,10 +5,6 @@ from servicekit import auth, errors, ratelimit
 from servicekit.clock import to_timestamp
 from services.auth.domain import Accounts
 
-# Callable without a key: the caller is getting one.
-PUBLIC = ("Login", "StartDeviceLogin", "PollDeviceLogin")
-# Callable only by other services (service token).
-INTERNAL = ("Authenticate", "GetProviderCredentials")
 
 
 def _readable(user_code: str) -> str:

@@ -120,7 +120,7 @@ class Computes:
     async def heartbeat(self, account_id: str, compute_id: str) -> ComputeRow:
         row = await self.get(account_id, compute_id)
         if row.account_id is None:
-            raise errors.invalid("the shared local compute needs no heartbeat", "compute_id")
+            raise errors.conflict("the shared local compute needs no heartbeat")
         async with self.db.session() as s:
             await s.exec(update(ComputeRow).where(ComputeRow.compute_id == compute_id)
                          .values(last_heartbeat_at=now()))

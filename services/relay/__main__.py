@@ -12,13 +12,11 @@ from services.relay.handlers import RelayHandlers
 from services.relay.hub import Hub
 from services.relay.socket import AgentSocket
 
-INTERNAL = ("Forward",)
-
 
 async def start(address: str, ws_address: str | None = None, advertise: str | None = None) -> server.Host:
     db = await open_database("relay")
     authenticator = peers.remote_authenticator()
-    host = server.Host("relay", authenticator, internal=INTERNAL)
+    host = server.Host("relay", authenticator)
     # Other replicas reach this one here (a pod's IP in Kubernetes).
     replica_addr = advertise or config.env("CERVER_RELAY_ADVERTISE_ADDR") or address
     hub = Hub(db, config.env("CERVER_RELAY_REPLICA") or f"{socket.gethostname()}:{os.getpid()}:{replica_addr}",

@@ -5,13 +5,13 @@ from servicekit.db import open_database
 from services.router.catalog import LiveCatalog
 from services.router.domain import Router
 from services.router.engine import load_catalog
-from services.router.handlers import INTERNAL, RouterHandlers
+from services.router.handlers import RouterHandlers
 
 
 async def start(address: str) -> server.Host:
     db = await open_database("router")
     router = Router(db, LiveCatalog(db, load_catalog()))
-    host = server.Host("router", peers.remote_authenticator(), internal=INTERNAL)
+    host = server.Host("router", peers.remote_authenticator())
     host.add(RouterHandlers(router), router_pb2_grpc.add_RouterServiceServicer_to_server,
              router_pb2.DESCRIPTOR.services_by_name["RouterService"])
     host.on_stop(db.close)

@@ -3,8 +3,6 @@ from cerver.v2 import common_pb2, router_pb2 as pb
 from cerver.v2 import router_pb2_grpc
 from services.router.domain import Router
 
-INTERNAL = ("ReportOutcome",)
-
 
 class RouterHandlers(router_pb2_grpc.RouterServiceServicer):
     def __init__(self, router: Router):

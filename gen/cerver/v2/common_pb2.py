@@ -22,29 +22,42 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from cerver.v2 import options_pb2 as cerver_dot_v2_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x65rver/v2/common.proto\x12\tcerver.v2\"\xf1\x02\n\x0cRequirements\x12\x0f\n\x07runtime\x18\x01 \x01(\t\x12\x19\n\x11persistence_level\x18\x02 \x01(\t\x12\x1c\n\x0ftimeout_minutes\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\x0fpackage_install\x18\x04 \x01(\x08\x12\x16\n\x0epublic_preview\x18\x05 \x01(\x08\x12\x0f\n\x07\x62rowser\x18\x06 \x01(\x08\x12\x0f\n\x07\x64\x65sktop\x18\x07 \x01(\x08\x12\x16\n\tmemory_mb\x18\x08 \x01(\x05H\x01\x88\x01\x01\x12\x11\n\x04\x63pus\x18\t \x01(\x01H\x02\x88\x01\x01\x12\x1a\n\rmax_processes\x18\n \x01(\x05H\x03\x88\x01\x01\x12\x14\n\x07\x64isk_mb\x18\x0b \x01(\x05H\x04\x88\x01\x01\x12\x13\n\x06tmp_mb\x18\x0c \x01(\x05H\x05\x88\x01\x01\x42\x12\n\x10_timeout_minutesB\x0c\n\n_memory_mbB\x07\n\x05_cpusB\x10\n\x0e_max_processesB\n\n\x08_disk_mbB\t\n\x07_tmp_mb\"\xa6\x01\n\x06Policy\x12\x0c\n\x04mode\x18\x01 \x01(\t\x12\x19\n\x11\x61llowed_providers\x18\x02 \x03(\t\x12\x19\n\x0cmax_cost_usd\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x1b\n\x0emax_startup_ms\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x17\n\x0fpinned_provider\x18\x05 \x01(\tB\x0f\n\r_max_cost_usdB\x11\n\x0f_max_startup_ms\"K\n\x04Repo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tframework\x18\x02 \x01(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\x0f\n\x07signals\x18\x04 \x03(\t\"\xf0\x01\n\x12ProviderAssessment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x1a\n\x12\x65stimated_cost_usd\x18\x04 \x01(\x01\x12\x1c\n\x14predicted_startup_ms\x18\x05 \x01(\x05\x12\x12\n\nexecutable\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x08 \x01(\t\x12$\n\x05price\x18\t \x01(\x0b\x32\x15.cerver.v2.PriceModel\x12\x13\n\x0breliability\x18\n \x01(\x01\"=\n\nPriceModel\x12\x16\n\x0eper_second_usd\x18\x01 \x01(\x01\x12\x17\n\x0fper_session_usd\x18\x02 \x01(\x01\"\xa2\x01\n\x0fRoutingDecision\x12\x1c\n\x14recommended_provider\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\t\x12\x16\n\x0eprimary_reason\x18\x03 \x01(\t\x12\x19\n\x11secondary_reasons\x18\x04 \x03(\t\x12\x16\n\x0e\x66\x61llback_order\x18\x05 \x03(\t\x12\x12\n\ncanary_run\x18\x06 \x01(\x08\"5\n\x0cHumanSummary\x12\x10\n\x08headline\x18\x01 \x01(\t\x12\x13\n\x0bnext_action\x18\x02 \x01(\t\"\xda\x01\n\x14RecommendationReport\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x10\n\x08workload\x18\x03 \x01(\t\x12\x30\n\tproviders\x18\x04 \x03(\x0b\x32\x1d.cerver.v2.ProviderAssessment\x12,\n\x08\x64\x65\x63ision\x18\x05 \x01(\x0b\x32\x1a.cerver.v2.RoutingDecision\x12.\n\rhuman_summary\x18\x06 \x01(\x0b\x32\x17.cerver.v2.HumanSummaryb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x65rver/v2/common.proto\x12\tcerver.v2\x1a\x17\x63\x65rver/v2/options.proto\"\xc1\x03\n\x0cRequirements\x12,\n\x07runtime\x18\x01 \x01(\tB\x1b\xd2\xf3\x18\x17\n\x00\n\x05shell\n\x06python\n\x04node\x12\x34\n\x11persistence_level\x18\x02 \x01(\tB\x19\xd2\xf3\x18\x15\n\x00\n\x03low\n\x06medium\n\x04high\x12\x34\n\x0ftimeout_minutes\x18\x03 \x01(\x05\x42\x16\xd2\xf3\x18\x12\x11\x00\x00\x00\x00\x00\x00\xf0?\x19\x00\x00\x00\x00\x00\x80\x96@H\x00\x88\x01\x01\x12\x17\n\x0fpackage_install\x18\x04 \x01(\x08\x12\x16\n\x0epublic_preview\x18\x05 \x01(\x08\x12\x0f\n\x07\x62rowser\x18\x06 \x01(\x08\x12\x0f\n\x07\x64\x65sktop\x18\x07 \x01(\x08\x12\x16\n\tmemory_mb\x18\x08 \x01(\x05H\x01\x88\x01\x01\x12\x11\n\x04\x63pus\x18\t \x01(\x01H\x02\x88\x01\x01\x12\x1a\n\rmax_processes\x18\n \x01(\x05H\x03\x88\x01\x01\x12\x14\n\x07\x64isk_mb\x18\x0b \x01(\x05H\x04\x88\x01\x01\x12\x13\n\x06tmp_mb\x18\x0c \x01(\x05H\x05\x88\x01\x01\x42\x12\n\x10_timeout_minutesB\x0c\n\n_memory_mbB\x07\n\x05_cpusB\x10\n\x0e_max_processesB\n\n\x08_disk_mbB\t\n\x07_tmp_mb\"\xfc\x01\n\x06Policy\x12\x44\n\x04mode\x18\x01 \x01(\tB6\xd2\xf3\x18\x32\n\x00\n\x08\x62\x61lanced\n\x07\x66\x61stest\n\x08\x63heapest\n\tresilient\n\x06pinned\x12\x19\n\x11\x61llowed_providers\x18\x02 \x03(\t\x12(\n\x0cmax_cost_usd\x18\x03 \x01(\x01\x42\r\xd2\xf3\x18\t\x11\x00\x00\x00\x00\x00\x00\x00\x00H\x00\x88\x01\x01\x12*\n\x0emax_startup_ms\x18\x04 \x01(\x05\x42\r\xd2\xf3\x18\t\x11\x00\x00\x00\x00\x00\x00\x00\x00H\x01\x88\x01\x01\x12\x17\n\x0fpinned_provider\x18\x05 \x01(\tB\x0f\n\r_max_cost_usdB\x11\n\x0f_max_startup_ms\"K\n\x04Repo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tframework\x18\x02 \x01(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\x0f\n\x07signals\x18\x04 \x03(\t\"\xf0\x01\n\x12ProviderAssessment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x1a\n\x12\x65stimated_cost_usd\x18\x04 \x01(\x01\x12\x1c\n\x14predicted_startup_ms\x18\x05 \x01(\x05\x12\x12\n\nexecutable\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x08 \x01(\t\x12$\n\x05price\x18\t \x01(\x0b\x32\x15.cerver.v2.PriceModel\x12\x13\n\x0breliability\x18\n \x01(\x01\"=\n\nPriceModel\x12\x16\n\x0eper_second_usd\x18\x01 \x01(\x01\x12\x17\n\x0fper_session_usd\x18\x02 \x01(\x01\"\xa2\x01\n\x0fRoutingDecision\x12\x1c\n\x14recommended_provider\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\t\x12\x16\n\x0eprimary_reason\x18\x03 \x01(\t\x12\x19\n\x11secondary_reasons\x18\x04 \x03(\t\x12\x16\n\x0e\x66\x61llback_order\x18\x05 \x03(\t\x12\x12\n\ncanary_run\x18\x06 \x01(\x08\"5\n\x0cHumanSummary\x12\x10\n\x08headline\x18\x01 \x01(\t\x12\x13\n\x0bnext_action\x18\x02 \x01(\t\"\xda\x01\n\x14RecommendationReport\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x10\n\x08workload\x18\x03 \x01(\t\x12\x30\n\tproviders\x18\x04 \x03(\x0b\x32\x1d.cerver.v2.ProviderAssessment\x12,\n\x08\x64\x65\x63ision\x18\x05 \x01(\x0b\x32\x1a.cerver.v2.RoutingDecision\x12.\n\rhuman_summary\x18\x06 \x01(\x0b\x32\x17.cerver.v2.HumanSummaryb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cerver.v2.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REQUIREMENTS']._serialized_start=38
-  _globals['_REQUIREMENTS']._serialized_end=407
-  _globals['_POLICY']._serialized_start=410
-  _globals['_POLICY']._serialized_end=576
-  _globals['_REPO']._serialized_start=578
-  _globals['_REPO']._serialized_end=653
-  _globals['_PROVIDERASSESSMENT']._serialized_start=656
-  _globals['_PROVIDERASSESSMENT']._serialized_end=896
-  _globals['_PRICEMODEL']._serialized_start=898
-  _globals['_PRICEMODEL']._serialized_end=959
-  _globals['_ROUTINGDECISION']._serialized_start=962
-  _globals['_ROUTINGDECISION']._serialized_end=1124
-  _globals['_HUMANSUMMARY']._serialized_start=1126
-  _globals['_HUMANSUMMARY']._serialized_end=1179
-  _globals['_RECOMMENDATIONREPORT']._serialized_start=1182
-  _globals['_RECOMMENDATIONREPORT']._serialized_end=1400
+  _globals['_REQUIREMENTS'].fields_by_name['runtime']._loaded_options = None
+  _globals['_REQUIREMENTS'].fields_by_name['runtime']._serialized_options = b'\322\363\030\027\n\000\n\005shell\n\006python\n\004node'
+  _globals['_REQUIREMENTS'].fields_by_name['persistence_level']._loaded_options = None
+  _globals['_REQUIREMENTS'].fields_by_name['persistence_level']._serialized_options = b'\322\363\030\025\n\000\n\003low\n\006medium\n\004high'
+  _globals['_REQUIREMENTS'].fields_by_name['timeout_minutes']._loaded_options = None
+  _globals['_REQUIREMENTS'].fields_by_name['timeout_minutes']._serialized_options = b'\322\363\030\022\021\000\000\000\000\000\000\360?\031\000\000\000\000\000\200\226@'
+  _globals['_POLICY'].fields_by_name['mode']._loaded_options = None
+  _globals['_POLICY'].fields_by_name['mode']._serialized_options = b'\322\363\0302\n\000\n\010balanced\n\007fastest\n\010cheapest\n\tresilient\n\006pinned'
+  _globals['_POLICY'].fields_by_name['max_cost_usd']._loaded_options = None
+  _globals['_POLICY'].fields_by_name['max_cost_usd']._serialized_options = b'\322\363\030\t\021\000\000\000\000\000\000\000\000'
+  _globals['_POLICY'].fields_by_name['max_startup_ms']._loaded_options = None
+  _globals['_POLICY'].fields_by_name['max_startup_ms']._serialized_options = b'\322\363\030\t\021\000\000\000\000\000\000\000\000'
+  _globals['_REQUIREMENTS']._serialized_start=63
+  _globals['_REQUIREMENTS']._serialized_end=512
+  _globals['_POLICY']._serialized_start=515
+  _globals['_POLICY']._serialized_end=767
+  _globals['_REPO']._serialized_start=769
+  _globals['_REPO']._serialized_end=844
+  _globals['_PROVIDERASSESSMENT']._serialized_start=847
+  _globals['_PROVIDERASSESSMENT']._serialized_end=1087
+  _globals['_PRICEMODEL']._serialized_start=1089
+  _globals['_PRICEMODEL']._serialized_end=1150
+  _globals['_ROUTINGDECISION']._serialized_start=1153
+  _globals['_ROUTINGDECISION']._serialized_end=1315
+  _globals['_HUMANSUMMARY']._serialized_start=1317
+  _globals['_HUMANSUMMARY']._serialized_end=1370
+  _globals['_RECOMMENDATIONREPORT']._serialized_start=1373
+  _globals['_RECOMMENDATIONREPORT']._serialized_end=1591
 # @@protoc_insertion_point(module_scope)

@@ -23,20 +23,42 @@ _sym_db = _symbol_database.Default()
 
 
 from cerver.v2 import common_pb2 as cerver_dot_v2_dot_common__pb2
+from cerver.v2 import options_pb2 as cerver_dot_v2_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x65rver/v2/compute.proto\x12\tcerver.v2\x1a\x16\x63\x65rver/v2/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x01\n\x13\x43omputeCapabilities\x12\x10\n\x08runtimes\x18\x01 \x03(\t\x12\r\n\x05\x63ores\x18\x02 \x01(\x05\x12\x11\n\tmemory_mb\x18\x03 \x01(\x05\x12\n\n\x02os\x18\x04 \x01(\t\x12\x0c\n\x04\x61rch\x18\x05 \x01(\t\x12\x10\n\x08isolated\x18\x06 \x01(\x08\x12\x0f\n\x07network\x18\x07 \x01(\x08\"\xae\x02\n\x07\x43ompute\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x34\n\x0c\x63\x61pabilities\x18\x06 \x01(\x0b\x32\x1e.cerver.v2.ComputeCapabilities\x12\x35\n\x11last_heartbeat_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61\x63tive_sandboxes\x18\t \x01(\x05\x12\x1a\n\x12heartbeat_window_s\x18\n \x01(\x05\"\x15\n\x13ListComputesRequest\"<\n\x14ListComputesResponse\x12$\n\x08\x63omputes\x18\x01 \x03(\x0b\x32\x12.cerver.v2.Compute\"\'\n\x11GetComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"p\n\x16RegisterComputeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x34\n\x0c\x63\x61pabilities\x18\x02 \x01(\x0b\x32\x1e.cerver.v2.ComputeCapabilities\x12\x12\n\ncompute_id\x18\x03 \x01(\t\"-\n\x17HeartbeatComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\".\n\x18UnregisterComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"E\n\x19UnregisterComputeResponse\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x14\n\x0cunregistered\x18\x02 \x01(\x08\"\x95\x01\n\x14\x43reateSandboxRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12-\n\x0crequirements\x18\x03 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x05 \x01(\t\"\xd1\x01\n\x07Sandbox\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x12\n\ncompute_id\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07runtime\x18\x05 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x06 \x01(\t\x12\x0f\n\x07network\x18\x07 \x01(\x08\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cprovision_ms\x18\t \x01(\x01\"\xd7\x01\n\x11RunSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07runtime\x18\x03 \x01(\t\x12\x14\n\x07timeout\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\r\n\x05stdin\x18\x05 \x01(\t\x12\x32\n\x03\x65nv\x18\x06 \x03(\x0b\x32%.cerver.v2.RunSandboxRequest.EnvEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08_timeout\"\xa6\x01\n\x12RunSandboxResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0e\n\x06stdout\x18\x02 \x01(\t\x12\x0e\n\x06stderr\x18\x03 \x01(\t\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x11\n\ttimed_out\x18\x05 \x01(\x08\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x01\x12\x0e\n\x06reason\x18\x08 \x01(\t\"\x89\x01\n\rSandboxOutput\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\t\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x11\n\ttimed_out\x18\x04 \x01(\x08\x12\x11\n\ttruncated\x18\x05 \x01(\x08\x12\x13\n\x0b\x64uration_ms\x18\x06 \x01(\x01\x12\x0e\n\x06reason\x18\x07 \x01(\t\"N\n\x15InstallPackageRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0f\n\x07manager\x18\x02 \x01(\t\x12\x10\n\x08packages\x18\x03 \x03(\t\"W\n\x10WriteFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x04 \x01(\t\"&\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x05\"E\n\x0fReadFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x03 \x01(\t\"L\n\x0b\x46ileContent\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x05\"%\n\x0fGetStateRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\"M\n\x0fSetStateRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"J\n\x0cSandboxState\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"B\n\x14\x44\x65leteSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x16\n\x0ekeep_workspace\x18\x02 \x01(\x08\"T\n\x15\x44\x65leteSandboxResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x12\x16\n\x0eworkspace_kept\x18\x03 \x01(\x08\x32\xb4\x0c\n\x0e\x43omputeService\x12\x65\n\x0cListComputes\x12\x1e.cerver.v2.ListComputesRequest\x1a\x1f.cerver.v2.ListComputesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v2/computes\x12\x61\n\nGetCompute\x12\x1c.cerver.v2.GetComputeRequest\x1a\x12.cerver.v2.Compute\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v2/computes/{compute_id}\x12j\n\x0fRegisterCompute\x12!.cerver.v2.RegisterComputeRequest\x1a\x12.cerver.v2.Compute\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v2/computes/register:\x01*\x12z\n\x10HeartbeatCompute\x12\".cerver.v2.HeartbeatComputeRequest\x1a\x12.cerver.v2.Compute\".\x82\xd3\xe4\x93\x02(\"#/v2/computes/{compute_id}/heartbeat:\x01*\x12\x81\x01\n\x11UnregisterCompute\x12#.cerver.v2.UnregisterComputeRequest\x1a$.cerver.v2.UnregisterComputeResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v2/computes/{compute_id}\x12\\\n\rCreateSandbox\x12\x1f.cerver.v2.CreateSandboxRequest\x1a\x12.cerver.v2.Sandbox\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v2/sandbox:\x01*\x12r\n\nRunSandbox\x12\x1c.cerver.v2.RunSandboxRequest\x1a\x1d.cerver.v2.RunSandboxResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v2/sandbox/{sandbox_id}/run:\x01*\x12|\n\x10RunSandboxStream\x12\x1c.cerver.v2.RunSandboxRequest\x1a\x18.cerver.v2.SandboxOutput\".\x82\xd3\xe4\x93\x02(\"#/v2/sandbox/{sandbox_id}/run/stream:\x01*0\x01\x12\x7f\n\x0eInstallPackage\x12 .cerver.v2.InstallPackageRequest\x1a\x1d.cerver.v2.RunSandboxResponse\",\x82\xd3\xe4\x93\x02&\"!/v2/sandbox/{sandbox_id}/packages:\x01*\x12h\n\tWriteFile\x12\x1b.cerver.v2.WriteFileRequest\x1a\x13.cerver.v2.FileInfo\")\x82\xd3\xe4\x93\x02#\"\x1e/v2/sandbox/{sandbox_id}/files:\x01*\x12\x66\n\x08ReadFile\x12\x1a.cerver.v2.ReadFileRequest\x1a\x16.cerver.v2.FileContent\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v2/sandbox/{sandbox_id}/files\x12g\n\x08GetState\x12\x1a.cerver.v2.GetStateRequest\x1a\x17.cerver.v2.SandboxState\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v2/sandbox/{sandbox_id}/state\x12j\n\x08SetState\x12\x1a.cerver.v2.SetStateRequest\x1a\x17.cerver.v2.SandboxState\")\x82\xd3\xe4\x93\x02#\x1a\x1e/v2/sandbox/{sandbox_id}/state:\x01*\x12t\n\rDeleteSandbox\x12\x1f.cerver.v2.DeleteSandboxRequest\x1a .cerver.v2.DeleteSandboxResponse\" \x82\xd3\xe4\x93\x02\x1a*\x18/v2/sandbox/{sandbox_id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x65rver/v2/compute.proto\x12\tcerver.v2\x1a\x16\x63\x65rver/v2/common.proto\x1a\x17\x63\x65rver/v2/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x01\n\x13\x43omputeCapabilities\x12\x10\n\x08runtimes\x18\x01 \x03(\t\x12\r\n\x05\x63ores\x18\x02 \x01(\x05\x12\x11\n\tmemory_mb\x18\x03 \x01(\x05\x12\n\n\x02os\x18\x04 \x01(\t\x12\x0c\n\x04\x61rch\x18\x05 \x01(\t\x12\x10\n\x08isolated\x18\x06 \x01(\x08\x12\x0f\n\x07network\x18\x07 \x01(\x08\"\xae\x02\n\x07\x43ompute\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x34\n\x0c\x63\x61pabilities\x18\x06 \x01(\x0b\x32\x1e.cerver.v2.ComputeCapabilities\x12\x35\n\x11last_heartbeat_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61\x63tive_sandboxes\x18\t \x01(\x05\x12\x1a\n\x12heartbeat_window_s\x18\n \x01(\x05\"\x15\n\x13ListComputesRequest\"<\n\x14ListComputesResponse\x12$\n\x08\x63omputes\x18\x01 \x03(\x0b\x32\x12.cerver.v2.Compute\"\'\n\x11GetComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"|\n\x16RegisterComputeRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xd2\xf3\x18\x02 d\x12\x34\n\x0c\x63\x61pabilities\x18\x02 \x01(\x0b\x32\x1e.cerver.v2.ComputeCapabilities\x12\x12\n\ncompute_id\x18\x03 \x01(\t\"-\n\x17HeartbeatComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\".\n\x18UnregisterComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"E\n\x19UnregisterComputeResponse\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x14\n\x0cunregistered\x18\x02 \x01(\x08\"\x95\x01\n\x14\x43reateSandboxRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12-\n\x0crequirements\x18\x03 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x05 \x01(\t\"\xd1\x01\n\x07Sandbox\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x12\n\ncompute_id\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07runtime\x18\x05 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x06 \x01(\t\x12\x0f\n\x07network\x18\x07 \x01(\x08\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cprovision_ms\x18\t \x01(\x01\"\xb7\x02\n\x11RunSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x37\n\x04\x63ode\x18\x02 \x01(\tB)\xe2\x41\x01\x02\xd2\xf3\x18! \xc0\x84=*\x10[\\s\\S]*\\S[\\s\\S]*2\tnot blank\x12,\n\x07runtime\x18\x03 \x01(\tB\x1b\xd2\xf3\x18\x17\n\x00\n\x05shell\n\x06python\n\x04node\x12,\n\x07timeout\x18\x04 \x01(\x01\x42\x16\xd2\xf3\x18\x12\x11\xfc\xa9\xf1\xd2MbP?\x19\x00\x00\x00\x00\x00 \xac@H\x00\x88\x01\x01\x12\r\n\x05stdin\x18\x05 \x01(\t\x12\x32\n\x03\x65nv\x18\x06 \x03(\x0b\x32%.cerver.v2.RunSandboxRequest.EnvEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08_timeout\"\xa6\x01\n\x12RunSandboxResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0e\n\x06stdout\x18\x02 \x01(\t\x12\x0e\n\x06stderr\x18\x03 \x01(\t\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x11\n\ttimed_out\x18\x05 \x01(\x08\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x01\x12\x0e\n\x06reason\x18\x08 \x01(\t\"\x89\x01\n\rSandboxOutput\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\t\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x11\n\ttimed_out\x18\x04 \x01(\x08\x12\x11\n\ttruncated\x18\x05 \x01(\x08\x12\x13\n\x0b\x64uration_ms\x18\x06 \x01(\x01\x12\x0e\n\x06reason\x18\x07 \x01(\t\"\xa4\x01\n\x15InstallPackageRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12#\n\x07manager\x18\x02 \x01(\tB\x12\xe2\x41\x01\x02\xd2\xf3\x18\n\n\x03pip\n\x03npm\x12R\n\x08packages\x18\x03 \x03(\tB@\xe2\x41\x01\x02\xd2\xf3\x18\x38 d*$[A-Za-z0-9@._/\\-\\[\\]=<>~!^,+]{1,200}2\x0e\x61 package name\"\xb5\x01\n\x10WriteFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12S\n\x04path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12\'\n\x08\x65ncoding\x18\x04 \x01(\tB\x15\xd2\xf3\x18\x11\n\x00\n\x05utf-8\n\x06\x62\x61se64\"&\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x05\"\xa3\x01\n\x0fReadFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12S\n\x04path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\x12\'\n\x08\x65ncoding\x18\x03 \x01(\tB\x15\xd2\xf3\x18\x11\n\x00\n\x05utf-8\n\x06\x62\x61se64\"L\n\x0b\x46ileContent\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x05\"%\n\x0fGetStateRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\"M\n\x0fSetStateRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"J\n\x0cSandboxState\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"B\n\x14\x44\x65leteSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x16\n\x0ekeep_workspace\x18\x02 \x01(\x08\"T\n\x15\x44\x65leteSandboxResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x12\x16\n\x0eworkspace_kept\x18\x03 \x01(\x08\x32\xb4\x0c\n\x0e\x43omputeService\x12\x65\n\x0cListComputes\x12\x1e.cerver.v2.ListComputesRequest\x1a\x1f.cerver.v2.ListComputesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v2/computes\x12\x61\n\nGetCompute\x12\x1c.cerver.v2.GetComputeRequest\x1a\x12.cerver.v2.Compute\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v2/computes/{compute_id}\x12j\n\x0fRegisterCompute\x12!.cerver.v2.RegisterComputeRequest\x1a\x12.cerver.v2.Compute\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v2/computes/register:\x01*\x12z\n\x10HeartbeatCompute\x12\".cerver.v2.HeartbeatComputeRequest\x1a\x12.cerver.v2.Compute\".\x82\xd3\xe4\x93\x02(\"#/v2/computes/{compute_id}/heartbeat:\x01*\x12\x81\x01\n\x11UnregisterCompute\x12#.cerver.v2.UnregisterComputeRequest\x1a$.cerver.v2.UnregisterComputeResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v2/computes/{compute_id}\x12\\\n\rCreateSandbox\x12\x1f.cerver.v2.CreateSandboxRequest\x1a\x12.cerver.v2.Sandbox\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v2/sandbox:\x01*\x12r\n\nRunSandbox\x12\x1c.cerver.v2.RunSandboxRequest\x1a\x1d.cerver.v2.RunSandboxResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v2/sandbox/{sandbox_id}/run:\x01*\x12|\n\x10RunSandboxStream\x12\x1c.cerver.v2.RunSandboxRequest\x1a\x18.cerver.v2.SandboxOutput\".\x82\xd3\xe4\x93\x02(\"#/v2/sandbox/{sandbox_id}/run/stream:\x01*0\x01\x12\x7f\n\x0eInstallPackage\x12 .cerver.v2.InstallPackageRequest\x1a\x1d.cerver.v2.RunSandboxResponse\",\x82\xd3\xe4\x93\x02&\"!/v2/sandbox/{sandbox_id}/packages:\x01*\x12h\n\tWriteFile\x12\x1b.cerver.v2.WriteFileRequest\x1a\x13.cerver.v2.FileInfo\")\x82\xd3\xe4\x93\x02#\"\x1e/v2/sandbox/{sandbox_id}/files:\x01*\x12\x66\n\x08ReadFile\x12\x1a.cerver.v2.ReadFileRequest\x1a\x16.cerver.v2.FileContent\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v2/sandbox/{sandbox_id}/files\x12g\n\x08GetState\x12\x1a.cerver.v2.GetStateRequest\x1a\x17.cerver.v2.SandboxState\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v2/sandbox/{sandbox_id}/state\x12j\n\x08SetState\x12\x1a.cerver.v2.SetStateRequest\x1a\x17.cerver.v2.SandboxState\")\x82\xd3\xe4\x93\x02#\x1a\x1e/v2/sandbox/{sandbox_id}/state:\x01*\x12t\n\rDeleteSandbox\x12\x1f.cerver.v2.DeleteSandboxRequest\x1a .cerver.v2.DeleteSandboxResponse\" \x82\xd3\xe4\x93\x02\x1a*\x18/v2/sandbox/{sandbox_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cerver.v2.compute_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_REGISTERCOMPUTEREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_REGISTERCOMPUTEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\322\363\030\002 d'
   _globals['_RUNSANDBOXREQUEST_ENVENTRY']._loaded_options = None
   _globals['_RUNSANDBOXREQUEST_ENVENTRY']._serialized_options = b'8\001'
+  _globals['_RUNSANDBOXREQUEST'].fields_by_name['code']._loaded_options = None
+  _globals['_RUNSANDBOXREQUEST'].fields_by_name['code']._serialized_options = b'\342A\001\002\322\363\030! \300\204=*\020[\\s\\S]*\\S[\\s\\S]*2\tnot blank'
+  _globals['_RUNSANDBOXREQUEST'].fields_by_name['runtime']._loaded_options = None
+  _globals['_RUNSANDBOXREQUEST'].fields_by_name['runtime']._serialized_options = b'\322\363\030\027\n\000\n\005shell\n\006python\n\004node'
+  _globals['_RUNSANDBOXREQUEST'].fields_by_name['timeout']._loaded_options = None
+  _globals['_RUNSANDBOXREQUEST'].fields_by_name['timeout']._serialized_options = b'\322\363\030\022\021\374\251\361\322MbP?\031\000\000\000\000\000 \254@'
+  _globals['_INSTALLPACKAGEREQUEST'].fields_by_name['manager']._loaded_options = None
+  _globals['_INSTALLPACKAGEREQUEST'].fields_by_name['manager']._serialized_options = b'\342A\001\002\322\363\030\n\n\003pip\n\003npm'
+  _globals['_INSTALLPACKAGEREQUEST'].fields_by_name['packages']._loaded_options = None
+  _globals['_INSTALLPACKAGEREQUEST'].fields_by_name['packages']._serialized_options = b'\342A\001\002\322\363\0308 d*$[A-Za-z0-9@._/\\-\\[\\]=<>~!^,+]{1,200}2\016a package name'
+  _globals['_WRITEFILEREQUEST'].fields_by_name['path']._loaded_options = None
+  _globals['_WRITEFILEREQUEST'].fields_by_name['path']._serialized_options = b'\342A\001\002\322\363\030= \200 *\020[^/\\x00][^\\x00]*2&relative to the workspace, without NUL'
+  _globals['_WRITEFILEREQUEST'].fields_by_name['encoding']._loaded_options = None
+  _globals['_WRITEFILEREQUEST'].fields_by_name['encoding']._serialized_options = b'\322\363\030\021\n\000\n\005utf-8\n\006base64'
+  _globals['_READFILEREQUEST'].fields_by_name['path']._loaded_options = None
+  _globals['_READFILEREQUEST'].fields_by_name['path']._serialized_options = b'\342A\001\002\322\363\030= \200 *\020[^/\\x00][^\\x00]*2&relative to the workspace, without NUL'
+  _globals['_READFILEREQUEST'].fields_by_name['encoding']._loaded_options = None
+  _globals['_READFILEREQUEST'].fields_by_name['encoding']._serialized_options = b'\322\363\030\021\n\000\n\005utf-8\n\006base64'
   _globals['_COMPUTESERVICE'].methods_by_name['ListComputes']._loaded_options = None
   _globals['_COMPUTESERVICE'].methods_by_name['ListComputes']._serialized_options = b'\202\323\344\223\002\016\022\014/v2/computes'
   _globals['_COMPUTESERVICE'].methods_by_name['GetCompute']._loaded_options = None
@@ -65,56 +87,56 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPUTESERVICE'].methods_by_name['SetState']._serialized_options = b'\202\323\344\223\002#\032\036/v2/sandbox/{sandbox_id}/state:\001*'
   _globals['_COMPUTESERVICE'].methods_by_name['DeleteSandbox']._loaded_options = None
   _globals['_COMPUTESERVICE'].methods_by_name['DeleteSandbox']._serialized_options = b'\202\323\344\223\002\032*\030/v2/sandbox/{sandbox_id}'
-  _globals['_COMPUTECAPABILITIES']._serialized_start=156
-  _globals['_COMPUTECAPABILITIES']._serialized_end=290
-  _globals['_COMPUTE']._serialized_start=293
-  _globals['_COMPUTE']._serialized_end=595
-  _globals['_LISTCOMPUTESREQUEST']._serialized_start=597
-  _globals['_LISTCOMPUTESREQUEST']._serialized_end=618
-  _globals['_LISTCOMPUTESRESPONSE']._serialized_start=620
-  _globals['_LISTCOMPUTESRESPONSE']._serialized_end=680
-  _globals['_GETCOMPUTEREQUEST']._serialized_start=682
-  _globals['_GETCOMPUTEREQUEST']._serialized_end=721
-  _globals['_REGISTERCOMPUTEREQUEST']._serialized_start=723
-  _globals['_REGISTERCOMPUTEREQUEST']._serialized_end=835
-  _globals['_HEARTBEATCOMPUTEREQUEST']._serialized_start=837
-  _globals['_HEARTBEATCOMPUTEREQUEST']._serialized_end=882
-  _globals['_UNREGISTERCOMPUTEREQUEST']._serialized_start=884
-  _globals['_UNREGISTERCOMPUTEREQUEST']._serialized_end=930
-  _globals['_UNREGISTERCOMPUTERESPONSE']._serialized_start=932
-  _globals['_UNREGISTERCOMPUTERESPONSE']._serialized_end=1001
-  _globals['_CREATESANDBOXREQUEST']._serialized_start=1004
-  _globals['_CREATESANDBOXREQUEST']._serialized_end=1153
-  _globals['_SANDBOX']._serialized_start=1156
-  _globals['_SANDBOX']._serialized_end=1365
-  _globals['_RUNSANDBOXREQUEST']._serialized_start=1368
-  _globals['_RUNSANDBOXREQUEST']._serialized_end=1583
-  _globals['_RUNSANDBOXREQUEST_ENVENTRY']._serialized_start=1529
-  _globals['_RUNSANDBOXREQUEST_ENVENTRY']._serialized_end=1571
-  _globals['_RUNSANDBOXRESPONSE']._serialized_start=1586
-  _globals['_RUNSANDBOXRESPONSE']._serialized_end=1752
-  _globals['_SANDBOXOUTPUT']._serialized_start=1755
-  _globals['_SANDBOXOUTPUT']._serialized_end=1892
-  _globals['_INSTALLPACKAGEREQUEST']._serialized_start=1894
-  _globals['_INSTALLPACKAGEREQUEST']._serialized_end=1972
-  _globals['_WRITEFILEREQUEST']._serialized_start=1974
-  _globals['_WRITEFILEREQUEST']._serialized_end=2061
-  _globals['_FILEINFO']._serialized_start=2063
-  _globals['_FILEINFO']._serialized_end=2101
-  _globals['_READFILEREQUEST']._serialized_start=2103
-  _globals['_READFILEREQUEST']._serialized_end=2172
-  _globals['_FILECONTENT']._serialized_start=2174
-  _globals['_FILECONTENT']._serialized_end=2250
-  _globals['_GETSTATEREQUEST']._serialized_start=2252
-  _globals['_GETSTATEREQUEST']._serialized_end=2289
-  _globals['_SETSTATEREQUEST']._serialized_start=2291
-  _globals['_SETSTATEREQUEST']._serialized_end=2368
-  _globals['_SANDBOXSTATE']._serialized_start=2370
-  _globals['_SANDBOXSTATE']._serialized_end=2444
-  _globals['_DELETESANDBOXREQUEST']._serialized_start=2446
-  _globals['_DELETESANDBOXREQUEST']._serialized_end=2512
-  _globals['_DELETESANDBOXRESPONSE']._serialized_start=2514
-  _globals['_DELETESANDBOXRESPONSE']._serialized_end=2598
-  _globals['_COMPUTESERVICE']._serialized_start=2601
-  _globals['_COMPUTESERVICE']._serialized_end=4189
+  _globals['_COMPUTECAPABILITIES']._serialized_start=214
+  _globals['_COMPUTECAPABILITIES']._serialized_end=348
+  _globals['_COMPUTE']._serialized_start=351
+  _globals['_COMPUTE']._serialized_end=653
+  _globals['_LISTCOMPUTESREQUEST']._serialized_start=655
+  _globals['_LISTCOMPUTESREQUEST']._serialized_end=676
+  _globals['_LISTCOMPUTESRESPONSE']._serialized_start=678
+  _globals['_LISTCOMPUTESRESPONSE']._serialized_end=738
+  _globals['_GETCOMPUTEREQUEST']._serialized_start=740
+  _globals['_GETCOMPUTEREQUEST']._serialized_end=779
+  _globals['_REGISTERCOMPUTEREQUEST']._serialized_start=781
+  _globals['_REGISTERCOMPUTEREQUEST']._serialized_end=905
+  _globals['_HEARTBEATCOMPUTEREQUEST']._serialized_start=907
+  _globals['_HEARTBEATCOMPUTEREQUEST']._serialized_end=952
+  _globals['_UNREGISTERCOMPUTEREQUEST']._serialized_start=954
+  _globals['_UNREGISTERCOMPUTEREQUEST']._serialized_end=1000
+  _globals['_UNREGISTERCOMPUTERESPONSE']._serialized_start=1002
+  _globals['_UNREGISTERCOMPUTERESPONSE']._serialized_end=1071
+  _globals['_CREATESANDBOXREQUEST']._serialized_start=1074
+  _globals['_CREATESANDBOXREQUEST']._serialized_end=1223
+  _globals['_SANDBOX']._serialized_start=1226
+  _globals['_SANDBOX']._serialized_end=1435
+  _globals['_RUNSANDBOXREQUEST']._serialized_start=1438
+  _globals['_RUNSANDBOXREQUEST']._serialized_end=1749
+  _globals['_RUNSANDBOXREQUEST_ENVENTRY']._serialized_start=1695
+  _globals['_RUNSANDBOXREQUEST_ENVENTRY']._serialized_end=1737
+  _globals['_RUNSANDBOXRESPONSE']._serialized_start=1752
+  _globals['_RUNSANDBOXRESPONSE']._serialized_end=1918
+  _globals['_SANDBOXOUTPUT']._serialized_start=1921
+  _globals['_SANDBOXOUTPUT']._serialized_end=2058
+  _globals['_INSTALLPACKAGEREQUEST']._serialized_start=2061
+  _globals['_INSTALLPACKAGEREQUEST']._serialized_end=2225
+  _globals['_WRITEFILEREQUEST']._serialized_start=2228
+  _globals['_WRITEFILEREQUEST']._serialized_end=2409
+  _globals['_FILEINFO']._serialized_start=2411
+  _globals['_FILEINFO']._serialized_end=2449
+  _globals['_READFILEREQUEST']._serialized_start=2452
+  _globals['_READFILEREQUEST']._serialized_end=2615
+  _globals['_FILECONTENT']._serialized_start=2617
+  _globals['_FILECONTENT']._serialized_end=2693
+  _globals['_GETSTATEREQUEST']._serialized_start=2695
+  _globals['_GETSTATEREQUEST']._serialized_end=2732
+  _globals['_SETSTATEREQUEST']._serialized_start=2734
+  _globals['_SETSTATEREQUEST']._serialized_end=2811
+  _globals['_SANDBOXSTATE']._serialized_start=2813
+  _globals['_SANDBOXSTATE']._serialized_end=2887
+  _globals['_DELETESANDBOXREQUEST']._serialized_start=2889
+  _globals['_DELETESANDBOXREQUEST']._serialized_end=2955
+  _globals['_DELETESANDBOXRESPONSE']._serialized_start=2957
+  _globals['_DELETESANDBOXRESPONSE']._serialized_end=3041
+  _globals['_COMPUTESERVICE']._serialized_start=3044
+  _globals['_COMPUTESERVICE']._serialized_end=4632
 # @@protoc_insertion_point(module_scope)

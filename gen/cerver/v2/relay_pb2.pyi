@@ -1,6 +1,7 @@
 import datetime
 
 from cerver.v2 import compute_pb2 as _compute_pb2
+from cerver.v2 import options_pb2 as _options_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

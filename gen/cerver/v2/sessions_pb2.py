@@ -23,20 +23,60 @@ _sym_db = _symbol_database.Default()
 
 
 from cerver.v2 import common_pb2 as cerver_dot_v2_dot_common__pb2
+from cerver.v2 import options_pb2 as cerver_dot_v2_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63\x65rver/v2/sessions.proto\x12\tcerver.v2\x1a\x16\x63\x65rver/v2/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x02\n\x14\x43reateSessionRequest\x12\'\n\x07\x63ompute\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0f\n\x07harness\x18\x02 \x01(\t\x12\x14\n\x0csession_name\x18\x03 \x01(\t\x12\x14\n\x0csession_type\x18\x04 \x01(\t\x12\x0c\n\x04task\x18\x05 \x01(\t\x12\x10\n\x08workload\x18\x06 \x01(\t\x12\x1d\n\x04repo\x18\x07 \x01(\x0b\x32\x0f.cerver.v2.Repo\x12-\n\x0crequirements\x18\x08 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12!\n\x06policy\x18\t \x01(\x0b\x32\x11.cerver.v2.Policy\x12)\n\x08metadata\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x19\n\x11target_compute_id\x18\x0b \x01(\t\"a\n\x13ListSessionsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\"Q\n\x14ListSessionsResponse\x12$\n\x08sessions\x18\x01 \x03(\x0b\x32\x12.cerver.v2.Session\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"a\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04tail\x18\x02 \x01(\x05\x12\x12\n\x05since\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04\x66ull\x18\x04 \x01(\x08\x42\x08\n\x06_since\"\x9e\x01\n\x0fTranscriptEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x05\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"|\n\x0cSessionEvent\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x13\n\x0b\x66rom_status\x18\x04 \x01(\t\x12\x11\n\tto_status\x18\x05 \x01(\t\"\xc3\x04\n\x0eSessionMetrics\x12\x1e\n\x11provision_time_ms\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\"\n\x15time_to_first_exec_ms\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12!\n\x14last_exec_latency_ms\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12$\n\x17\x61verage_exec_latency_ms\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12+\n\x1e\x61verage_stream_open_latency_ms\x18\x05 \x01(\x01H\x04\x88\x01\x01\x12\x18\n\x10total_exec_count\x18\x06 \x01(\x05\x12\x1a\n\x12total_stream_count\x18\x07 \x01(\x05\x12\x19\n\x11interaction_count\x18\x08 \x01(\x05\x12\x19\n\x11session_length_ms\x18\t \x01(\x01\x12\x19\n\x11\x63ost_estimate_usd\x18\n \x01(\x01\x12\x16\n\x0euptime_percent\x18\x0b \x01(\x01\x12\x1c\n\x14predicted_startup_ms\x18\x0c \x01(\x01\x12\x18\n\x10\x65ngagement_score\x18\r \x01(\x01\x12\x18\n\x10\x65ngagement_label\x18\x0e \x01(\tB\x14\n\x12_provision_time_msB\x18\n\x16_time_to_first_exec_msB\x17\n\x15_last_exec_latency_msB\x1a\n\x18_average_exec_latency_msB!\n\x1f_average_stream_open_latency_ms\"\xbb\x06\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0csession_name\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x17\n\ncompute_id\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x17\n\nsandbox_id\x18\x07 \x01(\tH\x01\x88\x01\x01\x12\x0f\n\x07harness\x18\x08 \x01(\t\x12\x14\n\x0csession_type\x18\t \x01(\t\x12\x0c\n\x04task\x18\n \x01(\t\x12\x10\n\x08workload\x18\x0b \x01(\t\x12\x1e\n\x11parent_session_id\x18\x0c \x01(\tH\x02\x88\x01\x01\x12\x12\n\nend_reason\x18\r \x01(\t\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x0crequirements\x18\x11 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12!\n\x06policy\x18\x12 \x01(\x0b\x32\x11.cerver.v2.Policy\x12\x1d\n\x04repo\x18\x13 \x01(\x0b\x32\x0f.cerver.v2.Repo\x12)\n\x08metadata\x18\x14 \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\x07metrics\x18\x15 \x01(\x0b\x32\x19.cerver.v2.SessionMetrics\x12+\n\x07routing\x18\x16 \x01(\x0b\x32\x1a.cerver.v2.RoutingDecision\x12.\n\ntranscript\x18\x17 \x03(\x0b\x32\x1a.cerver.v2.TranscriptEntry\x12\x18\n\x10transcript_count\x18\x18 \x01(\x05\x12\'\n\x06\x65vents\x18\x19 \x03(\x0b\x32\x17.cerver.v2.SessionEventB\r\n\x0b_compute_idB\r\n\x0b_sandbox_idB\x14\n\x12_parent_session_id\"\xd1\x01\n\x0eRunCodeRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07runtime\x18\x03 \x01(\t\x12\x14\n\x07timeout\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\r\n\x05stdin\x18\x05 \x01(\t\x12/\n\x03\x65nv\x18\x06 \x03(\x0b\x32\".cerver.v2.RunCodeRequest.EnvEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08_timeout\"t\n\tRunResult\x12\x0e\n\x06stdout\x18\x01 \x01(\t\x12\x0e\n\x06stderr\x18\x02 \x01(\t\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x11\n\ttimed_out\x18\x04 \x01(\x08\x12\x11\n\ttruncated\x18\x05 \x01(\x08\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\x8c\x01\n\x0fRunCodeResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x02 \x01(\x01\x12$\n\x06result\x18\x03 \x01(\x0b\x32\x14.cerver.v2.RunResult\x12*\n\x07metrics\x18\x04 \x01(\x0b\x32\x19.cerver.v2.SessionMetrics\"\x98\x01\n\x08RunEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\t\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x13\n\x0b\x64uration_ms\x18\x04 \x01(\x01\x12\x11\n\ttimed_out\x18\x05 \x01(\x08\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12\x0e\n\x06reason\x18\x08 \x01(\t\"A\n\rRunLlmRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05input\x18\x03 \x01(\t\"X\n\x0eRunLlmResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06output\x18\x03 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x04 \x01(\x01\"\xa8\x01\n\x12\x41ppendInputRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x8c\x01\n\nEntryInput\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"U\n\x17\x41ppendTranscriptRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12&\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x15.cerver.v2.EntryInput\"L\n\x0e\x41ppendResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04seqs\x18\x02 \x03(\x05\x12\x18\n\x10transcript_count\x18\x03 \x01(\x05\"\'\n\x11GetMetricsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\xa3\x01\n\x12SessionMetricsView\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12+\n\x07routing\x18\x04 \x01(\x0b\x32\x1a.cerver.v2.RoutingDecision\x12*\n\x07metrics\x18\x05 \x01(\x0b\x32\x19.cerver.v2.SessionMetrics\")\n\x13PauseSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"n\n\x14ResumeSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\'\n\x07\x63ompute\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x19\n\x11target_compute_id\x18\x03 \x01(\t\"\xc0\x01\n\x13SpawnSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x14\n\x0csession_name\x18\x03 \x01(\t\x12\x19\n\x11target_compute_id\x18\x04 \x01(\t\x12\'\n\x07\x63ompute\x18\x05 \x01(\x0b\x32\x16.google.protobuf.Value\x12-\n\x0crequirements\x18\x06 \x01(\x0b\x32\x17.cerver.v2.Requirements\"Q\n\x12SwapComputeRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\'\n\x07\x63ompute\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\"-\n\x17TerminateSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t2\xb8\x0e\n\x0eSessionService\x12u\n\rCreateSession\x12\x1f.cerver.v2.CreateSessionRequest\x1a\x12.cerver.v2.Session\"/\x82\xd3\xe4\x93\x02)\"\x0c/v2/sessions:\x01*Z\x16\"\x11/gateway/sessions:\x01*\x12\x65\n\x0cListSessions\x12\x1e.cerver.v2.ListSessionsRequest\x1a\x1f.cerver.v2.ListSessionsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v2/sessions\x12\x83\x01\n\nGetSession\x12\x1c.cerver.v2.GetSessionRequest\x1a\x12.cerver.v2.Session\"C\x82\xd3\xe4\x93\x02=\x12\x19/v2/sessions/{session_id}Z \x12\x1e/gateway/sessions/{session_id}\x12\x93\x01\n\x07RunCode\x12\x19.cerver.v2.RunCodeRequest\x1a\x1a.cerver.v2.RunCodeResponse\"Q\x82\xd3\xe4\x93\x02K\"\x1d/v2/sessions/{session_id}/run:\x01*Z\'\"\"/gateway/sessions/{session_id}/run:\x01*\x12\xa2\x01\n\rRunCodeStream\x12\x19.cerver.v2.RunCodeRequest\x1a\x13.cerver.v2.RunEvent\"_\x82\xd3\xe4\x93\x02Y\"$/v2/sessions/{session_id}/run/stream:\x01*Z.\")/gateway/sessions/{session_id}/run/stream:\x01*0\x01\x12k\n\x06RunLlm\x12\x18.cerver.v2.RunLlmRequest\x1a\x19.cerver.v2.RunLlmResponse\",\x82\xd3\xe4\x93\x02&\"!/v2/sessions/{session_id}/run-llm:\x01*\x12\x9e\x01\n\x0b\x41ppendInput\x12\x1d.cerver.v2.AppendInputRequest\x1a\x19.cerver.v2.AppendResponse\"U\x82\xd3\xe4\x93\x02O\"\x1f/v2/sessions/{session_id}/input:\x01*Z)\"$/gateway/sessions/{session_id}/input:\x01*\x12\x82\x01\n\x10\x41ppendTranscript\x12\".cerver.v2.AppendTranscriptRequest\x1a\x19.cerver.v2.AppendResponse\"/\x82\xd3\xe4\x93\x02)\"$/v2/sessions/{session_id}/transcript:\x01*\x12\x9e\x01\n\nGetMetrics\x12\x1c.cerver.v2.GetMetricsRequest\x1a\x1d.cerver.v2.SessionMetricsView\"S\x82\xd3\xe4\x93\x02M\x12!/v2/sessions/{session_id}/metricsZ(\x12&/gateway/sessions/{session_id}/metrics\x12n\n\x0cPauseSession\x12\x1e.cerver.v2.PauseSessionRequest\x1a\x12.cerver.v2.Session\"*\x82\xd3\xe4\x93\x02$\"\x1f/v2/sessions/{session_id}/pause:\x01*\x12q\n\rResumeSession\x12\x1f.cerver.v2.ResumeSessionRequest\x1a\x12.cerver.v2.Session\"+\x82\xd3\xe4\x93\x02%\" /v2/sessions/{session_id}/resume:\x01*\x12n\n\x0cSpawnSession\x12\x1e.cerver.v2.SpawnSessionRequest\x1a\x12.cerver.v2.Session\"*\x82\xd3\xe4\x93\x02$\"\x1f/v2/sessions/{session_id}/spawn:\x01*\x12n\n\x0bSwapCompute\x12\x1d.cerver.v2.SwapComputeRequest\x1a\x12.cerver.v2.Session\",\x82\xd3\xe4\x93\x02&\"!/v2/sessions/{session_id}/compute:\x01*\x12\x8f\x01\n\x10TerminateSession\x12\".cerver.v2.TerminateSessionRequest\x1a\x12.cerver.v2.Session\"C\x82\xd3\xe4\x93\x02=*\x19/v2/sessions/{session_id}Z *\x1e/gateway/sessions/{session_id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63\x65rver/v2/sessions.proto\x12\tcerver.v2\x1a\x16\x63\x65rver/v2/common.proto\x1a\x17\x63\x65rver/v2/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x03\n\x14\x43reateSessionRequest\x12\'\n\x07\x63ompute\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\x12H\n\x07harness\x18\x02 \x01(\tB7\xd2\xf3\x18\x33 @*\x08[\\w.\\-]+2%a short name such as claude or openai\x12\x1d\n\x0csession_name\x18\x03 \x01(\tB\x07\xd2\xf3\x18\x03 \xc8\x01\x12\x31\n\x0csession_type\x18\x04 \x01(\tB\x1b\xd2\xf3\x18\x17\n\x00\n\x07\x63ompute\n\ntranscript\x12\x15\n\x04task\x18\x05 \x01(\tB\x07\xd2\xf3\x18\x03 \x90N\x12\x10\n\x08workload\x18\x06 \x01(\t\x12\x1d\n\x04repo\x18\x07 \x01(\x0b\x32\x0f.cerver.v2.Repo\x12-\n\x0crequirements\x18\x08 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12!\n\x06policy\x18\t \x01(\x0b\x32\x11.cerver.v2.Policy\x12)\n\x08metadata\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x19\n\x11target_compute_id\x18\x0b \x01(\t\"\x97\x01\n\x13ListSessionsRequest\x12%\n\x05limit\x18\x01 \x01(\x05\x42\x16\xd2\xf3\x18\x12\x11\x00\x00\x00\x00\x00\x00\x00\x00\x19\x00\x00\x00\x00\x00\x00i@\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12+\n\x05state\x18\x04 \x01(\tB\x1c\xd2\xf3\x18\x18\n\x00\n\x07running\n\x04idle\n\x05\x65nded\x12\x0c\n\x04name\x18\x05 \x01(\t\"Q\n\x14ListSessionsResponse\x12$\n\x08sessions\x18\x01 \x03(\x0b\x32\x12.cerver.v2.Session\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"\x88\x01\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12$\n\x04tail\x18\x02 \x01(\x05\x42\x16\xd2\xf3\x18\x12\x11\x00\x00\x00\x00\x00\x00\x00\x00\x19\x00\x00\x00\x00\x00@\x8f@\x12!\n\x05since\x18\x03 \x01(\x05\x42\r\xd2\xf3\x18\t\x11\x00\x00\x00\x00\x00\x00\x00\x00H\x00\x88\x01\x01\x12\x0c\n\x04\x66ull\x18\x04 \x01(\x08\x42\x08\n\x06_since\"\x9e\x01\n\x0fTranscriptEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x05\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"|\n\x0cSessionEvent\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x13\n\x0b\x66rom_status\x18\x04 \x01(\t\x12\x11\n\tto_status\x18\x05 \x01(\t\"\xc3\x04\n\x0eSessionMetrics\x12\x1e\n\x11provision_time_ms\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\"\n\x15time_to_first_exec_ms\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12!\n\x14last_exec_latency_ms\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12$\n\x17\x61verage_exec_latency_ms\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12+\n\x1e\x61verage_stream_open_latency_ms\x18\x05 \x01(\x01H\x04\x88\x01\x01\x12\x18\n\x10total_exec_count\x18\x06 \x01(\x05\x12\x1a\n\x12total_stream_count\x18\x07 \x01(\x05\x12\x19\n\x11interaction_count\x18\x08 \x01(\x05\x12\x19\n\x11session_length_ms\x18\t \x01(\x01\x12\x19\n\x11\x63ost_estimate_usd\x18\n \x01(\x01\x12\x16\n\x0euptime_percent\x18\x0b \x01(\x01\x12\x1c\n\x14predicted_startup_ms\x18\x0c \x01(\x01\x12\x18\n\x10\x65ngagement_score\x18\r \x01(\x01\x12\x18\n\x10\x65ngagement_label\x18\x0e \x01(\tB\x14\n\x12_provision_time_msB\x18\n\x16_time_to_first_exec_msB\x17\n\x15_last_exec_latency_msB\x1a\n\x18_average_exec_latency_msB!\n\x1f_average_stream_open_latency_ms\"\xbb\x06\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x14\n\x0csession_name\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x17\n\ncompute_id\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x17\n\nsandbox_id\x18\x07 \x01(\tH\x01\x88\x01\x01\x12\x0f\n\x07harness\x18\x08 \x01(\t\x12\x14\n\x0csession_type\x18\t \x01(\t\x12\x0c\n\x04task\x18\n \x01(\t\x12\x10\n\x08workload\x18\x0b \x01(\t\x12\x1e\n\x11parent_session_id\x18\x0c \x01(\tH\x02\x88\x01\x01\x12\x12\n\nend_reason\x18\r \x01(\t\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x0crequirements\x18\x11 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12!\n\x06policy\x18\x12 \x01(\x0b\x32\x11.cerver.v2.Policy\x12\x1d\n\x04repo\x18\x13 \x01(\x0b\x32\x0f.cerver.v2.Repo\x12)\n\x08metadata\x18\x14 \x01(\x0b\x32\x17.google.protobuf.Struct\x12*\n\x07metrics\x18\x15 \x01(\x0b\x32\x19.cerver.v2.SessionMetrics\x12+\n\x07routing\x18\x16 \x01(\x0b\x32\x1a.cerver.v2.RoutingDecision\x12.\n\ntranscript\x18\x17 \x03(\x0b\x32\x1a.cerver.v2.TranscriptEntry\x12\x18\n\x10transcript_count\x18\x18 \x01(\x05\x12\'\n\x06\x65vents\x18\x19 \x03(\x0b\x32\x17.cerver.v2.SessionEventB\r\n\x0b_compute_idB\r\n\x0b_sandbox_idB\x14\n\x12_parent_session_id\"\xb1\x02\n\x0eRunCodeRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x37\n\x04\x63ode\x18\x02 \x01(\tB)\xe2\x41\x01\x02\xd2\xf3\x18! \xc0\x84=*\x10[\\s\\S]*\\S[\\s\\S]*2\tnot blank\x12,\n\x07runtime\x18\x03 \x01(\tB\x1b\xd2\xf3\x18\x17\n\x00\n\x05shell\n\x06python\n\x04node\x12,\n\x07timeout\x18\x04 \x01(\x01\x42\x16\xd2\xf3\x18\x12\x11\xfc\xa9\xf1\xd2MbP?\x19\x00\x00\x00\x00\x00 \xac@H\x00\x88\x01\x01\x12\r\n\x05stdin\x18\x05 \x01(\t\x12/\n\x03\x65nv\x18\x06 \x03(\x0b\x32\".cerver.v2.RunCodeRequest.EnvEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08_timeout\"t\n\tRunResult\x12\x0e\n\x06stdout\x18\x01 \x01(\t\x12\x0e\n\x06stderr\x18\x02 \x01(\t\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x11\n\ttimed_out\x18\x04 \x01(\x08\x12\x11\n\ttruncated\x18\x05 \x01(\x08\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\x8c\x01\n\x0fRunCodeResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x02 \x01(\x01\x12$\n\x06result\x18\x03 \x01(\x0b\x32\x14.cerver.v2.RunResult\x12*\n\x07metrics\x18\x04 \x01(\x0b\x32\x19.cerver.v2.SessionMetrics\"\x98\x01\n\x08RunEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\t\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x13\n\x0b\x64uration_ms\x18\x04 \x01(\x01\x12\x11\n\ttimed_out\x18\x05 \x01(\x08\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12\x0e\n\x06reason\x18\x08 \x01(\t\"A\n\rRunLlmRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05input\x18\x03 \x01(\t\"X\n\x0eRunLlmResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06output\x18\x03 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x04 \x01(\x01\"\xdd\x01\n\x12\x41ppendInputRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1d\n\x07\x63ontent\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xd2\xf3\x18\x04 \xc0\x84=\x12\x33\n\x04role\x18\x03 \x01(\tB%\xd2\xf3\x18!\n\x00\n\x04user\n\tassistant\n\x06system\n\x04tool\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xc1\x01\n\nEntryInput\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x04role\x18\x02 \x01(\tB%\xd2\xf3\x18!\n\x00\n\x04user\n\tassistant\n\x06system\n\x04tool\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x1d\n\x07\x63ontent\x18\x04 \x01(\tB\x0c\xe2\x41\x01\x02\xd2\xf3\x18\x04 \xc0\x84=\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"b\n\x17\x41ppendTranscriptRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x33\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x15.cerver.v2.EntryInputB\x0b\xe2\x41\x01\x02\xd2\xf3\x18\x03 \xe8\x07\"L\n\x0e\x41ppendResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04seqs\x18\x02 \x03(\x05\x12\x18\n\x10transcript_count\x18\x03 \x01(\x05\"\'\n\x11GetMetricsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\xa3\x01\n\x12SessionMetricsView\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12+\n\x07routing\x18\x04 \x01(\x0b\x32\x1a.cerver.v2.RoutingDecision\x12*\n\x07metrics\x18\x05 \x01(\x0b\x32\x19.cerver.v2.SessionMetrics\")\n\x13PauseSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"n\n\x14ResumeSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\'\n\x07\x63ompute\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x19\n\x11target_compute_id\x18\x03 \x01(\t\"\xd2\x01\n\x13SpawnSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x15\n\x04task\x18\x02 \x01(\tB\x07\xd2\xf3\x18\x03 \x90N\x12\x1d\n\x0csession_name\x18\x03 \x01(\tB\x07\xd2\xf3\x18\x03 \xc8\x01\x12\x19\n\x11target_compute_id\x18\x04 \x01(\t\x12\'\n\x07\x63ompute\x18\x05 \x01(\x0b\x32\x16.google.protobuf.Value\x12-\n\x0crequirements\x18\x06 \x01(\x0b\x32\x17.cerver.v2.Requirements\"W\n\x12SwapComputeRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12-\n\x07\x63ompute\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueB\x04\xe2\x41\x01\x02\"-\n\x17TerminateSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t2\xb8\x0e\n\x0eSessionService\x12u\n\rCreateSession\x12\x1f.cerver.v2.CreateSessionRequest\x1a\x12.cerver.v2.Session\"/\x82\xd3\xe4\x93\x02)\"\x0c/v2/sessions:\x01*Z\x16\"\x11/gateway/sessions:\x01*\x12\x65\n\x0cListSessions\x12\x1e.cerver.v2.ListSessionsRequest\x1a\x1f.cerver.v2.ListSessionsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v2/sessions\x12\x83\x01\n\nGetSession\x12\x1c.cerver.v2.GetSessionRequest\x1a\x12.cerver.v2.Session\"C\x82\xd3\xe4\x93\x02=\x12\x19/v2/sessions/{session_id}Z \x12\x1e/gateway/sessions/{session_id}\x12\x93\x01\n\x07RunCode\x12\x19.cerver.v2.RunCodeRequest\x1a\x1a.cerver.v2.RunCodeResponse\"Q\x82\xd3\xe4\x93\x02K\"\x1d/v2/sessions/{session_id}/run:\x01*Z\'\"\"/gateway/sessions/{session_id}/run:\x01*\x12\xa2\x01\n\rRunCodeStream\x12\x19.cerver.v2.RunCodeRequest\x1a\x13.cerver.v2.RunEvent\"_\x82\xd3\xe4\x93\x02Y\"$/v2/sessions/{session_id}/run/stream:\x01*Z.\")/gateway/sessions/{session_id}/run/stream:\x01*0\x01\x12k\n\x06RunLlm\x12\x18.cerver.v2.RunLlmRequest\x1a\x19.cerver.v2.RunLlmResponse\",\x82\xd3\xe4\x93\x02&\"!/v2/sessions/{session_id}/run-llm:\x01*\x12\x9e\x01\n\x0b\x41ppendInput\x12\x1d.cerver.v2.AppendInputRequest\x1a\x19.cerver.v2.AppendResponse\"U\x82\xd3\xe4\x93\x02O\"\x1f/v2/sessions/{session_id}/input:\x01*Z)\"$/gateway/sessions/{session_id}/input:\x01*\x12\x82\x01\n\x10\x41ppendTranscript\x12\".cerver.v2.AppendTranscriptRequest\x1a\x19.cerver.v2.AppendResponse\"/\x82\xd3\xe4\x93\x02)\"$/v2/sessions/{session_id}/transcript:\x01*\x12\x9e\x01\n\nGetMetrics\x12\x1c.cerver.v2.GetMetricsRequest\x1a\x1d.cerver.v2.SessionMetricsView\"S\x82\xd3\xe4\x93\x02M\x12!/v2/sessions/{session_id}/metricsZ(\x12&/gateway/sessions/{session_id}/metrics\x12n\n\x0cPauseSession\x12\x1e.cerver.v2.PauseSessionRequest\x1a\x12.cerver.v2.Session\"*\x82\xd3\xe4\x93\x02$\"\x1f/v2/sessions/{session_id}/pause:\x01*\x12q\n\rResumeSession\x12\x1f.cerver.v2.ResumeSessionRequest\x1a\x12.cerver.v2.Session\"+\x82\xd3\xe4\x93\x02%\" /v2/sessions/{session_id}/resume:\x01*\x12n\n\x0cSpawnSession\x12\x1e.cerver.v2.SpawnSessionRequest\x1a\x12.cerver.v2.Session\"*\x82\xd3\xe4\x93\x02$\"\x1f/v2/sessions/{session_id}/spawn:\x01*\x12n\n\x0bSwapCompute\x12\x1d.cerver.v2.SwapComputeRequest\x1a\x12.cerver.v2.Session\",\x82\xd3\xe4\x93\x02&\"!/v2/sessions/{session_id}/compute:\x01*\x12\x8f\x01\n\x10TerminateSession\x12\".cerver.v2.TerminateSessionRequest\x1a\x12.cerver.v2.Session\"C\x82\xd3\xe4\x93\x02=*\x19/v2/sessions/{session_id}Z *\x1e/gateway/sessions/{session_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cerver.v2.sessions_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CREATESESSIONREQUEST'].fields_by_name['harness']._loaded_options = None
+  _globals['_CREATESESSIONREQUEST'].fields_by_name['harness']._serialized_options = b'\322\363\0303 @*\010[\\w.\\-]+2%a short name such as claude or openai'
+  _globals['_CREATESESSIONREQUEST'].fields_by_name['session_name']._loaded_options = None
+  _globals['_CREATESESSIONREQUEST'].fields_by_name['session_name']._serialized_options = b'\322\363\030\003 \310\001'
+  _globals['_CREATESESSIONREQUEST'].fields_by_name['session_type']._loaded_options = None
+  _globals['_CREATESESSIONREQUEST'].fields_by_name['session_type']._serialized_options = b'\322\363\030\027\n\000\n\007compute\n\ntranscript'
+  _globals['_CREATESESSIONREQUEST'].fields_by_name['task']._loaded_options = None
+  _globals['_CREATESESSIONREQUEST'].fields_by_name['task']._serialized_options = b'\322\363\030\003 \220N'
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['limit']._loaded_options = None
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['limit']._serialized_options = b'\322\363\030\022\021\000\000\000\000\000\000\000\000\031\000\000\000\000\000\000i@'
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['state']._loaded_options = None
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['state']._serialized_options = b'\322\363\030\030\n\000\n\007running\n\004idle\n\005ended'
+  _globals['_GETSESSIONREQUEST'].fields_by_name['tail']._loaded_options = None
+  _globals['_GETSESSIONREQUEST'].fields_by_name['tail']._serialized_options = b'\322\363\030\022\021\000\000\000\000\000\000\000\000\031\000\000\000\000\000@\217@'
+  _globals['_GETSESSIONREQUEST'].fields_by_name['since']._loaded_options = None
+  _globals['_GETSESSIONREQUEST'].fields_by_name['since']._serialized_options = b'\322\363\030\t\021\000\000\000\000\000\000\000\000'
   _globals['_RUNCODEREQUEST_ENVENTRY']._loaded_options = None
   _globals['_RUNCODEREQUEST_ENVENTRY']._serialized_options = b'8\001'
+  _globals['_RUNCODEREQUEST'].fields_by_name['code']._loaded_options = None
+  _globals['_RUNCODEREQUEST'].fields_by_name['code']._serialized_options = b'\342A\001\002\322\363\030! \300\204=*\020[\\s\\S]*\\S[\\s\\S]*2\tnot blank'
+  _globals['_RUNCODEREQUEST'].fields_by_name['runtime']._loaded_options = None
+  _globals['_RUNCODEREQUEST'].fields_by_name['runtime']._serialized_options = b'\322\363\030\027\n\000\n\005shell\n\006python\n\004node'
+  _globals['_RUNCODEREQUEST'].fields_by_name['timeout']._loaded_options = None
+  _globals['_RUNCODEREQUEST'].fields_by_name['timeout']._serialized_options = b'\322\363\030\022\021\374\251\361\322MbP?\031\000\000\000\000\000 \254@'
+  _globals['_APPENDINPUTREQUEST'].fields_by_name['content']._loaded_options = None
+  _globals['_APPENDINPUTREQUEST'].fields_by_name['content']._serialized_options = b'\342A\001\002\322\363\030\004 \300\204='
+  _globals['_APPENDINPUTREQUEST'].fields_by_name['role']._loaded_options = None
+  _globals['_APPENDINPUTREQUEST'].fields_by_name['role']._serialized_options = b'\322\363\030!\n\000\n\004user\n\tassistant\n\006system\n\004tool'
+  _globals['_ENTRYINPUT'].fields_by_name['role']._loaded_options = None
+  _globals['_ENTRYINPUT'].fields_by_name['role']._serialized_options = b'\322\363\030!\n\000\n\004user\n\tassistant\n\006system\n\004tool'
+  _globals['_ENTRYINPUT'].fields_by_name['content']._loaded_options = None
+  _globals['_ENTRYINPUT'].fields_by_name['content']._serialized_options = b'\342A\001\002\322\363\030\004 \300\204='
+  _globals['_APPENDTRANSCRIPTREQUEST'].fields_by_name['entries']._loaded_options = None
+  _globals['_APPENDTRANSCRIPTREQUEST'].fields_by_name['entries']._serialized_options = b'\342A\001\002\322\363\030\003 \350\007'
+  _globals['_SPAWNSESSIONREQUEST'].fields_by_name['task']._loaded_options = None
+  _globals['_SPAWNSESSIONREQUEST'].fields_by_name['task']._serialized_options = b'\322\363\030\003 \220N'
+  _globals['_SPAWNSESSIONREQUEST'].fields_by_name['session_name']._loaded_options = None
+  _globals['_SPAWNSESSIONREQUEST'].fields_by_name['session_name']._serialized_options = b'\322\363\030\003 \310\001'
+  _globals['_SWAPCOMPUTEREQUEST'].fields_by_name['compute']._loaded_options = None
+  _globals['_SWAPCOMPUTEREQUEST'].fields_by_name['compute']._serialized_options = b'\342A\001\002'
   _globals['_SESSIONSERVICE'].methods_by_name['CreateSession']._loaded_options = None
   _globals['_SESSIONSERVICE'].methods_by_name['CreateSession']._serialized_options = b'\202\323\344\223\002)\"\014/v2/sessions:\001*Z\026\"\021/gateway/sessions:\001*'
   _globals['_SESSIONSERVICE'].methods_by_name['ListSessions']._loaded_options = None
@@ -65,58 +105,58 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SESSIONSERVICE'].methods_by_name['SwapCompute']._serialized_options = b'\202\323\344\223\002&\"!/v2/sessions/{session_id}/compute:\001*'
   _globals['_SESSIONSERVICE'].methods_by_name['TerminateSession']._loaded_options = None
   _globals['_SESSIONSERVICE'].methods_by_name['TerminateSession']._serialized_options = b'\202\323\344\223\002=*\031/v2/sessions/{session_id}Z *\036/gateway/sessions/{session_id}'
-  _globals['_CREATESESSIONREQUEST']._serialized_start=157
-  _globals['_CREATESESSIONREQUEST']._serialized_end=496
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=498
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=595
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=597
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=678
-  _globals['_GETSESSIONREQUEST']._serialized_start=680
-  _globals['_GETSESSIONREQUEST']._serialized_end=777
-  _globals['_TRANSCRIPTENTRY']._serialized_start=780
-  _globals['_TRANSCRIPTENTRY']._serialized_end=938
-  _globals['_SESSIONEVENT']._serialized_start=940
-  _globals['_SESSIONEVENT']._serialized_end=1064
-  _globals['_SESSIONMETRICS']._serialized_start=1067
-  _globals['_SESSIONMETRICS']._serialized_end=1646
-  _globals['_SESSION']._serialized_start=1649
-  _globals['_SESSION']._serialized_end=2476
-  _globals['_RUNCODEREQUEST']._serialized_start=2479
-  _globals['_RUNCODEREQUEST']._serialized_end=2688
-  _globals['_RUNCODEREQUEST_ENVENTRY']._serialized_start=2634
-  _globals['_RUNCODEREQUEST_ENVENTRY']._serialized_end=2676
-  _globals['_RUNRESULT']._serialized_start=2690
-  _globals['_RUNRESULT']._serialized_end=2806
-  _globals['_RUNCODERESPONSE']._serialized_start=2809
-  _globals['_RUNCODERESPONSE']._serialized_end=2949
-  _globals['_RUNEVENT']._serialized_start=2952
-  _globals['_RUNEVENT']._serialized_end=3104
-  _globals['_RUNLLMREQUEST']._serialized_start=3106
-  _globals['_RUNLLMREQUEST']._serialized_end=3171
-  _globals['_RUNLLMRESPONSE']._serialized_start=3173
-  _globals['_RUNLLMRESPONSE']._serialized_end=3261
-  _globals['_APPENDINPUTREQUEST']._serialized_start=3264
-  _globals['_APPENDINPUTREQUEST']._serialized_end=3432
-  _globals['_ENTRYINPUT']._serialized_start=3435
-  _globals['_ENTRYINPUT']._serialized_end=3575
-  _globals['_APPENDTRANSCRIPTREQUEST']._serialized_start=3577
-  _globals['_APPENDTRANSCRIPTREQUEST']._serialized_end=3662
-  _globals['_APPENDRESPONSE']._serialized_start=3664
-  _globals['_APPENDRESPONSE']._serialized_end=3740
-  _globals['_GETMETRICSREQUEST']._serialized_start=3742
-  _globals['_GETMETRICSREQUEST']._serialized_end=3781
-  _globals['_SESSIONMETRICSVIEW']._serialized_start=3784
-  _globals['_SESSIONMETRICSVIEW']._serialized_end=3947
-  _globals['_PAUSESESSIONREQUEST']._serialized_start=3949
-  _globals['_PAUSESESSIONREQUEST']._serialized_end=3990
-  _globals['_RESUMESESSIONREQUEST']._serialized_start=3992
-  _globals['_RESUMESESSIONREQUEST']._serialized_end=4102
-  _globals['_SPAWNSESSIONREQUEST']._serialized_start=4105
-  _globals['_SPAWNSESSIONREQUEST']._serialized_end=4297
-  _globals['_SWAPCOMPUTEREQUEST']._serialized_start=4299
-  _globals['_SWAPCOMPUTEREQUEST']._serialized_end=4380
-  _globals['_TERMINATESESSIONREQUEST']._serialized_start=4382
-  _globals['_TERMINATESESSIONREQUEST']._serialized_end=4427
-  _globals['_SESSIONSERVICE']._serialized_start=4430
-  _globals['_SESSIONSERVICE']._serialized_end=6278
+  _globals['_CREATESESSIONREQUEST']._serialized_start=215
+  _globals['_CREATESESSIONREQUEST']._serialized_end=658
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=661
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=812
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=814
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=895
+  _globals['_GETSESSIONREQUEST']._serialized_start=898
+  _globals['_GETSESSIONREQUEST']._serialized_end=1034
+  _globals['_TRANSCRIPTENTRY']._serialized_start=1037
+  _globals['_TRANSCRIPTENTRY']._serialized_end=1195
+  _globals['_SESSIONEVENT']._serialized_start=1197
+  _globals['_SESSIONEVENT']._serialized_end=1321
+  _globals['_SESSIONMETRICS']._serialized_start=1324
+  _globals['_SESSIONMETRICS']._serialized_end=1903
+  _globals['_SESSION']._serialized_start=1906
+  _globals['_SESSION']._serialized_end=2733
+  _globals['_RUNCODEREQUEST']._serialized_start=2736
+  _globals['_RUNCODEREQUEST']._serialized_end=3041
+  _globals['_RUNCODEREQUEST_ENVENTRY']._serialized_start=2987
+  _globals['_RUNCODEREQUEST_ENVENTRY']._serialized_end=3029
+  _globals['_RUNRESULT']._serialized_start=3043
+  _globals['_RUNRESULT']._serialized_end=3159
+  _globals['_RUNCODERESPONSE']._serialized_start=3162
+  _globals['_RUNCODERESPONSE']._serialized_end=3302
+  _globals['_RUNEVENT']._serialized_start=3305
+  _globals['_RUNEVENT']._serialized_end=3457
+  _globals['_RUNLLMREQUEST']._serialized_start=3459
+  _globals['_RUNLLMREQUEST']._serialized_end=3524
+  _globals['_RUNLLMRESPONSE']._serialized_start=3526
+  _globals['_RUNLLMRESPONSE']._serialized_end=3614
+  _globals['_APPENDINPUTREQUEST']._serialized_start=3617
+  _globals['_APPENDINPUTREQUEST']._serialized_end=3838
+  _globals['_ENTRYINPUT']._serialized_start=3841
+  _globals['_ENTRYINPUT']._serialized_end=4034
+  _globals['_APPENDTRANSCRIPTREQUEST']._serialized_start=4036
+  _globals['_APPENDTRANSCRIPTREQUEST']._serialized_end=4134
+  _globals['_APPENDRESPONSE']._serialized_start=4136
+  _globals['_APPENDRESPONSE']._serialized_end=4212
+  _globals['_GETMETRICSREQUEST']._serialized_start=4214
+  _globals['_GETMETRICSREQUEST']._serialized_end=4253
+  _globals['_SESSIONMETRICSVIEW']._serialized_start=4256
+  _globals['_SESSIONMETRICSVIEW']._serialized_end=4419
+  _globals['_PAUSESESSIONREQUEST']._serialized_start=4421
+  _globals['_PAUSESESSIONREQUEST']._serialized_end=4462
+  _globals['_RESUMESESSIONREQUEST']._serialized_start=4464
+  _globals['_RESUMESESSIONREQUEST']._serialized_end=4574
+  _globals['_SPAWNSESSIONREQUEST']._serialized_start=4577
+  _globals['_SPAWNSESSIONREQUEST']._serialized_end=4787
+  _globals['_SWAPCOMPUTEREQUEST']._serialized_start=4789
+  _globals['_SWAPCOMPUTEREQUEST']._serialized_end=4876
+  _globals['_TERMINATESESSIONREQUEST']._serialized_start=4878
+  _globals['_TERMINATESESSIONREQUEST']._serialized_end=4923
+  _globals['_SESSIONSERVICE']._serialized_start=4926
+  _globals['_SESSIONSERVICE']._serialized_end=6774
 # @@protoc_insertion_point(module_scope)

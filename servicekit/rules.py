@@ -1,0 +1,93 @@
+"""What a contract accepts, read from its annotations (proto/cerver/v2/options.proto
+and google.api.field_behavior), enforced on every request by the guard and
+documented by the edges, so that /v2/docs and the services never disagree."""
+import functools
+import re
+
+import grpc
+from google.api import field_behavior_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
+from google.rpc import error_details_pb2
+
+from cerver.v2 import options_pb2
+from servicekit import errors
+
+REQUIRED = field_behavior_pb2.REQUIRED
+
+
+def access(method: MethodDescriptor) -> int:
+    options = method.GetOptions()
+    return options.Extensions[options_pb2.access] if options.HasExtension(options_pb2.access) else 0
+
+
+def required(field: FieldDescriptor) -> bool:
+    return REQUIRED in field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+
+
+def field_rules(field: FieldDescriptor) -> options_pb2.FieldRules | None:
+    options = field.GetOptions()
+    return options.Extensions[options_pb2.rules] if options.HasExtension(options_pb2.rules) else None
+
+
+@functools.lru_cache(maxsize=None)
+def _plan(message: Descriptor) -> tuple:
+    """The fields of a message type that carry something to check."""
+    plan = []
+    for field in message.fields:
+        rules, needed = field_rules(field), required(field)
+        nested = field.message_type is not None and not field.message_type.full_name.startswith("google.") \
+            and not field.message_type.GetOptions().map_entry
+        if rules or needed or nested:
+            plan.append((field, needed, rules, re.compile(rules.pattern) if rules and rules.pattern else None, nested))
+    return tuple(plan)
+
+
+def violations(message, prefix: str = "") -> list[tuple[str, str]]:
+    out = []
+    for field, needed, rules, pattern, nested in _plan(message.DESCRIPTOR):
+        name = prefix + field.name
+        value = getattr(message, field.name)
+        present = len(value) > 0 if field.is_repeated else (
+            message.HasField(field.name) if field.has_presence else value != field.default_value)
+        if not present:
+            if needed:
+                out.append((name, f"{name} is required"))
+            continue
+        if nested:
+            for i, item in enumerate(value if field.is_repeated else [value]):
+                out += violations(item, f"{name}[{i}]." if field.is_repeated else f"{name}.")
+        if rules is None:
+            continue
+        values = list(value) if field.is_repeated else [value]
+        if rules.HasField("max_length") and field.is_repeated and len(values) > rules.max_length:
+            out.append((name, f"{name} holds at most {rules.max_length} items"))
+        for item in values:
+            out += _check(name, item, rules, pattern)
+    return out
+
+
+def _check(name: str, value, rules: options_pb2.FieldRules, pattern) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        if rules.one_of and value not in rules.one_of:
+            return [(name, f"{name} must be one of {', '.join(v for v in rules.one_of if v)}")]
+        if rules.HasField("max_length") and len(value) > rules.max_length:
+            return [(name, f"{name} is at most {rules.max_length} characters")]
+        if pattern is not None and not pattern.fullmatch(value):
+            return [(name, f"{name} must be {rules.pattern_means or 'of the documented form'}")]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        low = rules.minimum if rules.HasField("minimum") else None
+        high = rules.maximum if rules.HasField("maximum") else None
+        if (low is not None and value < low) or (high is not None and value > high):
+            return [(name, f"{name} must be between {low:g} and {high:g}" if low is not None and high is not None
+                     else f"{name} must be at least {low:g}" if low is not None else f"{name} is at most {high:g}")]
+    return []
+
+
+def check(message) -> None:
+    """Refuse a request that breaks its contract's annotations (400, every violation listed)."""
+    found = violations(message)
+    if found:
+        detail = error_details_pb2.BadRequest()
+        for field, description in found:
+            detail.field_violations.add(field=field, description=description)
+        raise errors.ServiceError(grpc.StatusCode.INVALID_ARGUMENT, found[0][1], detail)

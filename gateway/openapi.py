@@ -42,10 +42,12 @@ def method_comments(files: descriptor_pb2.FileDescriptorSet) -> dict[str, str]:
 def _schema(field, refs: dict) -> dict:
     if field.message_type is not None:
         if field.message_type.GetOptions().map_entry:
-            value = field.message_type.fields_by_name["value"]
-            schema = {"type": "object", "additionalProperties": _single(value, refs)}
-            if rules.required(field):
+            value = _single(field.message_type.fields_by_name["value"], refs)
+            schema = {"type": "object", "additionalProperties": value}
+            if rules.required(field):  # at least one entry, none of them empty
                 schema["minProperties"] = 1
+                if value.get("type") == "string":
+                    value["minLength"] = 1
             return schema
     single = _constrained(field, _single(field, refs))
     if field.is_repeated:
@@ -57,6 +59,12 @@ def _schema(field, refs: dict) -> dict:
             schema["minItems"] = 1
         return schema
     return single
+
+
+def _nullable(schema: dict) -> dict:
+    if "$ref" in schema:
+        return {"allOf": [schema], "nullable": True}
+    return {**schema, "nullable": True}
 
 
 def _constrained(field, schema: dict) -> dict:
@@ -95,12 +103,29 @@ def _component(message, refs: dict) -> None:
     if message.full_name in refs:
         return
     refs[message.full_name] = {}  # placeholder breaks recursion
-    schema = {"type": "object", "properties": {f.name: _schema(f, refs) for f in message.fields},
+    properties = {}
+    for f in message.fields:
+        properties[f.name] = _schema(f, refs)
+        if not rules.required(f):
+            # Proto3 JSON reads null as "unset": the edges accept it for any field.
+            properties[f.name] = _nullable(properties[f.name])
+    schema = {"type": "object", "properties": properties,
               "additionalProperties": False}  # the edges refuse fields a message does not have
     needed = [f.name for f in message.fields if rules.required(f)]
     if needed:
         schema["required"] = needed
     refs[message.full_name] = schema
+
+
+def _field(message, dotted: str):
+    for name in dotted.split("."):
+        field = message.fields_by_name[name]
+        message = field.message_type
+    return field
+
+
+def route_fields(route: Route) -> set[str]:
+    return {s.field for s in route.segments if s.field}
 
 
 def document(routes: list[Route], comments: dict[str, str]) -> dict:
@@ -115,7 +140,7 @@ def document(routes: list[Route], comments: dict[str, str]) -> dict:
             "summary": comments.get(method.full_name) or method.name,
             "tags": [method.containing_service.name],
             "parameters": [{"name": s.field, "in": "path", "required": True,
-                            "schema": {"type": "string", "minLength": 1}}
+                            "schema": {**_schema(_field(method.input_type, s.field), refs), "minLength": 1}}
                            for s in route.segments if s.field],
             "responses": {"200": {"description": "OK"}, "default": {
                 "description": "A google.rpc.Status", "content": {"application/json": {"schema": {
@@ -125,13 +150,17 @@ def document(routes: list[Route], comments: dict[str, str]) -> dict:
         _component(method.output_type, refs)
         out_ref = {"$ref": f"#/components/schemas/{method.output_type.full_name}"}
         if route.server_streaming:
-            op["responses"]["200"]["content"] = {"text/event-stream": {"schema": out_ref}}
+            # Each event's data: a message, or (event: error) a google.rpc.Status.
+            op["responses"]["200"]["content"] = {"text/event-stream": {"schema": {"oneOf": [
+                out_ref, {"$ref": "#/components/schemas/google.rpc.Status"}]}}}
             op["responses"]["200"]["description"] = "Server-sent events, one `data:` JSON message each"
         else:
             op["responses"]["200"]["content"] = {"application/json": {"schema": out_ref}}
         if route.body:
             op["requestBody"] = {"content": {"application/json": {"schema": {
                 "$ref": f"#/components/schemas/{method.input_type.full_name}"}}}}
+            if any(rules.required(f) for f in method.input_type.fields if f.name not in route_fields(route)):
+                op["requestBody"]["required"] = True
         if not route.body or route.body != "*":
             bound = {s.field for s in route.segments if s.field}
             for field in method.input_type.fields:

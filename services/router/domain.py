@@ -46,9 +46,8 @@ class Router:
     async def recommend(self, req: router_pb2.RecommendRequest) -> common_pb2.RecommendationReport:
         validate(req.requirements, req.policy)
         unknown = [p for p in [*req.policy.allowed_providers, req.provider] if p and p not in self._names()]
-        if unknown:
-            raise errors.invalid(f"unknown provider {unknown[0]!r}; known: {', '.join(sorted(self._names()))}",
-                                 "provider")
+        if unknown:  # a provider this catalog does not have: no such resource
+            raise errors.not_found("provider", unknown[0][:64])
         credentials = peers.credentials()
         only, computes = None, None
         if req.compute_id:
@@ -75,7 +74,7 @@ class Router:
         names = list(dict.fromkeys(req.providers)) or [p.name for p in self.catalog.base.profiles]
         unknown = [n for n in names if n not in self._names()]
         if unknown:
-            raise errors.invalid(f"unknown provider {unknown[0]!r}", "providers")
+            raise errors.not_found("provider", unknown[0][:64])
         samples = req.sample_size or 5
         if not 1 <= samples <= MAX_SAMPLES:
             raise errors.invalid(f"sample_size must be 1..{MAX_SAMPLES}", "sample_size")

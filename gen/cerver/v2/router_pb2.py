@@ -25,17 +25,22 @@ _sym_db = _symbol_database.Default()
 from cerver.v2 import common_pb2 as cerver_dot_v2_dot_common__pb2
 from cerver.v2 import options_pb2 as cerver_dot_v2_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x65rver/v2/router.proto\x12\tcerver.v2\x1a\x16\x63\x65rver/v2/common.proto\x1a\x17\x63\x65rver/v2/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x03\n\x0fProviderProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x12\n\nexecutable\x18\x04 \x01(\x08\x12\x19\n\x11\x65xecutable_reason\x18\x05 \x01(\t\x12\x10\n\x08runtimes\x18\x06 \x03(\t\x12\x0f\n\x07\x62rowser\x18\x07 \x01(\x08\x12\x0f\n\x07\x64\x65sktop\x18\x08 \x01(\x08\x12\x16\n\x0epublic_preview\x18\t \x01(\x08\x12\x17\n\x0fpackage_install\x18\n \x01(\x08\x12\x1b\n\x13max_timeout_minutes\x18\x0b \x01(\x05\x12\x13\n\x0bpersistence\x18\x0c \x01(\t\x12\x12\n\nstartup_ms\x18\r \x01(\x05\x12\x13\n\x0breliability\x18\x0e \x01(\x01\x12$\n\x05price\x18\x0f \x01(\x0b\x32\x15.cerver.v2.PriceModel\x12\x11\n\tstrengths\x18\x10 \x03(\t\x12\x18\n\x10observed_samples\x18\x11 \x01(\x05\"\x16\n\x14ListProvidersRequest\"F\n\x15ListProvidersResponse\x12-\n\tproviders\x18\x01 \x03(\x0b\x32\x1a.cerver.v2.ProviderProfile\"\x90\x02\n\x10RecommendRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12\x1d\n\x04repo\x18\x03 \x01(\x0b\x32\x0f.cerver.v2.Repo\x12-\n\x0crequirements\x18\x04 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12!\n\x06policy\x18\x05 \x01(\x0b\x32\x11.cerver.v2.Policy\x12\x1a\n\x12require_executable\x18\x06 \x01(\x08\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\x12\n\ncompute_id\x18\x08 \x01(\t\x12)\n\x08metadata\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\"O\n\x14ReportOutcomeRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07success\x18\x02 \x01(\x08\x12\x14\n\x0cprovision_ms\x18\x03 \x01(\x01\"\x17\n\x15ReportOutcomeResponse\"\xc1\x01\n\x17\x43reateStressTestRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08workload\x18\x03 \x01(\t\x12-\n\x0crequirements\x18\x04 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12!\n\x06policy\x18\x05 \x01(\x0b\x32\x11.cerver.v2.Policy\x12\x11\n\tproviders\x18\x06 \x03(\t\x12\x13\n\x0bsample_size\x18\x07 \x01(\x05\"&\n\x14GetStressTestRequest\x12\x0e\n\x06testId\x18\x01 \x01(\t\"G\n\x0cStressReport\x12\x10\n\x08headline\x18\x01 \x01(\t\x12\x10\n\x08guidance\x18\x02 \x01(\t\x12\x13\n\x0bnext_policy\x18\x03 \x01(\t\"\xc3\x01\n\x14ProviderStressResult\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0f\n\x07samples\x18\x03 \x01(\x05\x12\x10\n\x08\x66\x61ilures\x18\x04 \x01(\x05\x12\x0e\n\x06p50_ms\x18\x05 \x01(\x01\x12\x0e\n\x06p95_ms\x18\x06 \x01(\x01\x12\x0f\n\x07mean_ms\x18\x07 \x01(\x01\x12\x1a\n\x12\x65stimated_cost_usd\x18\x08 \x01(\x01\x12\r\n\x05score\x18\t \x01(\x01\x12\x0c\n\x04note\x18\n \x01(\t\"\xef\x02\n\nStressTest\x12\x0e\n\x06testId\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08workload\x18\x03 \x01(\t\x12\x12\n\nsampleSize\x18\x04 \x01(\x05\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x0e\n\x06winner\x18\x06 \x01(\t\x12\x0f\n\x07summary\x18\x07 \x01(\t\x12\'\n\x06report\x18\x08 \x01(\x0b\x32\x17.cerver.v2.StressReport\x12\x30\n\x07results\x18\t \x03(\x0b\x32\x1f.cerver.v2.ProviderStressResult\x12\x19\n\x11\x63ompleted_samples\x18\n \x01(\x05\x12\x15\n\rtotal_samples\x18\x0b \x01(\x05\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x80\x05\n\rRouterService\x12\x7f\n\rListProviders\x12\x1f.cerver.v2.ListProvidersRequest\x1a .cerver.v2.ListProvidersResponse\"+\x82\xd3\xe4\x93\x02%\x12\r/v2/providersZ\x14\x12\x12/gateway/providers\x12|\n\tRecommend\x12\x1b.cerver.v2.RecommendRequest\x1a\x1f.cerver.v2.RecommendationReport\"1\x82\xd3\xe4\x93\x02+\"\r/v2/recommend:\x01*Z\x17\"\x12/gateway/recommend:\x01*\x12\x86\x01\n\x10\x43reateStressTest\x12\".cerver.v2.CreateStressTestRequest\x1a\x15.cerver.v2.StressTest\"7\x82\xd3\xe4\x93\x02\x31\"\x10/v2/stress-tests:\x01*Z\x1a\"\x15/gateway/stress-tests:\x01*\x12\x8c\x01\n\rGetStressTest\x12\x1f.cerver.v2.GetStressTestRequest\x1a\x15.cerver.v2.StressTest\"C\x82\xd3\xe4\x93\x02=\x12\x19/v2/stress-tests/{testId}Z \x12\x1e/gateway/stress-tests/{testId}\x12X\n\rReportOutcome\x12\x1f.cerver.v2.ReportOutcomeRequest\x1a .cerver.v2.ReportOutcomeResponse\"\x04\xc8\xf3\x18\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x65rver/v2/router.proto\x12\tcerver.v2\x1a\x16\x63\x65rver/v2/common.proto\x1a\x17\x63\x65rver/v2/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x03\n\x0fProviderProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x12\n\nexecutable\x18\x04 \x01(\x08\x12\x19\n\x11\x65xecutable_reason\x18\x05 \x01(\t\x12\x10\n\x08runtimes\x18\x06 \x03(\t\x12\x0f\n\x07\x62rowser\x18\x07 \x01(\x08\x12\x0f\n\x07\x64\x65sktop\x18\x08 \x01(\x08\x12\x16\n\x0epublic_preview\x18\t \x01(\x08\x12\x17\n\x0fpackage_install\x18\n \x01(\x08\x12\x1b\n\x13max_timeout_minutes\x18\x0b \x01(\x05\x12\x13\n\x0bpersistence\x18\x0c \x01(\t\x12\x12\n\nstartup_ms\x18\r \x01(\x05\x12\x13\n\x0breliability\x18\x0e \x01(\x01\x12$\n\x05price\x18\x0f \x01(\x0b\x32\x15.cerver.v2.PriceModel\x12\x11\n\tstrengths\x18\x10 \x03(\t\x12\x18\n\x10observed_samples\x18\x11 \x01(\x05\"\x16\n\x14ListProvidersRequest\"F\n\x15ListProvidersResponse\x12-\n\tproviders\x18\x01 \x03(\x0b\x32\x1a.cerver.v2.ProviderProfile\"\x90\x02\n\x10RecommendRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12\x1d\n\x04repo\x18\x03 \x01(\x0b\x32\x0f.cerver.v2.Repo\x12-\n\x0crequirements\x18\x04 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12!\n\x06policy\x18\x05 \x01(\x0b\x32\x11.cerver.v2.Policy\x12\x1a\n\x12require_executable\x18\x06 \x01(\x08\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\x12\n\ncompute_id\x18\x08 \x01(\t\x12)\n\x08metadata\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\"O\n\x14ReportOutcomeRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07success\x18\x02 \x01(\x08\x12\x14\n\x0cprovision_ms\x18\x03 \x01(\x01\"\x17\n\x15ReportOutcomeResponse\"\xaf\x02\n\x17\x43reateStressTestRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x62\n\x04kind\x18\x02 \x01(\tBT\xe2\x41\x01\x02\xd2\xf3\x18L\n\ncold_start\n\x0fstream_response\n\x0fpackage_install\n\x0epreview_launch\n\x0clong_session\x12\x10\n\x08workload\x18\x03 \x01(\t\x12-\n\x0crequirements\x18\x04 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12!\n\x06policy\x18\x05 \x01(\x0b\x32\x11.cerver.v2.Policy\x12\x11\n\tproviders\x18\x06 \x03(\t\x12+\n\x0bsample_size\x18\x07 \x01(\x05\x42\x16\xd2\xf3\x18\x12\x11\x00\x00\x00\x00\x00\x00\x00\x00\x19\x00\x00\x00\x00\x00\x00I@\"&\n\x14GetStressTestRequest\x12\x0e\n\x06testId\x18\x01 \x01(\t\"G\n\x0cStressReport\x12\x10\n\x08headline\x18\x01 \x01(\t\x12\x10\n\x08guidance\x18\x02 \x01(\t\x12\x13\n\x0bnext_policy\x18\x03 \x01(\t\"\xc3\x01\n\x14ProviderStressResult\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0f\n\x07samples\x18\x03 \x01(\x05\x12\x10\n\x08\x66\x61ilures\x18\x04 \x01(\x05\x12\x0e\n\x06p50_ms\x18\x05 \x01(\x01\x12\x0e\n\x06p95_ms\x18\x06 \x01(\x01\x12\x0f\n\x07mean_ms\x18\x07 \x01(\x01\x12\x1a\n\x12\x65stimated_cost_usd\x18\x08 \x01(\x01\x12\r\n\x05score\x18\t \x01(\x01\x12\x0c\n\x04note\x18\n \x01(\t\"\xef\x02\n\nStressTest\x12\x0e\n\x06testId\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08workload\x18\x03 \x01(\t\x12\x12\n\nsampleSize\x18\x04 \x01(\x05\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x0e\n\x06winner\x18\x06 \x01(\t\x12\x0f\n\x07summary\x18\x07 \x01(\t\x12\'\n\x06report\x18\x08 \x01(\x0b\x32\x17.cerver.v2.StressReport\x12\x30\n\x07results\x18\t \x03(\x0b\x32\x1f.cerver.v2.ProviderStressResult\x12\x19\n\x11\x63ompleted_samples\x18\n \x01(\x05\x12\x15\n\rtotal_samples\x18\x0b \x01(\x05\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x80\x05\n\rRouterService\x12\x7f\n\rListProviders\x12\x1f.cerver.v2.ListProvidersRequest\x1a .cerver.v2.ListProvidersResponse\"+\x82\xd3\xe4\x93\x02%\x12\r/v2/providersZ\x14\x12\x12/gateway/providers\x12|\n\tRecommend\x12\x1b.cerver.v2.RecommendRequest\x1a\x1f.cerver.v2.RecommendationReport\"1\x82\xd3\xe4\x93\x02+\"\r/v2/recommend:\x01*Z\x17\"\x12/gateway/recommend:\x01*\x12\x86\x01\n\x10\x43reateStressTest\x12\".cerver.v2.CreateStressTestRequest\x1a\x15.cerver.v2.StressTest\"7\x82\xd3\xe4\x93\x02\x31\"\x10/v2/stress-tests:\x01*Z\x1a\"\x15/gateway/stress-tests:\x01*\x12\x8c\x01\n\rGetStressTest\x12\x1f.cerver.v2.GetStressTestRequest\x1a\x15.cerver.v2.StressTest\"C\x82\xd3\xe4\x93\x02=\x12\x19/v2/stress-tests/{testId}Z \x12\x1e/gateway/stress-tests/{testId}\x12X\n\rReportOutcome\x12\x1f.cerver.v2.ReportOutcomeRequest\x1a .cerver.v2.ReportOutcomeResponse\"\x04\xc8\xf3\x18\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cerver.v2.router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CREATESTRESSTESTREQUEST'].fields_by_name['kind']._loaded_options = None
+  _globals['_CREATESTRESSTESTREQUEST'].fields_by_name['kind']._serialized_options = b'\342A\001\002\322\363\030L\n\ncold_start\n\017stream_response\n\017package_install\n\016preview_launch\n\014long_session'
+  _globals['_CREATESTRESSTESTREQUEST'].fields_by_name['sample_size']._loaded_options = None
+  _globals['_CREATESTRESSTESTREQUEST'].fields_by_name['sample_size']._serialized_options = b'\322\363\030\022\021\000\000\000\000\000\000\000\000\031\000\000\000\000\000\000I@'
   _globals['_ROUTERSERVICE'].methods_by_name['ListProviders']._loaded_options = None
   _globals['_ROUTERSERVICE'].methods_by_name['ListProviders']._serialized_options = b'\202\323\344\223\002%\022\r/v2/providersZ\024\022\022/gateway/providers'
   _globals['_ROUTERSERVICE'].methods_by_name['Recommend']._loaded_options = None
@@ -46,28 +51,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROUTERSERVICE'].methods_by_name['GetStressTest']._serialized_options = b'\202\323\344\223\002=\022\031/v2/stress-tests/{testId}Z \022\036/gateway/stress-tests/{testId}'
   _globals['_ROUTERSERVICE'].methods_by_name['ReportOutcome']._loaded_options = None
   _globals['_ROUTERSERVICE'].methods_by_name['ReportOutcome']._serialized_options = b'\310\363\030\002'
-  _globals['_PROVIDERPROFILE']._serialized_start=180
-  _globals['_PROVIDERPROFILE']._serialized_end=571
-  _globals['_LISTPROVIDERSREQUEST']._serialized_start=573
-  _globals['_LISTPROVIDERSREQUEST']._serialized_end=595
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=597
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=667
-  _globals['_RECOMMENDREQUEST']._serialized_start=670
-  _globals['_RECOMMENDREQUEST']._serialized_end=942
-  _globals['_REPORTOUTCOMEREQUEST']._serialized_start=944
-  _globals['_REPORTOUTCOMEREQUEST']._serialized_end=1023
-  _globals['_REPORTOUTCOMERESPONSE']._serialized_start=1025
-  _globals['_REPORTOUTCOMERESPONSE']._serialized_end=1048
-  _globals['_CREATESTRESSTESTREQUEST']._serialized_start=1051
-  _globals['_CREATESTRESSTESTREQUEST']._serialized_end=1244
-  _globals['_GETSTRESSTESTREQUEST']._serialized_start=1246
-  _globals['_GETSTRESSTESTREQUEST']._serialized_end=1284
-  _globals['_STRESSREPORT']._serialized_start=1286
-  _globals['_STRESSREPORT']._serialized_end=1357
-  _globals['_PROVIDERSTRESSRESULT']._serialized_start=1360
-  _globals['_PROVIDERSTRESSRESULT']._serialized_end=1555
-  _globals['_STRESSTEST']._serialized_start=1558
-  _globals['_STRESSTEST']._serialized_end=1925
-  _globals['_ROUTERSERVICE']._serialized_start=1928
-  _globals['_ROUTERSERVICE']._serialized_end=2568
+  _globals['_PROVIDERPROFILE']._serialized_start=213
+  _globals['_PROVIDERPROFILE']._serialized_end=604
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=606
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=628
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=630
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=700
+  _globals['_RECOMMENDREQUEST']._serialized_start=703
+  _globals['_RECOMMENDREQUEST']._serialized_end=975
+  _globals['_REPORTOUTCOMEREQUEST']._serialized_start=977
+  _globals['_REPORTOUTCOMEREQUEST']._serialized_end=1056
+  _globals['_REPORTOUTCOMERESPONSE']._serialized_start=1058
+  _globals['_REPORTOUTCOMERESPONSE']._serialized_end=1081
+  _globals['_CREATESTRESSTESTREQUEST']._serialized_start=1084
+  _globals['_CREATESTRESSTESTREQUEST']._serialized_end=1387
+  _globals['_GETSTRESSTESTREQUEST']._serialized_start=1389
+  _globals['_GETSTRESSTESTREQUEST']._serialized_end=1427
+  _globals['_STRESSREPORT']._serialized_start=1429
+  _globals['_STRESSREPORT']._serialized_end=1500
+  _globals['_PROVIDERSTRESSRESULT']._serialized_start=1503
+  _globals['_PROVIDERSTRESSRESULT']._serialized_end=1698
+  _globals['_STRESSTEST']._serialized_start=1701
+  _globals['_STRESSTEST']._serialized_end=2068
+  _globals['_ROUTERSERVICE']._serialized_start=2071
+  _globals['_ROUTERSERVICE']._serialized_end=2711
 # @@protoc_insertion_point(module_scope)

@@ -24,9 +24,10 @@ async def test_recommend_envelope_and_bad_input(api):
     assert report["decision"]["recommended_provider"] == "local"  # free, for advice too
     assert report["human_summary"]["headline"] and report["human_summary"]["next_action"]
     assert {p["status"] for p in report["providers"]} <= {"viable", "planned", "filtered"}
-    for bad in ({"policy": {"mode": "yolo"}}, {"policy": {"mode": "pinned"}}, {"policy": {"allowed_providers": ["x"]}},
-                {"requirements": {"runtime": "cobol"}}):
+    for bad in ({"policy": {"mode": "yolo"}}, {"policy": {"mode": "pinned"}}, {"requirements": {"runtime": "cobol"}}):
         assert (await api.call("POST", "/gateway/recommend", bad, key=key))[0] == 400
+    # A provider the catalog does not have is no such resource.
+    assert (await api.call("POST", "/gateway/recommend", {"policy": {"allowed_providers": ["x"]}}, key=key))[0] == 404
     assert (await api.call("POST", "/gateway/recommend", body))[0] == 401
 
 
@@ -98,8 +99,9 @@ async def test_other_live_stress_kinds(api):
         assert status == 200 and test["status"] == "completed", text
         local = test["results"][0]
         assert local["mode"] == "live" and local["failures"] == 0 and local["p50_ms"] > 0, (kind, local)
-    for bad in ({"kind": "nope"}, {"kind": "cold_start", "sample_size": 500}, {"kind": "cold_start", "providers": ["x"]}):
+    for bad in ({"kind": "nope"}, {"kind": "cold_start", "sample_size": 500}):
         assert (await api.call("POST", "/gateway/stress-tests", bad, key=key))[0] == 400
+    assert (await api.call("POST", "/gateway/stress-tests", {"kind": "cold_start", "providers": ["x"]}, key=key))[0] == 404
 
 
 async def test_a_long_stress_test_reports_progress(api, monkeypatch):

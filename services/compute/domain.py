@@ -21,7 +21,8 @@ from servicekit import errors
 from servicekit.clock import now
 from servicekit.db import Database
 from servicekit.quotas import Quotas
-from services.compute.adapters.base import RUNTIME_ARGV, Adapter, RunEvent, SandboxGone, SandboxRefused
+from services.compute.adapters.base import (RUNTIME_ARGV, Adapter, ComputeUnreachable, RunEvent, SandboxGone,
+                                           SandboxRefused)
 from servicekit import limits as sandbox_limits
 from services.compute.isolation.workspaces import WORKSPACE_ID
 from services.compute.store import ComputeRow, SandboxRow, live_sandboxes
@@ -140,10 +141,13 @@ class Computes:
         elif provider in ("", "local"):
             row = await self.get(account_id, self.local_compute_id)
         else:
-            candidates = [c for c in await self.visible(account_id) if c.provider == provider and is_online(c)]
-            if not candidates:
-                raise errors.unavailable(f"no {provider} compute is available to this account")
-            row = candidates[0]
+            known = [c for c in await self.visible(account_id) if c.provider == provider]
+            if not known:  # no such compute at all: nothing to wait for
+                raise errors.not_found("compute of provider", provider[:64])
+            online = [c for c in known if is_online(c)]
+            if not online:
+                raise errors.unavailable(f"no {provider} compute of this account is online")
+            row = online[0]
         if provider and provider != row.provider:
             raise errors.invalid(f"compute {row.compute_id} is a {row.provider} compute, not {provider}", "provider")
         if not is_online(row):
@@ -179,6 +183,8 @@ class Computes:
         started = time.perf_counter()
         try:
             created = await self.adapters[compute.provider].create(row, limits)
+        except ComputeUnreachable as exc:  # a state of that compute, not a failure of ours
+            raise errors.conflict(f"compute {compute.compute_id} cannot take sandboxes now: {exc}") from None
         except SandboxGone as exc:
             raise errors.unavailable(str(exc)) from None
         except SandboxRefused as exc:

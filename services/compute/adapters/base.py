@@ -24,6 +24,10 @@ class SandboxGone(Exception):
     """The sandbox's process or machine is no longer there."""
 
 
+class ComputeUnreachable(SandboxGone):
+    """The compute's machine is not connected (a relay agent that is not there)."""
+
+
 class SandboxRefused(Exception):
     """The sandbox could not do what was asked (bad path, no such file, ...)."""
 

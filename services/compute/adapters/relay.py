@@ -8,7 +8,7 @@ import grpc
 
 from cerver.v2 import common_pb2, compute_pb2, relay_pb2, relay_pb2_grpc
 from servicekit import auth, errors, peers
-from services.compute.adapters.base import RunEvent, SandboxGone, SandboxRecord, SandboxRefused
+from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
 from servicekit.limits import Limits
 
 
@@ -30,6 +30,8 @@ class RelayProvider:
                 raise SandboxRefused(errors.describe(err), not_found=True) from None
             if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 raise SandboxRefused(errors.describe(err)) from None
+            if err.code() == grpc.StatusCode.UNAVAILABLE:
+                raise ComputeUnreachable(errors.describe(err)) from None
             raise SandboxGone(errors.describe(err)) from None
 
     async def _one(self, box: SandboxRecord, **call) -> relay_pb2.RelayReply:

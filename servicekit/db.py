@@ -10,6 +10,7 @@ from datetime import timezone
 from typing import TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, bindparam, create_engine, event, insert, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -44,6 +45,19 @@ class Database:
         async with self._sessions() as session:
             async with session.begin():
                 yield session
+
+    async def upsert(self, row: SQLModel) -> None:
+        """Insert the row, or update the one with its key. Two callers racing
+        on a new key: the loser's INSERT fails on the key, and its retry
+        finds the row and updates it."""
+        for attempt in (1, 2):
+            try:
+                async with self.session() as s:
+                    await s.merge(row)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work` (Core statements) in one transaction on a worker

@@ -226,3 +226,11 @@ async def test_the_approval_page_shows_what_is_asking_before_approval(api):
     assert "/v2/auth/device/" in html and "client_host" in html
     await api.call("POST", "/v2/auth/approve", {"user_code": code}, key=key)
     assert (await api.call("GET", f"/v2/auth/device/{code}", key=key))[0] == 404  # no longer pending
+
+
+async def test_racing_writes_of_the_same_row_all_succeed(api):
+    """Two callers enabling the same provider at once (an upsert race) both get 200, not a 500."""
+    key = await api.login()
+    body = {"provider": "e2b", "credentials": {"E2B_API_KEY": "e2b_x"}}
+    results = await asyncio.gather(*(api.call("POST", "/v2/account/providers", body, key=key) for _ in range(8)))
+    assert all(r[0] == 200 for r in results), [r[2] for r in results if r[0] != 200]

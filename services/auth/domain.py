@@ -8,6 +8,7 @@ import secrets
 from datetime import timedelta
 
 from cryptography.fernet import Fernet
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from servicekit import config, errors
@@ -104,15 +105,18 @@ class Accounts:
         return account, key
 
     async def _mail_code(self, email: str) -> None:
-        async with self.db.session() as s:
-            row = await s.get(LoginCodeRow, email, with_for_update=True)
-            if row is not None and (now() - row.created_at).total_seconds() < LOGIN_CODE_RESEND_S \
-                    and row.expires_at > now():
-                return  # mailed a moment ago: no mail bombing through this endpoint
-            code = f"{secrets.randbelow(10 ** 6):06d}"
-            hashed = await asyncio.to_thread(code_hash, email, code)
-            await s.merge(LoginCodeRow(email=email, code_hash=hashed, attempts_left=LOGIN_CODE_ATTEMPTS,
-                                       created_at=now(), expires_at=now() + LOGIN_CODE_TTL))
+        try:
+            async with self.db.session() as s:
+                row = await s.get(LoginCodeRow, email, with_for_update=True)
+                if row is not None and (now() - row.created_at).total_seconds() < LOGIN_CODE_RESEND_S \
+                        and row.expires_at > now():
+                    return  # mailed a moment ago: no mail bombing through this endpoint
+                code = f"{secrets.randbelow(10 ** 6):06d}"
+                hashed = await asyncio.to_thread(code_hash, email, code)
+                await s.merge(LoginCodeRow(email=email, code_hash=hashed, attempts_left=LOGIN_CODE_ATTEMPTS,
+                                           created_at=now(), expires_at=now() + LOGIN_CODE_TTL))
+        except IntegrityError:
+            return  # a concurrent request for the same address made (and mails) the code
         minutes = int(LOGIN_CODE_TTL.total_seconds() // 60)
         try:
             await self.mailer.send(email, f"Your Cerver sign-in code: {code}",
@@ -272,8 +276,7 @@ class Accounts:
         sealed = self.fernet.encrypt(json.dumps(credentials).encode())
         row = AccountProviderRow(account_id=account_id, provider=provider, credentials_encrypted=sealed,
                                  credential_names=",".join(sorted(credentials)), configured_at=now())
-        async with self.db.session() as s:
-            await s.merge(row)
+        await self.db.upsert(row)
         return row
 
     async def disable_provider(self, account_id: str, provider: str) -> None:

@@ -82,10 +82,9 @@ class Hub:
             previous.close()
             await previous.ws.close()
         self.links[link.compute_id] = link
-        async with self.db.session() as s:
-            await s.merge(ConnectionRow(compute_id=link.compute_id, account_id=link.account_id,
-                                        replica_id=self.replica_id, replica_addr=self.replica_addr,
-                                        connected_at=now()))
+        await self.db.upsert(ConnectionRow(compute_id=link.compute_id, account_id=link.account_id,
+                                           replica_id=self.replica_id, replica_addr=self.replica_addr,
+                                           connected_at=now()))
         log.info("compute %s connected", link.compute_id)
 
     async def detach(self, link: AgentLink) -> None:

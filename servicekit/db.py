@@ -101,6 +101,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _no_implicit_begin(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # the driver's own BEGIN is off: _begin_immediate sends it
+
+
+def _begin_immediate(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @functools.cache
 def _by_key(model: type[SQLModel]):
     table = model.__table__
@@ -135,6 +143,11 @@ async def open_database(service: str, url: str | None = None) -> Database:
                                     connect_args={"timeout": 10, "check_same_thread": False})
         for e in (engine.sync_engine, sync_engine):
             event.listen(e, "connect", _sqlite_pragmas)
+        # ORM units of work read, then write: begun deferred, their write
+        # fails at once (SQLITE_BUSY, no waiting) when another connection
+        # wrote meanwhile. BEGIN IMMEDIATE makes them queue for the writer lock.
+        event.listen(engine.sync_engine, "connect", _no_implicit_begin)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
     else:
         pool = config.db_pool()
         engine = create_async_engine(url, pool_pre_ping=True, **pool)

@@ -2,6 +2,7 @@
 import asyncio
 import sqlite3
 import urllib.parse
+import uuid
 
 import grpc
 import pytest
@@ -233,4 +234,14 @@ async def test_racing_writes_of_the_same_row_all_succeed(api):
     key = await api.login()
     body = {"provider": "e2b", "credentials": {"E2B_API_KEY": "e2b_x"}}
     results = await asyncio.gather(*(api.call("POST", "/v2/account/providers", body, key=key) for _ in range(8)))
+    assert all(r[0] == 200 for r in results), [r[2] for r in results if r[0] != 200]
+
+
+async def test_concurrent_read_then_write_units_queue_instead_of_failing(api):
+    """Sign-ups and key creations at once: each reads, then writes; none may fail with a 500."""
+    key = await api.login()
+    calls = [api.call("POST", "/v2/auth/login", {"email": f"burst-{i}-{uuid.uuid4().hex[:6]}@example.com"})
+             for i in range(15)]
+    calls += [api.call("POST", "/v2/auth/keys", {"name": f"k{i}"}, key=key) for i in range(15)]
+    results = await asyncio.gather(*calls)
     assert all(r[0] == 200 for r in results), [r[2] for r in results if r[0] != 200]

@@ -37,9 +37,21 @@ def _plan(message: Descriptor) -> tuple:
         rules, needed = field_rules(field), required(field)
         nested = field.message_type is not None and not field.message_type.full_name.startswith("google.") \
             and not field.message_type.GetOptions().map_entry
-        if rules or needed or nested:
+        text = field.type == FieldDescriptor.TYPE_STRING or (
+            field.message_type is not None and field.message_type.GetOptions().map_entry)
+        if rules or needed or nested or text:
             plan.append((field, needed, rules, re.compile(rules.pattern) if rules and rules.pattern else None, nested))
     return tuple(plan)
+
+
+def _has_nul(value) -> bool:
+    """NUL in a string, or in a map's keys or string values (stores and
+    processes refuse it: PostgreSQL text, argv, environment, paths)."""
+    if isinstance(value, str):
+        return "\0" in value
+    if hasattr(value, "items"):
+        return any("\0" in k or (isinstance(v, str) and "\0" in v) for k, v in value.items())
+    return any(isinstance(v, str) and "\0" in v for v in value) if hasattr(value, "__iter__") else False
 
 
 def violations(message, prefix: str = "") -> list[tuple[str, str]]:
@@ -56,6 +68,9 @@ def violations(message, prefix: str = "") -> list[tuple[str, str]]:
         if nested:
             for i, item in enumerate(value if field.is_repeated else [value]):
                 out += violations(item, f"{name}[{i}]." if field.is_repeated else f"{name}.")
+        elif not (rules and rules.allow_nul) and _has_nul(value):
+            out.append((name, f"{name} must not contain NUL characters"))
+            continue
         if rules is None:
             continue
         values = list(value) if field.is_repeated else [value]

@@ -18,7 +18,7 @@ CONFORMANCE = ROOT.parent / "shared" / "conformance" / "agent_flow.py"
 CERVER = pathlib.Path(sys.executable).parent / "cerver"
 
 
-def start_stack(tmp_path: pathlib.Path, port: int) -> subprocess.Popen:
+def start_stack(tmp_path: pathlib.Path, port: int, log: pathlib.Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "CERVER_HTTP_PORT": str(port), "CERVER_DATA_DIR": str(tmp_path / f"data-{port}")}
     proc = subprocess.Popen([str(CERVER), "dev"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -28,13 +28,21 @@ def start_stack(tmp_path: pathlib.Path, port: int) -> subprocess.Popen:
         line = proc.stdout.readline()
         seen.append(line)
         if "Cerver is running at" in line:
-            # Keep reading what the stack prints: a full pipe would block its services.
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
+            # Keep reading what the stack prints (a full pipe would block its
+            # services), into `log` when the test wants to show it.
+            threading.Thread(target=_drain, args=(proc.stdout, log), daemon=True).start()
             return proc
         if not line and proc.poll() is not None:
             break
     proc.kill()
     pytest.fail("cerver dev did not start:\n" + "".join(seen[-40:]))
+
+
+def _drain(stream, log: pathlib.Path | None) -> None:
+    with open(log or os.devnull, "a") as sink:
+        for line in stream:
+            sink.write(line)
+            sink.flush()
 
 
 def stop_stack(proc: subprocess.Popen) -> int:

@@ -348,3 +348,13 @@ async def test_a_run_never_uses_a_stale_sandbox(stack):
     await api.call("DELETE", f"/v2/sandbox/{box['sandbox_id']}", key=key)
     status, err, _, _ = await api.call("POST", f"/v2/sessions/{sid}/run", {"code": "echo no"}, key=key)
     assert status == 409 and "terminated" in err["message"]
+
+
+async def test_a_run_that_prints_nul_is_recorded(api):
+    """PostgreSQL text cannot hold NUL: the transcript keeps U+FFFD in its place; the reply has the bytes."""
+    key = await api.login()
+    sid = (await _session(api, key))["session_id"]
+    result = await _run(api, key, sid, "printf 'a\\000b'; printf 'c\\000d' >&2")
+    assert result["stdout"] == "a\u0000b" and result["stderr"] == "c\u0000d"
+    _, s, _, _ = await api.call("GET", f"/v2/sessions/{sid}?tail=1", key=key)
+    assert s["transcript"][-1]["content"] == "a\ufffdb\n[stderr]\nc\ufffdd"

@@ -32,7 +32,8 @@ def test_schemathesis_finds_no_server_error_and_nothing_breaking_the_document(tm
     monkeypatch.setenv("CERVER_RATE_KEY", "1000000/minute")
     monkeypatch.setenv("CERVER_RATE_LOGIN", "1000/minute")
     port = free_port()
-    stack = start_stack(tmp_path, port)
+    stack_log = tmp_path / "stack.log"
+    stack = start_stack(tmp_path, port, stack_log)
     base = f"http://127.0.0.1:{port}"
     try:
         login = urllib.request.Request(base + "/v2/auth/login", data=b'{"email": "fuzz@example.com"}',
@@ -53,6 +54,8 @@ def test_schemathesis_finds_no_server_error_and_nothing_breaking_the_document(tm
         broken = {code: failures[code] for code in MUST_PASS if code in failures}
         if broken:
             print(run.stdout)  # every failing case, with its curl reproduction
+            print("".join(line for line in stack_log.read_text().splitlines(keepends=True)
+                          if "ERROR" in line or "Traceback" in line or line.startswith(("  ", "sqlalchemy", "grpc"))))
         assert not broken, {code: (f["title"], f["operations"]) for code, f in broken.items()}
     finally:
         stop_stack(stack)

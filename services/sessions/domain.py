@@ -441,6 +441,8 @@ class Sessions:
         if len(stdout) + len(stderr) > MAX_CONTENT_CHARS:
             stdout = _bounded(stdout, MAX_CONTENT_CHARS - len(stderr))
         content = stdout if not stderr else (stdout + ("\n" if stdout else "") + "[stderr]\n" + stderr)
+        # A run may print NUL; a transcript (PostgreSQL text) cannot hold it.
+        content, stderr = content.replace("\0", "\ufffd"), stderr.replace("\0", "\ufffd")
         entries = [dict(at=now(), role="assistant", kind="code", content=code, metadata_json="{}"),
                    dict(at=now(), role="tool", kind="result", content=content,
                         metadata_json=json.dumps({**meta, "stderr": stderr}))]

@@ -22,17 +22,19 @@ RULES_FIELD_NUMBER: _ClassVar[int]
 rules: _descriptor.FieldDescriptor
 
 class FieldRules(_message.Message):
-    __slots__ = ("one_of", "minimum", "maximum", "max_length", "pattern", "pattern_means")
+    __slots__ = ("one_of", "minimum", "maximum", "max_length", "pattern", "pattern_means", "allow_nul")
     ONE_OF_FIELD_NUMBER: _ClassVar[int]
     MINIMUM_FIELD_NUMBER: _ClassVar[int]
     MAXIMUM_FIELD_NUMBER: _ClassVar[int]
     MAX_LENGTH_FIELD_NUMBER: _ClassVar[int]
     PATTERN_FIELD_NUMBER: _ClassVar[int]
     PATTERN_MEANS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_NUL_FIELD_NUMBER: _ClassVar[int]
     one_of: _containers.RepeatedScalarFieldContainer[str]
     minimum: float
     maximum: float
     max_length: int
     pattern: str
     pattern_means: str
-    def __init__(self, one_of: _Optional[_Iterable[str]] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., max_length: _Optional[int] = ..., pattern: _Optional[str] = ..., pattern_means: _Optional[str] = ...) -> None: ...
+    allow_nul: bool
+    def __init__(self, one_of: _Optional[_Iterable[str]] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., max_length: _Optional[int] = ..., pattern: _Optional[str] = ..., pattern_means: _Optional[str] = ..., allow_nul: _Optional[bool] = ...) -> None: ...

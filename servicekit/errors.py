@@ -79,15 +79,10 @@ def quota(name: str, limit: int, description: str, retry_after_s: int = 30) -> S
                         failure, retry)
 
 
-def no_nul(field: str, *values: str) -> None:
-    """NUL cannot cross into a process (argv, environment, paths): refuse it
-    before anything starts."""
-    if any("\0" in v for v in values):
-        raise invalid(f"{field} must not contain NUL characters", field)
-
-
 def check_env(env) -> None:
-    """A run's environment: names non-empty, without '=' or NUL; values without NUL."""
+    """A run's environment: names non-empty, without '=' (NUL is refused for
+    every request string by servicekit.rules; checked here too, as the
+    environment goes straight into a process)."""
     if any(not k or "=" in k or "\0" in k or "\0" in v for k, v in env.items()):
         raise invalid("env names must be non-empty, without '=' or NUL", "env")
 

@@ -229,7 +229,6 @@ class Computes:
             raise errors.invalid(f"runtime must be one of {', '.join(RUNTIME_ARGV)}", "runtime")
         if not code.strip():
             raise errors.invalid("code is required", "code")
-        errors.no_nul("code", code)
         errors.check_env(env)
         if self._runs[account_id] >= self.quotas.runs:
             raise errors.quota("concurrent_runs", self.quotas.runs, "runs in flight for this account", 1)
@@ -264,7 +263,6 @@ class Computes:
 
     async def write_file(self, account_id: str, sandbox_id: str, path: str, data: bytes) -> int:
         row = await self.sandbox(account_id, sandbox_id)
-        errors.no_nul("path", path)
         if not path or path.startswith("/") or len(data) > MAX_FILE_BYTES:
             raise errors.invalid(f"path must be relative to the workspace and content at most {MAX_FILE_BYTES} bytes",
                                  "path")
@@ -272,7 +270,6 @@ class Computes:
 
     async def read_file(self, account_id: str, sandbox_id: str, path: str) -> bytes:
         row = await self.sandbox(account_id, sandbox_id)
-        errors.no_nul("path", path)
         if not path or path.startswith("/"):
             raise errors.invalid("path must be relative to the workspace", "path")
         return await self._file_call(self.adapters[row.provider].read_file(row, path), path)

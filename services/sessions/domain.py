@@ -370,7 +370,6 @@ class Sessions:
     def validate_run(req: pb.RunCodeRequest) -> None:
         if not req.code.strip():
             raise errors.invalid("code is required", "code")
-        errors.no_nul("code", req.code)
         errors.check_env(req.env)
         if len(req.code) > MAX_CONTENT_CHARS:
             raise errors.invalid(f"code is at most {MAX_CONTENT_CHARS} characters", "code")

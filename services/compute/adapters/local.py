@@ -570,11 +570,14 @@ class LocalProvider:
 
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
         sandbox = self.sandboxes.pop(box.sandbox_id, None)
-        workspace_id = sandbox.workspace_id if sandbox is not None else box.workspace_id
         if sandbox is not None:
-            await sandbox.stop()
-        if workspace_id:
-            await self._discard(workspace_id, keep_workspace)
+            await self._stop(sandbox, keep_workspace)
+        elif box.workspace_id:
+            await self._discard(box.workspace_id, keep_workspace)
+
+    async def _stop(self, sandbox: LocalSandbox, keep_workspace: bool) -> None:
+        await sandbox.stop()
+        await self._discard(sandbox.workspace_id, keep_workspace)
 
     async def close(self) -> None:
         # Let a warm sandbox being started finish: cancelled halfway, its
@@ -582,13 +585,10 @@ class LocalProvider:
         self._warm_target = 0
         if self._refill is not None:
             await asyncio.gather(self._refill, return_exceptions=True)
-        for sandbox in self._warm:
-            await sandbox.stop()
-            await self._discard(sandbox.workspace_id, keep_workspace=False)
+        # All at once: a stop within a supervisor's grace period, however many sandboxes.
+        await asyncio.gather(*(self._stop(sandbox, keep_workspace=False) for sandbox in self._warm),
+                             *(self._stop(sandbox, keep_workspace=True) for sandbox in self.sandboxes.values()))
         self._warm.clear()
-        for sandbox in list(self.sandboxes.values()):
-            await sandbox.stop()
-            await self._discard(sandbox.workspace_id, keep_workspace=True)
         self.sandboxes.clear()
         if self.cgroups is not None:
             self.cgroups.release()

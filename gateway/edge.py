@@ -12,7 +12,7 @@ from google.rpc import status_pb2
 
 from gateway import BACKENDS, DESCRIPTOR_SET, DEVICE_PAGE, openapi, routes
 from gateway.transcode import HTTP_STATUS, BadRequest, build_request, status_json, to_json
-from servicekit import config, errors, peers
+from servicekit import config, errors, limits, peers
 
 log = logging.getLogger("cerver.edge")
 MAX_BODY_BYTES = 1024 * 1024
@@ -35,7 +35,7 @@ class Edge:
         self.pool, files = routes.load(descriptor_set)
         self.routes = routes.build(self.pool, backends)
         comments = openapi.method_comments(files)
-        self.docs = json.dumps(openapi.document(self.routes, comments), separators=(",", ":")).encode()
+        self.docs = json.dumps(openapi.document(self.routes, comments, limits.documented_bounds()), separators=(",", ":")).encode()
         self.index = json.dumps(openapi.index(self.routes, comments), separators=(",", ":")).encode()
         self.device_page = DEVICE_PAGE.read_bytes()
 

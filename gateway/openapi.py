@@ -12,17 +12,19 @@ _SCALARS = {
     FD.TYPE_INT32: {"type": "integer", "format": "int32"}, FD.TYPE_SINT32: {"type": "integer", "format": "int32"},
     FD.TYPE_UINT32: {"type": "integer", "format": "int32"}, FD.TYPE_FIXED32: {"type": "integer"},
     FD.TYPE_SFIXED32: {"type": "integer"},
-    # proto3 JSON prints 64-bit integers as strings.
-    FD.TYPE_INT64: {"type": "string", "format": "int64"}, FD.TYPE_SINT64: {"type": "string", "format": "int64"},
-    FD.TYPE_UINT64: {"type": "string", "format": "int64"}, FD.TYPE_FIXED64: {"type": "string"},
-    FD.TYPE_SFIXED64: {"type": "string"},
+    # proto3 JSON prints 64-bit integers as strings, and reads either.
+    **{t: {"type": ["string", "integer"], "format": "int64", "pattern": "^-?[0-9]+$"}
+       for t in (FD.TYPE_INT64, FD.TYPE_SINT64, FD.TYPE_UINT64, FD.TYPE_FIXED64, FD.TYPE_SFIXED64)},
     FD.TYPE_BOOL: {"type": "boolean"}, FD.TYPE_STRING: {"type": "string"},
-    FD.TYPE_BYTES: {"type": "string", "format": "byte"},
+    FD.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
 }
+# Every request string but those annotated allow_nul refuses NUL
+# (servicekit.rules); a pattern of its own says so itself.
+NO_NUL = "^[^\\u0000]*$"
 _WELL_KNOWN = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Struct": {"type": "object"},
-    "google.protobuf.Value": {"nullable": True, "description": "Any JSON value (null included)."},
+    "google.protobuf.Value": {"description": "Any JSON value (null included)."},
     "google.protobuf.Any": {"type": "object"},
 }
 
@@ -42,8 +44,10 @@ def method_comments(files: descriptor_pb2.FileDescriptorSet) -> dict[str, str]:
 def _schema(field, refs: dict) -> dict:
     if field.message_type is not None:
         if field.message_type.GetOptions().map_entry:
-            value = _single(field.message_type.fields_by_name["value"], refs)
-            schema = {"type": "object", "additionalProperties": value}
+            value = _constrained(field.message_type.fields_by_name["value"],
+                                 _single(field.message_type.fields_by_name["value"], refs))
+            schema = {"type": "object", "additionalProperties": value,
+                      "propertyNames": {"pattern": _key_pattern(field)}}
             if rules.required(field):  # at least one entry, none of them empty
                 schema["minProperties"] = 1
                 if value.get("type") == "string":
@@ -61,10 +65,24 @@ def _schema(field, refs: dict) -> dict:
     return single
 
 
+def _key_pattern(field) -> str:
+    found = rules.field_rules(field)
+    return f"^(?:{found.key_pattern})$" if found is not None and found.key_pattern else NO_NUL
+
+
 def _nullable(schema: dict) -> dict:
-    if "$ref" in schema:
-        return {"allOf": [schema], "nullable": True}
-    return {**schema, "nullable": True}
+    """Proto3 JSON reads null as "unset": the edges accept it for any field."""
+    if {"type": "null"} in schema.get("anyOf", ()):
+        return schema
+    if "$ref" in schema or "anyOf" in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    if "type" not in schema:
+        return schema  # any JSON value, null included
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    out = {**schema, "type": [*types, "null"]}
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
 
 
 def _constrained(field, schema: dict) -> dict:
@@ -80,11 +98,27 @@ def _constrained(field, schema: dict) -> dict:
             schema["maximum"] = found.maximum
         if found.HasField("max_length") and not field.is_repeated:
             schema["maxLength"] = found.max_length
-        if found.pattern:
-            schema["pattern"] = f"^(?:{found.pattern})$"
-    if needed and field.type == FD.TYPE_STRING and "enum" not in schema:
-        schema.setdefault("minLength", 1)
+        if found.pattern:  # "" is unset, and accepted, where a field is optional
+            schema["pattern"] = f"^(?:{found.pattern})$" if needed or field.is_repeated else \
+                f"^(?:{found.pattern})?$"
+    if field.type == FD.TYPE_STRING and "enum" not in schema:
+        if needed:
+            schema.setdefault("minLength", 1)
+        if not (found is not None and found.allow_nul):
+            schema.setdefault("pattern", NO_NUL)
+    if found is not None and found.value_message:
+        schema = _value_schema(field.file.pool.FindMessageTypeByName(found.value_message))
     return schema
+
+
+def _value_schema(message) -> dict:
+    """options.proto value_message: null, a non-empty string, or an object of
+    the message with at least one field set."""
+    text = {"type": "string", "minLength": 1, "pattern": NO_NUL}
+    return {"anyOf": [{"type": "null"}, text, {
+        "type": "object", "properties": {f.name: {"type": "string", "pattern": NO_NUL} for f in message.fields},
+        "additionalProperties": False,
+        "anyOf": [{"required": [f.name], "properties": {f.name: text}} for f in message.fields]}]}
 
 
 def _single(field, refs: dict) -> dict:
@@ -107,14 +141,40 @@ def _component(message, refs: dict) -> None:
     for f in message.fields:
         properties[f.name] = _schema(f, refs)
         if not rules.required(f):
-            # Proto3 JSON reads null as "unset": the edges accept it for any field.
             properties[f.name] = _nullable(properties[f.name])
     schema = {"type": "object", "properties": properties,
               "additionalProperties": False}  # the edges refuse fields a message does not have
     needed = [f.name for f in message.fields if rules.required(f)]
     if needed:
         schema["required"] = needed
+    conditions = [_condition(message, rule) for rule in rules.conditions(message)]
+    if conditions:
+        schema["allOf"] = conditions
     refs[message.full_name] = schema
+
+
+def _condition(message, rule) -> dict:
+    """options.proto `when`: the field differs from those values, or the
+    fields it requires are set and those it forbids are not."""
+    then = {"properties": {**{name: _set_schema(message.fields_by_name[name]) for name in rule.requires},
+                           **{name: _unset_schema(message.fields_by_name[name]) for name in rule.forbids},
+                           **{name: {"pattern": f"^(?:{pattern})$"} for name, pattern in rule.matches.items()}}}
+    if rule.requires:
+        then["required"] = list(rule.requires)
+    return {"anyOf": [{"properties": {rule.field: {"not": {"enum": list(rule.equals)}}}}, then]}
+
+
+def _unset_schema(field) -> dict:
+    return {"enum": ["", None]} if field.type == FD.TYPE_STRING else {"type": "null"}
+
+
+def _set_schema(field) -> dict:
+    """What a set value of a field looks like (a proto3 default reads as unset)."""
+    if field.type == FD.TYPE_STRING:
+        return {"type": "string", "minLength": 1}
+    if field.is_repeated:
+        return {"type": "array", "minItems": 1}
+    return {"not": {"type": "null"}}
 
 
 def _field(message, dotted: str):
@@ -128,7 +188,9 @@ def route_fields(route: Route) -> set[str]:
     return {s.field for s in route.segments if s.field}
 
 
-def document(routes: list[Route], comments: dict[str, str]) -> dict:
+def document(routes: list[Route], comments: dict[str, str], bounds: dict[str, tuple] | None = None) -> dict:
+    """`bounds`: a deployment's own ranges ("message.field" -> (minimum,
+    maximum)), for fields whose range is configured rather than contractual."""
     refs: dict = {}
     paths: dict = {}
     for route in routes:
@@ -170,11 +232,14 @@ def document(routes: list[Route], comments: dict[str, str]) -> dict:
         if rules.access(method) == options_pb2.ACCESS_PUBLIC:
             op["security"] = []  # no key: the caller is getting one
         paths.setdefault(path, {})[route.verb.lower()] = op
+    for name, (low, high) in (bounds or {}).items():
+        message, field = name.rsplit(".", 1)
+        refs[message]["properties"][field].update(minimum=low, maximum=high)
     refs["google.rpc.Status"] = {"type": "object", "properties": {
         "code": {"type": "integer"}, "message": {"type": "string"},
         "details": {"type": "array", "items": {"type": "object"}}}}
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "Cerver API", "version": "v2",
                  "description": "Sessions as memory, pluggable compute. Authenticate with "
                                 "`Authorization: Bearer ck_…` (get a key from POST /v2/auth/login or the device flow)."},

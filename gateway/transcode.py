@@ -59,9 +59,13 @@ def build_request(route, path_vars: dict[str, str], query: list[tuple[str, str]]
     if route.body:
         target = request if route.body == "*" else _field_message(request, route.body)
         try:
-            text = body.decode("utf-8", errors="strict") if body.strip() else "{}"
-            json_format.Parse(text, target, ignore_unknown_fields=False, descriptor_pool=pool)
-        except (json_format.ParseError, UnicodeDecodeError) as exc:
+            data = json.loads(body.decode("utf-8", errors="strict")) if body.strip() else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"invalid JSON body: {_clean(exc)}") from None
+        _check_types(target.DESCRIPTOR, data, route.body if route.body != "*" else "")
+        try:
+            json_format.ParseDict(data, target, ignore_unknown_fields=False, descriptor_pool=pool)
+        except json_format.ParseError as exc:
             raise BadRequest(f"invalid JSON body: {_clean(exc)}") from None
     if route.body != "*":
         for name, value in query:
@@ -69,6 +73,41 @@ def build_request(route, path_vars: dict[str, str], query: list[tuple[str, str]]
     for name, value in path_vars.items():
         _set_path(request, name, value, query_param=False)
     return request
+
+
+_NUMBERS = {FD.TYPE_DOUBLE, FD.TYPE_FLOAT, FD.TYPE_INT32, FD.TYPE_SINT32, FD.TYPE_SFIXED32, FD.TYPE_UINT32,
+            FD.TYPE_FIXED32}
+
+
+def _check_types(desc, data, where: str) -> None:
+    """JSON types as the document states them. Proto3's JSON parser is
+    lenient where the document is not: it reads `false` and `"1.5"` as
+    numbers; a client that sends them has a bug we should tell it about."""
+    if not isinstance(data, dict):
+        raise BadRequest(f"invalid JSON body: {where or 'the body'} must be a JSON object")
+    for name, value in data.items():
+        field = desc.fields_by_name.get(name)
+        if field is None or value is None:
+            continue  # json_format names unknown fields; null is "unset"
+        label = f"{where}.{name}" if where else name
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    _check_value(field.message_type.fields_by_name["value"], item, f"{label}.{key}")
+        elif field.is_repeated:
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    _check_value(field, item, f"{label}[{i}]")
+        else:
+            _check_value(field, value, label)
+
+
+def _check_value(field, value, label: str) -> None:
+    if field.message_type is not None:
+        if not field.message_type.full_name.startswith("google.protobuf."):
+            _check_types(field.message_type, value, label)
+    elif field.type in _NUMBERS and (isinstance(value, (bool, str))):
+        raise BadRequest(f"invalid JSON body: {label} must be a JSON number")
 
 
 def _clean(exc: Exception) -> str:

@@ -79,14 +79,6 @@ def quota(name: str, limit: int, description: str, retry_after_s: int = 30) -> S
                         failure, retry)
 
 
-def check_env(env) -> None:
-    """A run's environment: names non-empty, without '=' (NUL is refused for
-    every request string by servicekit.rules; checked here too, as the
-    environment goes straight into a process)."""
-    if any(not k or "=" in k or "\0" in k or "\0" in v for k, v in env.items()):
-        raise invalid("env names must be non-empty, without '=' or NUL", "env")
-
-
 # What a caller reads for an error gRPC itself raised (no service answered):
 # its own text names internal addresses and ports.
 TRANSPORT_MESSAGES = {

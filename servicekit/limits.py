@@ -52,6 +52,18 @@ def maxima() -> Limits:
                                                   disk_mb=max(base.disk_mb, 51200), tmp_mb=0))
 
 
+def documented_bounds() -> dict[str, tuple]:
+    """This deployment's range of each requirement, for /v2/docs."""
+    most = maxima()
+    return {f"cerver.v2.Requirements.{name}": (lowest, getattr(most, field) or most.memory_mb)
+            for field, name, _, lowest in FIELDS}
+
+
+def check(requirements) -> None:
+    """Refuse requirements outside this deployment's range (400)."""
+    choose(requirements, defaults(), maxima())
+
+
 def choose(requirements, base: Limits, most: Limits) -> Limits:
     """The limits for a sandbox: the deployment's defaults, overridden by
     what the requirements ask for, each within [lowest, maximum]."""

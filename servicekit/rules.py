@@ -29,6 +29,24 @@ def field_rules(field: FieldDescriptor) -> options_pb2.FieldRules | None:
     return options.Extensions[options_pb2.rules] if options.HasExtension(options_pb2.rules) else None
 
 
+def conditions(message: Descriptor) -> list:
+    options = message.GetOptions()
+    return list(options.Extensions[options_pb2.when])
+
+
+def is_set(message, field: FieldDescriptor) -> bool:
+    """Set as a caller means it: a null Value is no value."""
+    if field.is_repeated:
+        return len(getattr(message, field.name)) > 0
+    if field.has_presence:
+        if not message.HasField(field.name):
+            return False
+        value = getattr(message, field.name)
+        return not (field.message_type is not None and field.message_type.full_name == "google.protobuf.Value"
+                    and value.WhichOneof("kind") == "null_value")
+    return getattr(message, field.name) != field.default_value
+
+
 @functools.lru_cache(maxsize=None)
 def _plan(message: Descriptor) -> tuple:
     """The fields of a message type that carry something to check."""
@@ -44,18 +62,25 @@ def _plan(message: Descriptor) -> tuple:
     return tuple(plan)
 
 
-def _has_nul(value) -> bool:
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
+
+
+def _has_nul(field: FieldDescriptor, value) -> bool:
     """NUL in a string, or in a map's keys or string values (stores and
     processes refuse it: PostgreSQL text, argv, environment, paths)."""
-    if isinstance(value, str):
-        return "\0" in value
-    if hasattr(value, "items"):
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
         return any("\0" in k or (isinstance(v, str) and "\0" in v) for k, v in value.items())
-    return any(isinstance(v, str) and "\0" in v for v in value) if hasattr(value, "__iter__") else False
+    if field.is_repeated:
+        return any(isinstance(v, str) and "\0" in v for v in value)
+    return isinstance(value, str) and "\0" in value
 
 
 def violations(message, prefix: str = "") -> list[tuple[str, str]]:
     out = []
+    for rule in conditions(message.DESCRIPTOR):
+        out += _condition(message, rule, prefix)
     for field, needed, rules, pattern, nested in _plan(message.DESCRIPTOR):
         name = prefix + field.name
         value = getattr(message, field.name)
@@ -68,7 +93,7 @@ def violations(message, prefix: str = "") -> list[tuple[str, str]]:
         if nested:
             for i, item in enumerate(value if field.is_repeated else [value]):
                 out += violations(item, f"{name}[{i}]." if field.is_repeated else f"{name}.")
-        elif not (rules and rules.allow_nul) and _has_nul(value):
+        elif not (rules and rules.allow_nul) and _has_nul(field, value):
             out.append((name, f"{name} must not contain NUL characters"))
             continue
         if rules is None:
@@ -76,9 +101,43 @@ def violations(message, prefix: str = "") -> list[tuple[str, str]]:
         values = list(value) if field.is_repeated else [value]
         if rules.HasField("max_length") and field.is_repeated and len(values) > rules.max_length:
             out.append((name, f"{name} holds at most {rules.max_length} items"))
+        if rules.key_pattern and not all(_compiled(rules.key_pattern).fullmatch(k) for k in value):
+            out.append((name, f"{name} keys must be {rules.key_pattern_means or 'of the documented form'}"))
+        if rules.value_message:
+            out += _value_of(name, value, field.file.pool.FindMessageTypeByName(rules.value_message))
         for item in values:
             out += _check(name, item, rules, pattern)
     return out
+
+
+def _condition(message, rule: options_pb2.When, prefix: str) -> list[tuple[str, str]]:
+    fields = message.DESCRIPTOR.fields_by_name
+    if getattr(message, rule.field) not in rule.equals:
+        return []
+    when = f"with {prefix}{rule.field} {getattr(message, rule.field)}"
+    return [(prefix + name, f"{prefix}{name} is required {when}") for name in rule.requires
+            if not is_set(message, fields[name])] + \
+        [(prefix + name, f"{prefix}{name} must be unset {when}") for name in rule.forbids
+         if is_set(message, fields[name])] + \
+        [(prefix + name, f"{prefix}{name} must be {rule.matches_mean or 'of the documented form'} {when}")
+         for name, pattern in rule.matches.items()
+         if is_set(message, fields[name]) and not _compiled(pattern).fullmatch(getattr(message, name))]
+
+
+def _value_of(name: str, value, message: Descriptor) -> list[tuple[str, str]]:
+    """A Value field that takes null, a non-empty string, or an object of
+    one message with at least one field set (options.proto value_message)."""
+    kind = value.WhichOneof("kind")
+    if kind == "null_value" or (kind == "string_value" and value.string_value):
+        return []
+    fields = message.fields_by_name
+    if kind == "struct_value" and value.struct_value.fields:
+        given = value.struct_value.fields
+        wrong = [k for k, v in given.items() if k not in fields or v.WhichOneof("kind") != "string_value"]
+        if not wrong and any(v.string_value for v in given.values()):
+            return []
+    shape = " or ".join(f'{{"{f}": …}}' for f in fields)
+    return [(name, f"{name} must be {shape}, a provider's name or null")]
 
 
 def _check(name: str, value, rules: options_pb2.FieldRules, pattern) -> list[tuple[str, str]]:

@@ -111,3 +111,28 @@ def test_kubernetes_manifests_deploy_every_service():
     kustomization = yaml.safe_load((ROOT / "deploy" / "k8s" / "kustomization.yaml").read_text())
     files = [f.split("=", 1)[1] for f in kustomization["configMapGenerator"][0]["files"]]
     assert all((ROOT / "deploy" / "k8s" / f).resolve().exists() for f in files)
+
+
+def test_every_documented_pattern_refuses_nul_where_the_guard_does():
+    """The guard refuses NUL in any string not annotated allow_nul; a field's
+    own pattern is what /v2/docs states for it, so the pattern must refuse
+    NUL as well, or the document would call a refused request valid."""
+    import re
+
+    from gateway import DESCRIPTOR_SET, routes
+    from servicekit import rules
+
+    pool, files = routes.load(DESCRIPTOR_SET)
+    seen = 0
+    for file in files.file:
+        if not file.package.startswith("cerver."):
+            continue
+        for message in file.message_type:
+            desc = pool.FindMessageTypeByName(f"{file.package}.{message.name}")
+            for field in desc.fields:
+                found = rules.field_rules(field)
+                for pattern in (found.pattern, found.key_pattern) if found is not None else ():
+                    if pattern and not found.allow_nul:
+                        seen += 1
+                        assert not re.fullmatch(pattern, "a\0b"), (desc.full_name, field.name, pattern)
+    assert seen >= 8

@@ -14,7 +14,15 @@ async def test_index_and_openapi_come_from_the_descriptors(api):
     assert status == 200 and docs["openapi"].startswith("3.")
     assert "post" in docs["paths"]["/v2/sessions"] and "get" in docs["paths"]["/v2/sessions/{session_id}"]
     assert "text/event-stream" in docs["paths"]["/v2/sessions/{session_id}/run/stream"]["post"]["responses"]["200"]["content"]
-    assert docs["components"]["schemas"]["cerver.v2.Session"]["properties"]["transcript"]["type"] == "array"
+    assert "array" in docs["components"]["schemas"]["cerver.v2.Session"]["properties"]["transcript"]["type"]
+    schemas = docs["components"]["schemas"]
+    # Proto3 JSON's null is "unset": optional fields, enums included, take it.
+    assert None in schemas["cerver.v2.EntryInput"]["properties"]["role"]["enum"]
+    # Rules between fields, and the deployment's own ranges.
+    assert schemas["cerver.v2.Policy"]["allOf"][0]["anyOf"][1]["required"] == ["pinned_provider"]
+    assert schemas["cerver.v2.Requirements"]["properties"]["memory_mb"]["maximum"] >= 64
+    # Map keys have a pattern too (environment names, NUL nowhere).
+    assert schemas["cerver.v2.RunCodeRequest"]["properties"]["env"]["propertyNames"]["pattern"] == "^(?:[^=\\x00]+)$"
 
 
 async def test_bad_input_gets_a_json_status(api):
@@ -30,6 +38,18 @@ async def test_bad_input_gets_a_json_status(api):
         ("GET", "/v2/sessions?limit=100000", None, 400),                  # out of range
         ("GET", "/v2/nowhere", None, 404),
         ("PATCH", "/v2/sessions", None, 405),                             # a known path, another verb
+        # JSON types as the document states them, where proto3's parser is lenient
+        ("POST", "/v2/recommend", b'{"policy": {"max_cost_usd": false}}', 400),
+        ("POST", "/v2/recommend", b'{"policy": {"max_startup_ms": "100"}}', 400),
+        ("POST", "/v2/sessions", b'{"requirements": {"memory_mb": true}}', 400),
+        ("POST", "/v2/sessions", b'{"requirements": "python"}', 400),
+        # rules between fields, and this deployment's ranges
+        ("POST", "/v2/recommend", b'{"policy": {"mode": "pinned"}}', 400),
+        ("POST", "/v2/sessions", b'{"session_type": "transcript", "compute": {"provider": "local"}}', 400),
+        ("POST", "/v2/sessions", b'{"compute": {"provider": 5}}', 400),
+        ("POST", "/v2/sessions", b'{"compute": {"elsewhere": "x"}}', 400),
+        ("POST", "/v2/recommend", b'{"requirements": {"memory_mb": 100000000}}', 400),
+        ("GET", "/v2/sessions?cursor=garbage", None, 400),
     ]
     for method, path, raw, expected in cases:
         status, body, text, headers = await api.call(method, path, raw=raw, key=key)

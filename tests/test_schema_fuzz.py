@@ -1,7 +1,8 @@
 """Schemathesis, every check on, against /v2/docs of a live `cerver dev`
 (bounded: a fixed seed, 10 examples an operation, a time limit). The API must
-answer no request with a server error, every error as JSON, and nothing that
-breaks its own document; what the other checks find is printed."""
+answer no request with a server error, every error as JSON, nothing that
+breaks its own document, accept what the document calls valid and refuse
+what it does not."""
 import json
 import os
 import pathlib
@@ -15,13 +16,13 @@ from cli.dev import free_port
 from tests.test_dev_stack import start_stack, stop_stack
 
 ST = pathlib.Path(sys.executable).parent / "st"
-# Any finding of these fails the test: server errors, errors that are not
-# JSON or not documented, answers that break the document, auth, methods.
-MUST_PASS = {"ST101": "server error", "ST102": "server error on an undeclared content type",
+# Every check schemathesis has; any finding fails the test.
+CHECKS = {"ST101": "server error", "ST102": "server error on an undeclared content type",
              "ST103": "undocumented status code", "ST104": "missing Content-Type", "ST105": "undocumented Content-Type",
              "ST106": "malformed media type", "ST107": "missing required response header",
              "ST108": "response violates the schema", "ST109": "JSON deserialization error",
              "ST110": "content deserialization error", "ST111": "unknown discriminator value",
+             "ST201": "schema-violating request accepted", "ST202": "schema-valid request rejected",
              "ST203": "missing required header accepted", "ST204": "wrong response to an undeclared method",
              "ST205": "Allow header mismatch", "ST301": "deleted resource still available",
              "ST401": "authentication not enforced"}
@@ -31,6 +32,9 @@ def test_schemathesis_finds_no_server_error_and_nothing_breaking_the_document(tm
     # One key for a few thousand requests, all from 127.0.0.1.
     monkeypatch.setenv("CERVER_RATE_KEY", "1000000/minute")
     monkeypatch.setenv("CERVER_RATE_LOGIN", "1000/minute")
+    # Valid stress tests sample live sandboxes; answer "running" at once
+    # rather than wait for each.
+    monkeypatch.setenv("CERVER_STRESS_WAIT_S", "0")
     port = free_port()
     stack_log = tmp_path / "stack.log"
     stack = start_stack(tmp_path, port, stack_log)
@@ -39,19 +43,25 @@ def test_schemathesis_finds_no_server_error_and_nothing_breaking_the_document(tm
         login = urllib.request.Request(base + "/v2/auth/login", data=b'{"email": "fuzz@example.com"}',
                                        headers={"Content-Type": "application/json"}, method="POST")
         key = json.loads(urllib.request.urlopen(login, timeout=30).read())["api_key"]
-        report = tmp_path / "report.json"
+        report, cases = tmp_path / "report.json", tmp_path / "cases"
         run = subprocess.run(
             [str(ST), "run", f"{base}/v2/docs", "-H", f"Authorization: Bearer {key}", "--seed", "1",
              "--max-examples", "10", "--workers", "2", "--request-timeout", "30", "--max-failures", "1000",
              # run-llm has no harness yet (a 501 until model turns land).
-             "--exclude-path-regex", "run-llm", "--report", "json", "--report-json-path", str(report)],
+             "--exclude-path-regex", "run-llm", "--report", "json,ndjson", "--report-json-path", str(report),
+             "--report-ndjson-path", str(cases)],
             capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "NO_COLOR": "1"})
         assert report.exists(), run.stdout[-3000:] + run.stderr[-2000:]
         found = json.loads(report.read_text())
         assert found["complete"] and found["test_cases"], found.get("stop_reason")
         failures = {f["code"]: f for f in found["failures"]}
         print("schemathesis:", {code: (f["title"], f["count"], f["operations"][:5]) for code, f in failures.items()})
-        broken = {code: failures[code] for code in MUST_PASS if code in failures}
+        mislabelled = _mislabelled_positives(cases)
+        if mislabelled:
+            print("not counted (a case marked valid whose body schemathesis generated as invalid):", mislabelled)
+            if "ST202" in failures and set(failures["ST202"]["operations"]) <= mislabelled:
+                del failures["ST202"]
+        broken = failures
         if broken:
             print(run.stdout)  # every failing case, with its curl reproduction
             print("".join(line for line in stack_log.read_text().splitlines(keepends=True)
@@ -59,6 +69,28 @@ def test_schemathesis_finds_no_server_error_and_nothing_breaking_the_document(tm
         assert not broken, {code: (f["title"], f["operations"]) for code, f in broken.items()}
     finally:
         stop_stack(stack)
+
+
+def _mislabelled_positives(ndjson) -> set[str]:
+    """Operations where every rejected "valid" case is a schemathesis 4.32
+    mislabel: its coverage phase marks a case positive for a path
+    parameter's sake while the body it sends is one it made invalid."""
+    rejected, genuine = set(), set()
+    for line in ndjson.read_text().splitlines():
+        finished = json.loads(line).get("ScenarioFinished")
+        if not finished:
+            continue
+        recorder = finished["recorder"]
+        for case_id, checks in recorder.get("checks", {}).items():
+            if not any(c["name"] == "positive_data_acceptance" and c["status"] == "failure" for c in checks):
+                continue
+            meta = recorder["cases"][case_id]["value"]["meta"]
+            label = recorder["label"]
+            if any(c.get("mode") == "negative" for c in meta.get("components", {}).values()):
+                rejected.add(label)
+            else:
+                genuine.add(label)
+    return rejected - genuine
 
 
 @pytest.fixture(autouse=True)

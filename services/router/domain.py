@@ -5,7 +5,7 @@ import secrets
 from google.protobuf import json_format
 
 from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, router_pb2
-from servicekit import auth, errors, peers
+from servicekit import auth, config, errors, limits, peers
 from servicekit.clock import now, to_timestamp
 from servicekit.db import Database
 from services.router import engine, stress
@@ -13,22 +13,11 @@ from services.router.catalog import LiveCatalog
 from services.router.store import StressTestRow
 
 MAX_SAMPLES = 50
-# How long CreateStressTest waits for a result before answering "running".
-WAIT_FOR_RESULT_S = 30.0
+# How long CreateStressTest waits for a result before answering "running"
+# (then GET /v2/stress-tests/:id has it).
+WAIT_FOR_RESULT_S = config.env_float("CERVER_STRESS_WAIT_S", 30.0)
 
 
-def validate(requirements: common_pb2.Requirements, policy: common_pb2.Policy) -> None:
-    if policy.mode and policy.mode not in engine.MODES:
-        raise errors.invalid(f"policy.mode must be one of {', '.join(engine.MODES)}", "policy.mode")
-    if policy.mode == "pinned" and not policy.pinned_provider:
-        raise errors.invalid("policy.pinned_provider is required with mode pinned", "policy.pinned_provider")
-    if requirements.runtime and requirements.runtime not in ("shell", "python", "node"):
-        raise errors.invalid("requirements.runtime must be shell, python or node", "requirements.runtime")
-    if requirements.persistence_level and requirements.persistence_level not in engine.PERSISTENCE_RANK:
-        raise errors.invalid("requirements.persistence_level must be low, medium or high",
-                             "requirements.persistence_level")
-    if requirements.HasField("timeout_minutes") and requirements.timeout_minutes <= 0:
-        raise errors.invalid("requirements.timeout_minutes must be positive", "requirements.timeout_minutes")
 
 
 class Router:
@@ -44,7 +33,7 @@ class Router:
         return (await self.catalog.snapshot(peers.credentials())).profiles
 
     async def recommend(self, req: router_pb2.RecommendRequest) -> common_pb2.RecommendationReport:
-        validate(req.requirements, req.policy)
+        limits.check(req.requirements)
         unknown = [p for p in [*req.policy.allowed_providers, req.provider] if p and p not in self._names()]
         if unknown:  # a provider this catalog does not have: no such resource
             raise errors.not_found("provider", unknown[0][:64])
@@ -70,7 +59,7 @@ class Router:
     async def create_stress_test(self, req: router_pb2.CreateStressTestRequest) -> router_pb2.StressTest:
         if req.kind not in stress.KINDS:
             raise errors.invalid(f"kind must be one of {', '.join(stress.KINDS)}", "kind")
-        validate(req.requirements, req.policy)
+        limits.check(req.requirements)
         names = list(dict.fromkeys(req.providers)) or [p.name for p in self.catalog.base.profiles]
         unknown = [n for n in names if n not in self._names()]
         if unknown:

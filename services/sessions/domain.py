@@ -29,17 +29,11 @@ from services.sessions.views import dump, load
 log = logging.getLogger("cerver.sessions")
 tracer = telemetry.tracer("cerver.sessions")
 
-RUNTIMES = ("shell", "python", "node")
-PERSISTENCE = ("low", "medium", "high")
-ROLES = ("user", "assistant", "system", "tool")
-NAME = re.compile(r"^[\w.\-]{1,64}$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 IDEMPOTENCY_TTL = timedelta(days=1)
 DEFAULT_TIMEOUT_MINUTES = 20  # of compute-attached time; pausing stops the clock
 DEFAULT_PAUSED_RETENTION_S = 7 * 24 * 3600  # how long a paused session stays resumable
-MAX_TIMEOUT_MINUTES = 24 * 60
 DEFAULT_RUN_TIMEOUT_S = 300.0
-MAX_RUN_TIMEOUT_S = 3600.0
 DEFAULT_TAIL = 50
 MAX_ENTRIES = 1000  # per read or per batch append
 MAX_CONTENT_CHARS = 1_000_000
@@ -55,6 +49,13 @@ class Target:
     none: bool = False
 
 
+def _named_compute(req) -> struct_pb2.Value | None:
+    """The compute a resume or spawn names. Null is none named, as for any
+    proto3 JSON field; only create gives it a meaning (no compute)."""
+    named = req.HasField("compute") and req.compute.WhichOneof("kind") != "null_value"
+    return req.compute if named else None
+
+
 def parse_target(value: struct_pb2.Value | None, target_compute_id: str = "") -> Target | None:
     if target_compute_id:
         return Target(compute_id=target_compute_id)
@@ -65,32 +66,10 @@ def parse_target(value: struct_pb2.Value | None, target_compute_id: str = "") ->
         return Target(none=True)
     if kind == "string_value" and value.string_value:
         return Target(provider=value.string_value)
-    if kind == "struct_value":
-        fields = dict(value.struct_value.fields)
-        unknown = set(fields) - {"provider", "compute_id"}
-        if unknown:
-            raise errors.invalid(f"compute takes provider or compute_id, not {', '.join(sorted(unknown))}", "compute")
-        provider, compute_id = fields.get("provider"), fields.get("compute_id")
-        for name, f in (("provider", provider), ("compute_id", compute_id)):
-            if f is not None and f.WhichOneof("kind") != "string_value":
-                raise errors.invalid(f"compute.{name} must be a string", f"compute.{name}")
-        target = Target(provider=provider.string_value if provider else "",
-                        compute_id=compute_id.string_value if compute_id else "")
-        if target.provider or target.compute_id:
-            return target
-    raise errors.invalid('compute must be {"provider": …}, {"compute_id": …} or null', "compute")
-
-
-def validate_requirements(req: common_pb2.Requirements) -> None:
-    if req.runtime and req.runtime not in RUNTIMES:
-        raise errors.invalid(f"requirements.runtime must be one of {', '.join(RUNTIMES)}", "requirements.runtime")
-    if req.persistence_level and req.persistence_level not in PERSISTENCE:
-        raise errors.invalid(f"requirements.persistence_level must be one of {', '.join(PERSISTENCE)}",
-                             "requirements.persistence_level")
-    if req.HasField("timeout_minutes") and not 1 <= req.timeout_minutes <= MAX_TIMEOUT_MINUTES:
-        raise errors.invalid(f"requirements.timeout_minutes must be 1..{MAX_TIMEOUT_MINUTES}",
-                             "requirements.timeout_minutes")
-    sandbox_limits.choose(req, sandbox_limits.defaults(), sandbox_limits.maxima())
+    # Its shape is the contract's (value_message ComputeTarget, checked by the guard).
+    fields = value.struct_value.fields
+    return Target(provider=fields["provider"].string_value if "provider" in fields else "",
+                  compute_id=fields["compute_id"].string_value if "compute_id" in fields else "")
 
 
 def event(session_id: str, type_: str, detail: str = "", from_status: str = "", to_status: str = "") -> EventRow:
@@ -157,11 +136,7 @@ class Sessions:
             raise errors.invalid(f"limit must be 1..{MAX_LIST}", "limit")
         if state and state not in ("running", "idle", "ended"):
             raise errors.invalid("state must be running, idle or ended", "state")
-        after = None
-        if cursor:
-            after = decode_cursor(cursor)
-            if after is None:
-                raise errors.invalid("cursor is not one this API returned", "cursor")
+        after = decode_cursor(cursor) if cursor else None
         limit = limit or 20
         rows = await self.store.page(auth.account_id(), limit + 1, after, status=status, state=state, name=name)
         next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else ""
@@ -178,15 +153,8 @@ class Sessions:
         if len(entries) > MAX_ENTRIES:
             raise errors.invalid(f"at most {MAX_ENTRIES} entries per append", "entries")
         rows = []
-        for i, e in enumerate(entries):
-            if not e.content:
-                raise errors.invalid("content is required", f"entries[{i}].content")
-            if len(e.content) > MAX_CONTENT_CHARS:
-                raise errors.invalid(f"content is at most {MAX_CONTENT_CHARS} characters", f"entries[{i}].content")
-            role = e.role or "user"
-            if role not in ROLES:
-                raise errors.invalid(f"role must be one of {', '.join(ROLES)}", f"entries[{i}].role")
-            rows.append(dict(at=from_timestamp(e.at) if e.HasField("at") else now(), role=role,
+        for e in entries:  # content and role as their contract says (checked by the guard)
+            rows.append(dict(at=from_timestamp(e.at) if e.HasField("at") else now(), role=e.role or "user",
                              kind=e.kind or "text", content=e.content,
                              metadata_json=json.dumps(dict(_struct_dict(e.metadata)))))
         row = await self.get(session_id)
@@ -207,7 +175,7 @@ class Sessions:
 
     # -- creating and placing compute ---------------------------------------
     async def create(self, req: pb.CreateSessionRequest) -> SessionRow:
-        self._validate_create(req)
+        sandbox_limits.check(req.requirements)
         target = parse_target(req.compute if req.HasField("compute") else None, req.target_compute_id)
         session_id = str(uuid.uuid4())
         at = now()
@@ -224,19 +192,6 @@ class Sessions:
             return row
         return await self._create_with_compute(row, target, req.requirements, req.policy, req.repo)
 
-    def _validate_create(self, req: pb.CreateSessionRequest) -> None:
-        if req.session_type not in ("", "transcript", "compute"):
-            raise errors.invalid('session_type must be "compute" or "transcript"', "session_type")
-        if req.session_type == "transcript" and req.HasField("compute") and \
-                req.compute.WhichOneof("kind") != "null_value":
-            raise errors.invalid("a transcript session takes no compute", "compute")
-        if len(req.session_name) > 200:
-            raise errors.invalid("session_name is at most 200 characters", "session_name")
-        if req.harness and not NAME.match(req.harness):
-            raise errors.invalid("harness must be a short name such as claude or openai", "harness")
-        if len(req.task) > 10_000:
-            raise errors.invalid("task is at most 10000 characters", "task")
-        validate_requirements(req.requirements)
 
     async def _create_with_compute(self, row: SessionRow, target: Target | None, requirements, policy, repo,
                                    parent_event: EventRow | None = None) -> SessionRow:
@@ -366,17 +321,6 @@ class Sessions:
         return compute_pb2.RunSandboxRequest(sandbox_id=row.sandbox_id, code=req.code, runtime=runtime,
                                              timeout=timeout, stdin=req.stdin, env=dict(req.env))
 
-    @staticmethod
-    def validate_run(req: pb.RunCodeRequest) -> None:
-        if not req.code.strip():
-            raise errors.invalid("code is required", "code")
-        errors.check_env(req.env)
-        if len(req.code) > MAX_CONTENT_CHARS:
-            raise errors.invalid(f"code is at most {MAX_CONTENT_CHARS} characters", "code")
-        if req.runtime and req.runtime not in RUNTIMES:
-            raise errors.invalid(f"runtime must be one of {', '.join(RUNTIMES)}", "runtime")
-        if req.HasField("timeout") and not 0 < req.timeout <= MAX_RUN_TIMEOUT_S:
-            raise errors.invalid(f"timeout must be between 0 and {MAX_RUN_TIMEOUT_S:g} seconds", "timeout")
 
     async def _sandbox_gone(self, err: grpc.aio.AioRpcError, row: SessionRow) -> errors.ServiceError:
         """A run's compute failed under it. When the sandbox is gone or its
@@ -399,7 +343,6 @@ class Sessions:
                                   f"the session is paused: resume it, here or elsewhere")
 
     async def run(self, session_id: str, req: pb.RunCodeRequest):
-        self.validate_run(req)
         for cached in (True, False):
             row = await self._runnable(session_id, cached=cached)
             self.in_flight[session_id] += 1
@@ -450,7 +393,6 @@ class Sessions:
         return appended[1] if appended else None
 
     async def stream(self, session_id: str, req: pb.RunCodeRequest, context):
-        self.validate_run(req)
         row = await self._runnable(session_id)
         self.in_flight[session_id] += 1
         span = tracer.start_span(metrics.STREAM_OPEN, attributes={
@@ -530,11 +472,9 @@ class Sessions:
         row = await self.get(req.session_id)
         await self._expire_if_due(row)
         self._require_compute_session(row, "resume")
-        target = parse_target(req.compute if req.HasField("compute") else None, req.target_compute_id)
+        target = parse_target(_named_compute(req), req.target_compute_id)
         if row.status != "paused" and row.sandbox_id and target is None:
             return row  # already has compute
-        if target is not None and target.none:
-            raise errors.invalid("resume needs compute; use DELETE to end the session", "compute")
         if not row.sandbox_id:
             await self._check_compute_quota(row.account_id)
         requirements, policy, repo = self._routing_inputs(row)
@@ -561,16 +501,12 @@ class Sessions:
     async def spawn(self, req: pb.SpawnSessionRequest) -> SessionRow:
         parent = await self.get(req.session_id)
         self._require_compute_session(parent, "spawn")
-        if len(req.session_name) > 200:
-            raise errors.invalid("session_name is at most 200 characters", "session_name")
-        target = parse_target(req.compute if req.HasField("compute") else None, req.target_compute_id)
+        target = parse_target(_named_compute(req), req.target_compute_id)
         if target is None:
             target = Target(compute_id=parent.compute_id) if parent.compute_id else Target(provider=parent.provider)
-        if target.none:
-            raise errors.invalid("spawn creates a session on compute; compute cannot be null", "compute")
         requirements, policy, repo = self._routing_inputs(parent)
         if req.HasField("requirements"):
-            validate_requirements(req.requirements)
+            sandbox_limits.check(req.requirements)
             requirements = req.requirements
         at = now()
         timeout = requirements.timeout_minutes if requirements.HasField("timeout_minutes") else DEFAULT_TIMEOUT_MINUTES

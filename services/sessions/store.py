@@ -2,10 +2,9 @@
 sequence numbers from an atomic counter on the session row, so concurrent
 appends never lose or duplicate an entry, and the newest N entries are read
 through the (session_id, seq) index in O(N)."""
-import base64
 import functools
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Float, Index, Integer, UniqueConstraint, and_, bindparam, case, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -118,17 +117,20 @@ def coarse_state(row: SessionRow) -> str:
     return "running"
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
+
+
 def encode_cursor(row: SessionRow) -> str:
-    raw = json.dumps([row.created_at.isoformat(), row.session_id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """A keyset position: created_at in microseconds, then the session id
+    (sessions.proto ListSessionsRequest.cursor states the form)."""
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=timezone.utc)
+    return f"{(created - EPOCH) // MICROSECOND}_{row.session_id}"
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str] | None:
-    try:
-        created, sid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), str(sid)
-    except (ValueError, TypeError):
-        return None
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    micros, sid = cursor.split("_", 1)
+    return EPOCH + int(micros) * MICROSECOND, sid
 
 
 def span_params(spans: list[tuple[str, float, datetime]]) -> dict:

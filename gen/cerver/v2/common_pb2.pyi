@@ -49,6 +49,14 @@ class Policy(_message.Message):
     pinned_provider: str
     def __init__(self, mode: _Optional[str] = ..., allowed_providers: _Optional[_Iterable[str]] = ..., max_cost_usd: _Optional[float] = ..., max_startup_ms: _Optional[int] = ..., pinned_provider: _Optional[str] = ...) -> None: ...
 
+class ComputeTarget(_message.Message):
+    __slots__ = ("provider", "compute_id")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    compute_id: str
+    def __init__(self, provider: _Optional[str] = ..., compute_id: _Optional[str] = ...) -> None: ...
+
 class Repo(_message.Message):
     __slots__ = ("name", "framework", "languages", "signals")
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -27,6 +27,7 @@ import os
 import pathlib
 import shutil
 import signal
+import time
 from collections.abc import AsyncIterator
 
 from servicekit import config
@@ -457,6 +458,15 @@ class LocalProvider:
 
     async def _attach_network(self, sandbox: LocalSandbox) -> None:
         """slirp4netns on the sandbox's network namespace, host loopback off."""
+        # bwrap brings up the namespace's loopback itself, and so does
+        # slirp4netns --configure: at once, one of them fails (about one
+        # start in ten under load). Wait for bwrap's to be there.
+        fib = pathlib.Path(f"/proc/{sandbox.child_pid}/net/fib_trie")
+        deadline = time.monotonic() + 10
+        while "127.0.0.1" not in fib.read_text():
+            if time.monotonic() > deadline:
+                raise SandboxGone("the sandbox's loopback did not come up")
+            await asyncio.sleep(0.001)
         ready_r, ready_w = os.pipe()
         try:
             slirp = await asyncio.create_subprocess_exec(

@@ -20,7 +20,7 @@ import signal
 import socket
 
 import aiohttp
-from google.protobuf import json_format
+import grpc
 
 from cerver.v2 import relay_pb2
 from servicekit import config
@@ -28,6 +28,7 @@ from servicekit.errors import ServiceError
 from services.compute.adapters.base import SandboxGone, SandboxRefused
 from services.compute.adapters.local import LocalProvider
 from services.compute.domain import host_capabilities
+from services.relay import frames
 from servicekit import limits as sandbox_limits
 
 log = logging.getLogger("cerver.relay.agent")
@@ -69,6 +70,26 @@ class State:
         tmp.replace(self.path)
 
 
+class Call:
+    """A call in flight on this machine: its task, and the replies the relay
+    is ready to take (frames.WINDOW at first, more as its caller reads)."""
+
+    def __init__(self, credit: int):
+        self.credit = credit
+        self.task: asyncio.Task | None = None
+        self._more = asyncio.Event()
+
+    def grant(self, n: int) -> None:
+        self.credit += n
+        self._more.set()
+
+    async def spend(self) -> None:
+        while self.credit <= 0:
+            self._more.clear()
+            await self._more.wait()
+        self.credit -= 1
+
+
 class Agent:
     def __init__(self, url: str, name: str, state: State, provider: LocalProvider, socket_url: str = ""):
         self.url = url.rstrip("/")
@@ -79,7 +100,7 @@ class Agent:
         self.name = name
         self.state = state
         self.provider = provider
-        self.tasks: dict[int, asyncio.Task] = {}
+        self.calls: dict[int, Call] = {}
         self.boxes: dict[str, Box] = {}
 
     # -- the REST side ---------------------------------------------------------
@@ -140,36 +161,46 @@ class Agent:
             print(f"Connected to {self.url}; serving sandboxes.", flush=True)
             self.connected = True
             try:
+                # Nothing in this loop waits on a call: each runs in its own
+                # task, and credit and cancellation only reach it.
                 async for msg in ws:
-                    if msg.type != aiohttp.WSMsgType.TEXT:
+                    if msg.type != aiohttp.WSMsgType.BINARY:
                         break
-                    request = json.loads(msg.data)
-                    rid = request["id"]
-                    if request.get("cancel"):
-                        task = self.tasks.pop(rid, None)
-                        if task is not None:
-                            task.cancel()
-                        continue
-                    call = json_format.ParseDict(request["call"], relay_pb2.RelayCall(), ignore_unknown_fields=True)
-                    task = asyncio.create_task(self.answer(ws, rid, call))
-                    self.tasks[rid] = task
-                    task.add_done_callback(lambda _t, rid=rid: self.tasks.pop(rid, None))
+                    frame = frames.decode(msg.data)
+                    if frame is None:
+                        log.warning("the relay sent something that is not a RelayFrame; reconnecting")
+                        break
+                    call = self.calls.get(frame.call_id)
+                    if frame.HasField("call") and call is None:
+                        call = self.calls[frame.call_id] = Call(frame.credit)
+                        call.task = asyncio.create_task(self.answer(ws, frame.call_id, frame.call, call,
+                                                                    frame.timeout_ms / 1000 or None))
+                        call.task.add_done_callback(lambda _t, rid=frame.call_id: self.calls.pop(rid, None))
+                    elif call is not None and frame.cancel:
+                        call.task.cancel()
+                    elif call is not None and frame.credit:
+                        call.grant(frame.credit)
             finally:
-                for task in list(self.tasks.values()):
-                    task.cancel()
+                for call in list(self.calls.values()):
+                    call.task.cancel()
 
-    async def answer(self, ws, rid: int, call: relay_pb2.RelayCall) -> None:
+    async def answer(self, ws, rid: int, request: relay_pb2.RelayCall, call: "Call", timeout: float | None) -> None:
         async def reply(message: relay_pb2.RelayReply, done: bool) -> None:
-            await ws.send_str(json.dumps({"id": rid, "done": done, "reply": json_format.MessageToDict(
-                message, preserving_proto_field_name=True)}))
+            await call.spend()  # waits while the relay's caller is behind
+            await ws.send_bytes(frames.encode(relay_pb2.RelayFrame(call_id=rid, reply=message, done=done)))
 
+        failure = None
         try:
-            await self.dispatch(call, reply)
+            async with asyncio.timeout(timeout):
+                await self.dispatch(request, reply)
         except SandboxRefused as exc:
-            await ws.send_str(json.dumps({"id": rid, "error": {
-                "code": "NOT_FOUND" if exc.not_found else "INVALID_ARGUMENT", "message": str(exc)}}))
+            failure = (grpc.StatusCode.NOT_FOUND if exc.not_found else grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except SandboxGone as exc:
-            await ws.send_str(json.dumps({"id": rid, "error": {"code": "NOT_FOUND", "message": str(exc)}}))
+            failure = (grpc.StatusCode.NOT_FOUND, str(exc))
+        except TimeoutError:
+            failure = (grpc.StatusCode.DEADLINE_EXCEEDED, "the call outlived its deadline on the machine")
+        if failure is not None and not ws.closed:
+            await ws.send_bytes(frames.encode(frames.error(rid, *failure)))
 
     async def dispatch(self, call: relay_pb2.RelayCall, reply) -> None:
         kind = call.WhichOneof("call")

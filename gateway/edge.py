@@ -174,14 +174,20 @@ class Edge:
         # refused as it arrives (close 1009), never buffered.
         client = web.WebSocketResponse(max_msg_size=config.MAX_MESSAGE_BYTES)
         await client.prepare(request)
+        closed = {upstream: None, client: None}  # each side's close code and reason, once it closed
         try:
-            pipes = [asyncio.create_task(_pipe(client, upstream)), asyncio.create_task(_pipe(upstream, client))]
-            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+            pipes = {asyncio.create_task(_pipe(client, upstream)): client,
+                     asyncio.create_task(_pipe(upstream, client)): upstream}
+            done, _ = await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
             for task in pipes:
                 task.cancel()
+            for task in done:
+                if not task.cancelled() and task.exception() is None:
+                    closed[pipes[task]] = task.result()
         finally:
-            await upstream.close()
-            await client.close()
+            for side, other in ((upstream, client), (client, upstream)):
+                code, reason = closed[other] or (aiohttp.WSCloseCode.OK, "")
+                await side.close(code=code, message=reason.encode())
             await session.close()
         return client
 
@@ -256,14 +262,19 @@ class _JsonErrorRunner(web.AppRunner):
         return server
 
 
-async def _pipe(source, sink) -> None:
-    async for msg in source:
+async def _pipe(source, sink) -> tuple[int, str] | None:
+    """Copies messages until `source` closes; its close code and reason, so
+    the other side hears why (the relay's refusals name what to do)."""
+    while True:
+        msg = await source.receive()
         if msg.type == aiohttp.WSMsgType.TEXT:
             await sink.send_str(msg.data)
         elif msg.type == aiohttp.WSMsgType.BINARY:
             await sink.send_bytes(msg.data)
+        elif msg.type == aiohttp.WSMsgType.CLOSE:
+            return msg.data, msg.extra or ""
         else:
-            break
+            return None
 
 
 def _passed_headers(metadata) -> dict[str, str]:

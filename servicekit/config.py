@@ -11,6 +11,12 @@ SERVICES = ("auth", "sessions", "router", "compute", "relay")
 # stay small; an answer may carry a whole transcript (?full=1 of 100 MB).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MAX_REPLY_BYTES = 1 << 30
+# Deadlines of internal calls: a run's is its own timeout plus this grace
+# (the sandbox ends it at the timeout; the grace covers the way back); any
+# other sandbox call gets CALL_TIMEOUT_S, a create CREATE_TIMEOUT_S.
+RUN_GRACE_S = 15.0
+CALL_TIMEOUT_S = 60.0
+CREATE_TIMEOUT_S = 120.0
 DEFAULT_PORTS = {"auth": 50051, "sessions": 50052, "router": 50053, "compute": 50054, "relay": 50055}
 
 

@@ -15,12 +15,18 @@ _stubs: dict[tuple[str, type], tuple[grpc.aio.Channel, object]] = {}
 def channel(service: str) -> grpc.aio.Channel:
     """One long-lived channel per peer and process (created lazily, inside
     the running event loop)."""
-    ch = _channels.get(service)
+    return channel_to(config.peer_addr(service))
+
+
+def channel_to(address: str) -> grpc.aio.Channel:
+    """One long-lived channel per address and process: a service's, or one
+    replica's (the relay replica that holds a machine's socket)."""
+    ch = _channels.get(address)
     if ch is None:
-        ch = grpc.aio.insecure_channel(config.peer_addr(service), options=[
+        ch = grpc.aio.insecure_channel(address, options=[
             ("grpc.max_receive_message_length", config.MAX_REPLY_BYTES),
             ("grpc.max_send_message_length", config.MAX_MESSAGE_BYTES)])
-        _channels[service] = ch
+        _channels[address] = ch
     return ch
 
 

@@ -13,7 +13,7 @@ class RelayHandlers(relay_pb2_grpc.RelayServiceServicer):
     async def Forward(self, request, context):
         if not request.compute_id or request.WhichOneof("call") is None:
             raise errors.invalid("compute_id and a call are required")
-        async for reply in self.hub.forward(request, auth.account_id()):
+        async for reply in self.hub.forward(request, auth.account_id(), context.time_remaining()):
             yield reply
 
     async def GetConnection(self, request, context):

@@ -2,28 +2,29 @@
 whose socket it holds, or, per the connection table, to the replica that
 holds it."""
 import asyncio
+import contextlib
 import itertools
-import json
 import logging
 from collections.abc import AsyncIterator
 
 import grpc
-from google.protobuf import json_format
 from sqlmodel import delete, select
 
 from cerver.v2 import relay_pb2, relay_pb2_grpc
-from servicekit import auth, errors
+from servicekit import auth, errors, peers
 from servicekit.clock import now
 from servicekit.db import Database
+from services.relay import frames
 from services.relay.store import ConnectionRow
 
 log = logging.getLogger("cerver.relay")
-REPLY_BUFFER = 64  # replies held per call before the socket stops being read (backpressure)
 _CLOSED = object()
 
 
 class AgentLink:
-    """One connected agent: calls out, replies back, matched by id."""
+    """One connected agent: calls out, replies back, matched by call id.
+    Nothing here waits on a caller: a call's replies queue only as far as
+    its credit, and credit is granted as its caller reads."""
 
     def __init__(self, ws, compute_id: str, account_id: str):
         self.ws = ws
@@ -32,40 +33,57 @@ class AgentLink:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Queue] = {}
 
-    async def call(self, call: relay_pb2.RelayCall) -> AsyncIterator[relay_pb2.RelayReply]:
+    async def _send(self, frame: relay_pb2.RelayFrame) -> None:
+        try:
+            await self.ws.send_bytes(frames.encode(frame))
+        except ConnectionError:
+            raise errors.unavailable(f"the relay agent of compute {self.compute_id} disconnected") from None
+
+    async def call(self, call: relay_pb2.RelayCall, timeout: float | None = None) -> AsyncIterator[relay_pb2.RelayReply]:
         rid = next(self._ids)
-        queue: asyncio.Queue = asyncio.Queue(maxsize=REPLY_BUFFER)
+        queue: asyncio.Queue = asyncio.Queue()  # at most WINDOW frames: the agent has no credit beyond
         self._pending[rid] = queue
         done = False
         try:
-            await self.ws.send_str(json.dumps({"id": rid, "call": json_format.MessageToDict(
-                call, preserving_proto_field_name=True)}))
+            await self._send(relay_pb2.RelayFrame(call_id=rid, call=call, credit=frames.WINDOW,
+                                                  timeout_ms=int(timeout * 1000) if timeout else 0))
+            read = 0
             while not done:
-                msg = await queue.get()
-                if msg is _CLOSED:
+                frame = await queue.get()
+                if frame is _CLOSED:
                     raise errors.unavailable(f"the relay agent of compute {self.compute_id} disconnected")
-                if "error" in msg:
+                if frame.HasField("error"):
                     done = True
-                    err = msg["error"]
-                    code = getattr(grpc.StatusCode, err.get("code", "UNKNOWN"), grpc.StatusCode.UNKNOWN)
-                    raise errors.ServiceError(code, err.get("message", "the relay agent refused the call"))
-                done = bool(msg.get("done"))
-                if "reply" in msg:
-                    yield json_format.ParseDict(msg["reply"], relay_pb2.RelayReply(), ignore_unknown_fields=True)
+                    raise errors.ServiceError(frames.CODES.get(frame.error.code, grpc.StatusCode.UNKNOWN),
+                                              frame.error.message or "the relay agent refused the call")
+                done = frame.done
+                yield frame.reply
+                read += 1
+                if not done and read >= frames.WINDOW // 2:
+                    await self._send(relay_pb2.RelayFrame(call_id=rid, credit=read))
+                    read = 0
         finally:
             self._pending.pop(rid, None)
             if not done and not self.ws.closed:
-                await self.ws.send_str(json.dumps({"id": rid, "cancel": True}))
+                with contextlib.suppress(errors.ServiceError, RuntimeError):
+                    await self._send(relay_pb2.RelayFrame(call_id=rid, cancel=True))
 
-    async def dispatch(self, msg: dict) -> None:
-        queue = self._pending.get(msg.get("id"))
-        if queue is not None:
-            await queue.put(msg)  # waits when the caller is slow: backpressure on the socket
+    def dispatch(self, data: bytes) -> bool:
+        """Hands a frame to its call without waiting. False: the agent broke
+        the protocol (not a frame, or replies beyond the call's credit)."""
+        frame = frames.decode(data)
+        if frame is None or frame.WhichOneof("frame") not in ("reply", "error"):
+            return False
+        queue = self._pending.get(frame.call_id)
+        if queue is None:
+            return True  # the call is over (cancelled): what was on its way is dropped
+        if queue.qsize() >= frames.WINDOW:
+            return False
+        queue.put_nowait(frame)
+        return True
 
     def close(self) -> None:
         for queue in self._pending.values():
-            while queue.full():
-                queue.get_nowait()
             queue.put_nowait(_CLOSED)
 
 
@@ -100,12 +118,14 @@ class Hub:
         async with self.db.session() as s:
             return (await s.exec(select(ConnectionRow).where(ConnectionRow.compute_id == compute_id))).first()
 
-    async def forward(self, call: relay_pb2.RelayCall, account_id: str) -> AsyncIterator[relay_pb2.RelayReply]:
+    async def forward(self, call: relay_pb2.RelayCall, account_id: str,
+                      timeout: float | None = None) -> AsyncIterator[relay_pb2.RelayReply]:
+        """`timeout`: what is left of the caller's deadline."""
         link = self.links.get(call.compute_id)
         if link is not None:
             if link.account_id != account_id:
                 raise errors.not_found("compute", call.compute_id)
-            async for reply in link.call(call):
+            async for reply in link.call(call, timeout):
                 yield reply
             return
         row = await self.connection(call.compute_id)
@@ -113,10 +133,9 @@ class Hub:
             raise errors.not_found("compute", call.compute_id)
         if row is None or row.replica_id == self.replica_id:
             raise errors.unavailable(f"compute {call.compute_id} is not connected to the relay")
-        async with grpc.aio.insecure_channel(row.replica_addr) as channel:
-            stub = relay_pb2_grpc.RelayServiceStub(channel)
-            async for reply in stub.Forward(call, metadata=auth.service_metadata(account_id)):
-                yield reply
+        stub = relay_pb2_grpc.RelayServiceStub(peers.channel_to(row.replica_addr))
+        async for reply in stub.Forward(call, metadata=auth.service_metadata(account_id), timeout=timeout):
+            yield reply
 
     async def close(self) -> None:
         for link in list(self.links.values()):

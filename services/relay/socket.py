@@ -1,8 +1,6 @@
 """GET /v2/connect/ws: where agents on private machines connect, with their
 API key, to serve the sandbox contract for their compute."""
-import json
-
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from cerver.v2 import compute_pb2, compute_pb2_grpc
 
 import grpc
@@ -50,8 +48,14 @@ class AgentSocket:
         await self.hub.attach(link)
         try:
             async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
-                    await link.dispatch(json.loads(msg.data))
+                if msg.type == WSMsgType.BINARY:
+                    if not link.dispatch(msg.data):
+                        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"not a RelayFrame, or past its credit")
+                        break
+                elif msg.type == WSMsgType.TEXT:
+                    await ws.close(code=WSCloseCode.UNSUPPORTED_DATA,
+                                   message=b"this relay takes binary RelayFrames: update cerver on the machine")
+                    break
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:

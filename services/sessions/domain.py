@@ -17,7 +17,7 @@ from google.protobuf import json_format, struct_pb2
 
 from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, router_pb2, router_pb2_grpc
 from cerver.v2 import sessions_pb2 as pb
-from servicekit import auth, errors, peers, telemetry
+from servicekit import auth, config, errors, peers, telemetry
 from servicekit import limits as sandbox_limits
 from servicekit.clock import from_timestamp, now
 from servicekit.quotas import Quotas
@@ -349,8 +349,9 @@ class Sessions:
             try:
                 with tracer.start_as_current_span(metrics.EXEC, attributes={
                         metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider}) as span:
-                    result = await self.compute.RunSandbox(self._run_request(row, req),
-                                                           metadata=_credentials(row.account_id))
+                    request = self._run_request(row, req)
+                    result = await self.compute.RunSandbox(request, metadata=_credentials(row.account_id),
+                                                           timeout=request.timeout + config.RUN_GRACE_S)
                 break
             except grpc.aio.AioRpcError as err:
                 if cached and err.code() == grpc.StatusCode.NOT_FOUND:
@@ -397,7 +398,9 @@ class Sessions:
         self.in_flight[session_id] += 1
         span = tracer.start_span(metrics.STREAM_OPEN, attributes={
             metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider})
-        call = self.compute.RunSandboxStream(self._run_request(row, req), metadata=_credentials(row.account_id))
+        request = self._run_request(row, req)
+        call = self.compute.RunSandboxStream(request, metadata=_credentials(row.account_id),
+                                             timeout=request.timeout + config.RUN_GRACE_S)
         stdout, stderr, final, opened, recorded = [], [], None, False, False
         try:
             try:

@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from cerver.v2 import compute_pb2 as cerver_dot_v2_dot_compute__pb2
 from cerver.v2 import options_pb2 as cerver_dot_v2_dot_options__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63\x65rver/v2/relay.proto\x12\tcerver.v2\x1a\x17\x63\x65rver/v2/compute.proto\x1a\x17\x63\x65rver/v2/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x04\n\tRelayCall\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x12\n\nsandbox_id\x18\x0b \x01(\t\x12\x39\n\x0e\x63reate_sandbox\x18\x02 \x01(\x0b\x32\x1f.cerver.v2.CreateSandboxRequestH\x00\x12\x33\n\x0brun_sandbox\x18\x03 \x01(\x0b\x32\x1c.cerver.v2.RunSandboxRequestH\x00\x12:\n\x12run_sandbox_stream\x18\x04 \x01(\x0b\x32\x1c.cerver.v2.RunSandboxRequestH\x00\x12;\n\x0finstall_package\x18\x05 \x01(\x0b\x32 .cerver.v2.InstallPackageRequestH\x00\x12\x31\n\nwrite_file\x18\x06 \x01(\x0b\x32\x1b.cerver.v2.WriteFileRequestH\x00\x12/\n\tread_file\x18\x07 \x01(\x0b\x32\x1a.cerver.v2.ReadFileRequestH\x00\x12/\n\tget_state\x18\x08 \x01(\x0b\x32\x1a.cerver.v2.GetStateRequestH\x00\x12/\n\tset_state\x18\t \x01(\x0b\x32\x1a.cerver.v2.SetStateRequestH\x00\x12\x39\n\x0e\x64\x65lete_sandbox\x18\n \x01(\x0b\x32\x1f.cerver.v2.DeleteSandboxRequestH\x00\x42\x06\n\x04\x63\x61ll\"\xcf\x02\n\nRelayReply\x12%\n\x07sandbox\x18\x01 \x01(\x0b\x32\x12.cerver.v2.SandboxH\x00\x12,\n\x03run\x18\x02 \x01(\x0b\x32\x1d.cerver.v2.RunSandboxResponseH\x00\x12*\n\x06output\x18\x03 \x01(\x0b\x32\x18.cerver.v2.SandboxOutputH\x00\x12(\n\tfile_info\x18\x04 \x01(\x0b\x32\x13.cerver.v2.FileInfoH\x00\x12.\n\x0c\x66ile_content\x18\x05 \x01(\x0b\x32\x16.cerver.v2.FileContentH\x00\x12(\n\x05state\x18\x06 \x01(\x0b\x32\x17.cerver.v2.SandboxStateH\x00\x12\x33\n\x07\x64\x65leted\x18\x07 \x01(\x0b\x32 .cerver.v2.DeleteSandboxResponseH\x00\x42\x07\n\x05reply\"*\n\x14GetConnectionRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"v\n\nConnection\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x0f\n\x07replica\x18\x03 \x01(\t\x12\x30\n\x0c\x63onnected_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x97\x01\n\x0cRelayService\x12>\n\x07\x46orward\x12\x14.cerver.v2.RelayCall\x1a\x15.cerver.v2.RelayReply\"\x04\xc8\xf3\x18\x02\x30\x01\x12G\n\rGetConnection\x12\x1f.cerver.v2.GetConnectionRequest\x1a\x15.cerver.v2.Connectionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63\x65rver/v2/relay.proto\x12\tcerver.v2\x1a\x17\x63\x65rver/v2/compute.proto\x1a\x17\x63\x65rver/v2/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xa5\x04\n\tRelayCall\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x12\n\nsandbox_id\x18\x0b \x01(\t\x12\x39\n\x0e\x63reate_sandbox\x18\x02 \x01(\x0b\x32\x1f.cerver.v2.CreateSandboxRequestH\x00\x12\x33\n\x0brun_sandbox\x18\x03 \x01(\x0b\x32\x1c.cerver.v2.RunSandboxRequestH\x00\x12:\n\x12run_sandbox_stream\x18\x04 \x01(\x0b\x32\x1c.cerver.v2.RunSandboxRequestH\x00\x12;\n\x0finstall_package\x18\x05 \x01(\x0b\x32 .cerver.v2.InstallPackageRequestH\x00\x12\x31\n\nwrite_file\x18\x06 \x01(\x0b\x32\x1b.cerver.v2.WriteFileRequestH\x00\x12/\n\tread_file\x18\x07 \x01(\x0b\x32\x1a.cerver.v2.ReadFileRequestH\x00\x12/\n\tget_state\x18\x08 \x01(\x0b\x32\x1a.cerver.v2.GetStateRequestH\x00\x12/\n\tset_state\x18\t \x01(\x0b\x32\x1a.cerver.v2.SetStateRequestH\x00\x12\x39\n\x0e\x64\x65lete_sandbox\x18\n \x01(\x0b\x32\x1f.cerver.v2.DeleteSandboxRequestH\x00\x42\x06\n\x04\x63\x61ll\"\xcf\x02\n\nRelayReply\x12%\n\x07sandbox\x18\x01 \x01(\x0b\x32\x12.cerver.v2.SandboxH\x00\x12,\n\x03run\x18\x02 \x01(\x0b\x32\x1d.cerver.v2.RunSandboxResponseH\x00\x12*\n\x06output\x18\x03 \x01(\x0b\x32\x18.cerver.v2.SandboxOutputH\x00\x12(\n\tfile_info\x18\x04 \x01(\x0b\x32\x13.cerver.v2.FileInfoH\x00\x12.\n\x0c\x66ile_content\x18\x05 \x01(\x0b\x32\x16.cerver.v2.FileContentH\x00\x12(\n\x05state\x18\x06 \x01(\x0b\x32\x17.cerver.v2.SandboxStateH\x00\x12\x33\n\x07\x64\x65leted\x18\x07 \x01(\x0b\x32 .cerver.v2.DeleteSandboxResponseH\x00\x42\x07\n\x05reply\"\xdd\x01\n\nRelayFrame\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12$\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32\x14.cerver.v2.RelayCallH\x00\x12&\n\x05reply\x18\x03 \x01(\x0b\x32\x15.cerver.v2.RelayReplyH\x00\x12#\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x12\x10\n\x06\x63\x61ncel\x18\x05 \x01(\x08H\x00\x12\x0c\n\x04\x64one\x18\x06 \x01(\x08\x12\x0e\n\x06\x63redit\x18\x07 \x01(\r\x12\x12\n\ntimeout_ms\x18\x08 \x01(\rB\x07\n\x05\x66rame\"*\n\x14GetConnectionRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"v\n\nConnection\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x0f\n\x07replica\x18\x03 \x01(\t\x12\x30\n\x0c\x63onnected_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x97\x01\n\x0cRelayService\x12>\n\x07\x46orward\x12\x14.cerver.v2.RelayCall\x1a\x15.cerver.v2.RelayReply\"\x04\xc8\xf3\x18\x02\x30\x01\x12G\n\rGetConnection\x12\x1f.cerver.v2.GetConnectionRequest\x1a\x15.cerver.v2.Connectionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,14 +37,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RELAYSERVICE'].methods_by_name['Forward']._loaded_options = None
   _globals['_RELAYSERVICE'].methods_by_name['Forward']._serialized_options = b'\310\363\030\002'
-  _globals['_RELAYCALL']._serialized_start=120
-  _globals['_RELAYCALL']._serialized_end=669
-  _globals['_RELAYREPLY']._serialized_start=672
-  _globals['_RELAYREPLY']._serialized_end=1007
-  _globals['_GETCONNECTIONREQUEST']._serialized_start=1009
-  _globals['_GETCONNECTIONREQUEST']._serialized_end=1051
-  _globals['_CONNECTION']._serialized_start=1053
-  _globals['_CONNECTION']._serialized_end=1171
-  _globals['_RELAYSERVICE']._serialized_start=1174
-  _globals['_RELAYSERVICE']._serialized_end=1325
+  _globals['_RELAYCALL']._serialized_start=145
+  _globals['_RELAYCALL']._serialized_end=694
+  _globals['_RELAYREPLY']._serialized_start=697
+  _globals['_RELAYREPLY']._serialized_end=1032
+  _globals['_RELAYFRAME']._serialized_start=1035
+  _globals['_RELAYFRAME']._serialized_end=1256
+  _globals['_GETCONNECTIONREQUEST']._serialized_start=1258
+  _globals['_GETCONNECTIONREQUEST']._serialized_end=1300
+  _globals['_CONNECTION']._serialized_start=1302
+  _globals['_CONNECTION']._serialized_end=1420
+  _globals['_RELAYSERVICE']._serialized_start=1423
+  _globals['_RELAYSERVICE']._serialized_end=1574
 # @@protoc_insertion_point(module_scope)

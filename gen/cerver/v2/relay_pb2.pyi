@@ -3,6 +3,7 @@ import datetime
 from cerver.v2 import compute_pb2 as _compute_pb2
 from cerver.v2 import options_pb2 as _options_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
@@ -53,6 +54,26 @@ class RelayReply(_message.Message):
     state: _compute_pb2.SandboxState
     deleted: _compute_pb2.DeleteSandboxResponse
     def __init__(self, sandbox: _Optional[_Union[_compute_pb2.Sandbox, _Mapping]] = ..., run: _Optional[_Union[_compute_pb2.RunSandboxResponse, _Mapping]] = ..., output: _Optional[_Union[_compute_pb2.SandboxOutput, _Mapping]] = ..., file_info: _Optional[_Union[_compute_pb2.FileInfo, _Mapping]] = ..., file_content: _Optional[_Union[_compute_pb2.FileContent, _Mapping]] = ..., state: _Optional[_Union[_compute_pb2.SandboxState, _Mapping]] = ..., deleted: _Optional[_Union[_compute_pb2.DeleteSandboxResponse, _Mapping]] = ...) -> None: ...
+
+class RelayFrame(_message.Message):
+    __slots__ = ("call_id", "call", "reply", "error", "cancel", "done", "credit", "timeout_ms")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    CALL_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    call: RelayCall
+    reply: RelayReply
+    error: _status_pb2.Status
+    cancel: bool
+    done: bool
+    credit: int
+    timeout_ms: int
+    def __init__(self, call_id: _Optional[int] = ..., call: _Optional[_Union[RelayCall, _Mapping]] = ..., reply: _Optional[_Union[RelayReply, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., cancel: _Optional[bool] = ..., done: _Optional[bool] = ..., credit: _Optional[int] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
 class GetConnectionRequest(_message.Message):
     __slots__ = ("compute_id",)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from cerver.v2 import common_pb2, compute_pb2, relay_pb2, relay_pb2_grpc
-from servicekit import auth, errors, peers
+from servicekit import auth, config, errors, peers
 from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
 from servicekit.limits import Limits
 
@@ -18,24 +18,25 @@ class RelayProvider:
     def _stub(self) -> relay_pb2_grpc.RelayServiceStub:
         return peers.stub("relay", relay_pb2_grpc.RelayServiceStub)
 
-    async def _call(self, box: SandboxRecord, **call) -> AsyncIterator[relay_pb2.RelayReply]:
+    async def _call(self, box: SandboxRecord, timeout: float = config.CALL_TIMEOUT_S,
+                    **call) -> AsyncIterator[relay_pb2.RelayReply]:
         request = relay_pb2.RelayCall(compute_id=box.compute_id, sandbox_id=box.sandbox_id, **call)
         # The relay checks the compute belongs to the account it acts for.
         metadata = auth.service_metadata(auth.account_id())
         try:
-            async for reply in self._stub().Forward(request, metadata=metadata):
+            async for reply in self._stub().Forward(request, metadata=metadata, timeout=timeout):
                 yield reply
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.NOT_FOUND:
                 raise SandboxRefused(errors.describe(err), not_found=True) from None
             if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 raise SandboxRefused(errors.describe(err)) from None
-            if err.code() == grpc.StatusCode.UNAVAILABLE:
+            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise ComputeUnreachable(errors.describe(err)) from None
             raise SandboxGone(errors.describe(err)) from None
 
-    async def _one(self, box: SandboxRecord, **call) -> relay_pb2.RelayReply:
-        async for reply in self._call(box, **call):
+    async def _one(self, box: SandboxRecord, timeout: float = config.CALL_TIMEOUT_S, **call) -> relay_pb2.RelayReply:
+        async for reply in self._call(box, timeout, **call):
             return reply
         raise SandboxGone("the relay agent sent no answer")
 
@@ -43,7 +44,7 @@ class RelayProvider:
         requirements = common_pb2.Requirements(package_install=box.network, memory_mb=limits.memory_mb,
                                                cpus=limits.cpus, max_processes=limits.pids, disk_mb=limits.disk_mb,
                                                tmp_mb=limits.tmp_mb or limits.memory_mb)
-        reply = await self._one(box, create_sandbox=compute_pb2.CreateSandboxRequest(
+        reply = await self._one(box, config.CREATE_TIMEOUT_S, create_sandbox=compute_pb2.CreateSandboxRequest(
             compute_id=box.compute_id, workspace_id=box.workspace_id, requirements=requirements))
         return reply.sandbox.workspace_id
 
@@ -52,7 +53,7 @@ class RelayProvider:
         request = compute_pb2.RunSandboxRequest(sandbox_id=box.sandbox_id, code=code, runtime=runtime,
                                                 timeout=timeout, stdin=stdin, env=env)
         yield RunEvent(type="started")
-        async for reply in self._call(box, run_sandbox_stream=request):
+        async for reply in self._call(box, timeout + config.RUN_GRACE_S, run_sandbox_stream=request):
             out = reply.output
             yield RunEvent(type=out.type, data=out.data, exit_code=out.exit_code, timed_out=out.timed_out,
                            truncated=out.truncated, duration_ms=out.duration_ms, reason=out.reason)

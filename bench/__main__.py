@@ -1,14 +1,19 @@
 """python -m bench — starts `cerver dev` on a free port and measures, in one run:
 
   * REST /run of `echo hi` on a ready session vs. three baselines spawned
-    directly, interleaved with it: a plain spawn (no isolation: the floor),
+    directly, interleaved with it: a plain posix_spawn of `echo hi` (no
+    isolation: the physical floor),
     a fresh sandbox as the first wave isolated it (bubblewrap as root, no
     uid of its own, no cgroups, no seccomp) and a fresh sandbox with today's
     isolation (launcher, own uid, cgroups, seccomp, sized /tmp, workspace image);
   * session create (provisioning) p50/p95, from the warm pool and cold
     (a new workspace image, cgroups and sandbox), and a workspace image alone;
-  * stream first-byte latency;
+  * create -> first command (session create + its first /run);
+  * stream first-byte latency, alone and with 200 streams at once over 4
+    sessions (every one must complete);
   * 64 concurrent sessions each running 20 commands: runs/s and errors.
+
+Targets (issue 13) are marked ok/MISS beside each figure.
 
 Client-side wall clock is the measure here: this is what a caller sees.
 """
@@ -33,6 +38,8 @@ from services.compute.isolation.workspaces import new_id
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUNS, PROVISIONS, STREAMS = 200, 40, 50
 SESSIONS, COMMANDS = 64, 20
+CONCURRENT_STREAMS, STREAM_SESSIONS = 200, 4
+TRICKLE = "for i in $(seq 20); do echo $i; sleep 0.05; done"
 ECHO = ["/bin/sh", "-c", "echo hi"]
 
 
@@ -98,6 +105,15 @@ class _Box:
         self.sandbox_id, self.compute_id, self.workspace_id, self.network = "sbx_bench", "", workspace_id, False
 
 
+def posix_spawn_ms() -> float:
+    """The physical floor: posix_spawn of echo, nothing around it."""
+    started = time.perf_counter()
+    pid = os.posix_spawn("/bin/echo", ["echo", "hi"], {},
+                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+    os.waitpid(pid, 0)
+    return (time.perf_counter() - started) * 1000
+
+
 def spawn_ms(argv: list[str], pass_fds=()) -> float:
     started = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env={}, pass_fds=pass_fds)
@@ -158,7 +174,7 @@ async def measure(base: str, baselines: Baselines) -> dict:
         for name in ("run", "plain", "first_wave", "isolated", "workspace", "cold"):
             figures[name] = []
         for _ in range(RUNS):
-            figures["plain"].append(spawn_ms(ECHO))
+            figures["plain"].append(posix_spawn_ms())
             figures["first_wave"].append(baselines.first_wave_ms())
             figures["isolated"].append(baselines.isolated_ms())
             figures["run"].append(await timed(api.post(f"/v2/sessions/{sid}/run", {"code": "echo hi"})))
@@ -179,6 +195,16 @@ async def measure(base: str, baselines: Baselines) -> dict:
         figures["provision"] = provisions
         await asyncio.gather(*(api.delete(s) for s in created))
 
+        first_commands = []
+        for _ in range(PROVISIONS):
+            started = time.perf_counter()
+            new = await api.session()
+            await api.post(f"/v2/sessions/{new}/run", {"code": "echo hi"})
+            first_commands.append((time.perf_counter() - started) * 1000)
+            await api.delete(new)
+            await asyncio.sleep(0.05)
+        figures["first_command"] = first_commands
+
         first_bytes = []
         for _ in range(STREAMS):
             started = time.perf_counter()
@@ -190,6 +216,7 @@ async def measure(base: str, baselines: Baselines) -> dict:
                         break
                 await r.read()
         figures["stream_first_byte"] = first_bytes
+        figures["streams"] = await concurrent_streams(http, api, base)
 
         sessions = await asyncio.gather(*(api.session() for _ in range(SESSIONS)))
         errors = 0
@@ -212,6 +239,33 @@ async def measure(base: str, baselines: Baselines) -> dict:
         return figures
 
 
+async def concurrent_streams(http, api, base: str) -> tuple[list[float], int]:
+    """CONCURRENT_STREAMS streams of TRICKLE at once over STREAM_SESSIONS
+    sessions: first-byte latency of each, and how many did not complete."""
+    sessions = await asyncio.gather(*(api.session() for _ in range(STREAM_SESSIONS)))
+    first, incomplete = [], 0
+
+    async def stream(session_id: str) -> None:
+        nonlocal incomplete
+        started, lines = time.perf_counter(), []
+        try:
+            async with http.post(f"{base}/v2/sessions/{session_id}/run/stream", json={"code": TRICKLE},
+                                 headers={"Authorization": f"Bearer {api.key}"}) as r:
+                async for line in r.content:
+                    if line.startswith(b"data:"):
+                        if not lines:
+                            first.append((time.perf_counter() - started) * 1000)
+                        lines.append(line)
+            if not any(b'"exit"' in line for line in lines):
+                incomplete += 1
+        except aiohttp.ClientError:
+            incomplete += 1
+
+    await asyncio.gather(*(stream(sessions[i % STREAM_SESSIONS]) for i in range(CONCURRENT_STREAMS)))
+    await asyncio.gather(*(api.delete(s) for s in sessions))
+    return first, incomplete
+
+
 def report(f: dict) -> None:
     floor, first, iso = (statistics.median(f[k]) for k in ("plain", "first_wave", "isolated"))
     r50, r95 = pct(f["run"], 0.5), pct(f["run"], 0.95)
@@ -219,6 +273,9 @@ def report(f: dict) -> None:
     c50, c95 = pct(f["cold"], 0.5), pct(f["cold"], 0.95)
     w50 = pct(f["workspace"], 0.5)
     s50, s95 = pct(f["stream_first_byte"], 0.5), pct(f["stream_first_byte"], 0.95)
+    f50, f95 = pct(f["first_command"], 0.5), pct(f["first_command"], 0.95)
+    firsts, incomplete = f["streams"]
+    m50, m95 = (pct(firsts, 0.5), pct(firsts, 0.95)) if firsts else (float("nan"), float("nan"))
     rate, errors, elapsed = f["throughput"]
 
     def mark(ok: bool) -> str:
@@ -229,14 +286,16 @@ def report(f: dict) -> None:
 
     print(f"""
 Cerver benchmark ({os.cpu_count()} cores)
-{line("baseline: plain spawn of `echo hi` (no isolation)", f["plain"])}
+{line("baseline: plain posix_spawn of `echo hi`", f["plain"])}
 {line("baseline: fresh sandbox, first wave's isolation", f["first_wave"])}
 {line("baseline: fresh sandbox, today's isolation", f["isolated"])}   {iso / first:5.2f}x first wave
-  REST /run `echo hi` on a ready session          p50 {r50:7.2f} ms   p95 {r95:7.2f} ms   ratio p50 {r50 / floor:5.2f}x plain, {r50 / iso:5.2f}x fresh sandbox  [{mark(r50 < iso)} target < 1.00x fresh sandbox]
+  REST /run `echo hi` on a ready session          p50 {r50:7.2f} ms   p95 {r95:7.2f} ms   ratio p50 {r50 / floor:5.2f}x plain, {r50 / iso:5.2f}x fresh sandbox  [{mark(r50 <= 3 * floor and r50 <= 0.6 * iso)} target <= 3x plain and <= 0.6x fresh sandbox]
   session create, warm pool (provision)           p50 {p50:7.2f} ms   p95 {p95:7.2f} ms   [{mark(p50 < 50)} target p50 < 50 ms]
+  create -> first command                         p50 {f50:7.2f} ms   p95 {f95:7.2f} ms   [{mark(f50 <= 15)} target p50 <= 15 ms]
   session create, cold (image, cgroups, sandbox)  p50 {c50:7.2f} ms   p95 {c95:7.2f} ms   of which workspace image p50 {w50:6.2f} ms
   stream first byte                               p50 {s50:7.2f} ms   p95 {s95:7.2f} ms   ratio p50 {s50 / iso:5.2f}x fresh sandbox
-  {SESSIONS} sessions x {COMMANDS} commands, concurrent        {rate:7.1f} runs/s  ({elapsed:.2f} s)   errors {errors}  [{mark(errors == 0)} target 0 errors]
+  {CONCURRENT_STREAMS} streams at once over {STREAM_SESSIONS} sessions, first byte    p50 {m50:7.2f} ms   p95 {m95:7.2f} ms   incomplete {incomplete}  [{mark(m50 <= 50 and incomplete == 0)} target p50 <= 50 ms, all complete]
+  {SESSIONS} sessions x {COMMANDS} commands, concurrent        {rate:7.1f} runs/s  ({elapsed:.2f} s)   errors {errors}  [{mark(rate >= 600 and errors == 0)} target >= 600 runs/s, 0 errors]
 """)
 
 

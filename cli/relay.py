@@ -2,15 +2,13 @@
 
 Logs in with the device flow (or CERVER_API_TOKEN), registers the host as a
 compute on the account, then holds a WebSocket to the gateway's
-/v2/connect/ws and serves the sandbox contract there with the same
-bubblewrap isolation as the local adapter. Heartbeats keep it online;
+/v2/connect/ws and serves the sandbox contract there: the node runtime
+(services/node), as on every Cerver machine. Heartbeats keep it online;
 reconnects back off; the compute id and key survive restarts in a state
 file (readable only by its owner).
 """
 import asyncio
-import base64
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -24,12 +22,11 @@ import grpc
 
 from cerver.v2 import relay_pb2
 from servicekit import config
-from servicekit.errors import ServiceError
 from services.compute.adapters.base import SandboxGone, SandboxRefused
 from services.compute.adapters.local import LocalProvider
 from services.compute.domain import host_capabilities
+from services.node.runtime import NodeRuntime
 from services.relay import frames
-from servicekit import limits as sandbox_limits
 
 log = logging.getLogger("cerver.relay.agent")
 HEARTBEAT_S = 15.0  # at most; a third of the compute's heartbeat window
@@ -38,14 +35,6 @@ MAX_BACKOFF_S = 30.0
 
 class Fatal(Exception):
     """Stops the agent: retrying cannot help (revoked key, denied login)."""
-
-
-@dataclasses.dataclass
-class Box:
-    sandbox_id: str
-    compute_id: str = ""
-    workspace_id: str = ""
-    network: bool = False
 
 
 def state_path() -> pathlib.Path:
@@ -100,8 +89,8 @@ class Agent:
         self.name = name
         self.state = state
         self.provider = provider
+        self.runtime = NodeRuntime(provider)
         self.calls: dict[int, Call] = {}
-        self.boxes: dict[str, Box] = {}
 
     # -- the REST side ---------------------------------------------------------
     async def _json(self, http, method: str, path: str, body=None, key: str = ""):
@@ -185,14 +174,12 @@ class Agent:
                     call.task.cancel()
 
     async def answer(self, ws, rid: int, request: relay_pb2.RelayCall, call: "Call", timeout: float | None) -> None:
-        async def reply(message: relay_pb2.RelayReply, done: bool) -> None:
-            await call.spend()  # waits while the relay's caller is behind
-            await ws.send_bytes(frames.encode(relay_pb2.RelayFrame(call_id=rid, reply=message, done=done)))
-
         failure = None
         try:
             async with asyncio.timeout(timeout):
-                await self.dispatch(request, reply)
+                async for message, done in self.runtime.handle(request):
+                    await call.spend()  # waits while the relay's caller is behind
+                    await ws.send_bytes(frames.encode(relay_pb2.RelayFrame(call_id=rid, reply=message, done=done)))
         except SandboxRefused as exc:
             failure = (grpc.StatusCode.NOT_FOUND if exc.not_found else grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except SandboxGone as exc:
@@ -201,47 +188,6 @@ class Agent:
             failure = (grpc.StatusCode.DEADLINE_EXCEEDED, "the call outlived its deadline on the machine")
         if failure is not None and not ws.closed:
             await ws.send_bytes(frames.encode(frames.error(rid, *failure)))
-
-    async def dispatch(self, call: relay_pb2.RelayCall, reply) -> None:
-        kind = call.WhichOneof("call")
-        box = self.boxes.get(call.sandbox_id) or Box(call.sandbox_id, call.compute_id)
-        if kind == "create_sandbox":
-            req = call.create_sandbox
-            box.workspace_id = req.workspace_id
-            box.network = req.requirements.package_install or req.requirements.public_preview
-            try:
-                limits = sandbox_limits.choose(req.requirements, self.provider.limits, self.provider.maxima)
-            except ServiceError as exc:  # asks for more than this machine allows
-                raise SandboxRefused(exc.message) from None
-            box.workspace_id = await self.provider.create(box, limits)
-            self.boxes[box.sandbox_id] = box
-            await reply(relay_pb2.RelayReply(sandbox={"sandbox_id": box.sandbox_id, "compute_id": box.compute_id,
-                                                      "provider": "relay", "workspace_id": box.workspace_id,
-                                                      "network": box.network, "status": "running"}), True)
-        elif kind in ("run_sandbox", "run_sandbox_stream"):
-            req = getattr(call, kind)
-            async for event in self.provider.run(box, req.runtime or "shell", req.code, req.stdin, dict(req.env),
-                                                 req.timeout if req.HasField("timeout") else 300.0):
-                if event.type != "started":
-                    await reply(relay_pb2.RelayReply(output={
-                        "type": event.type, "data": event.data, "exit_code": event.exit_code,
-                        "timed_out": event.timed_out, "truncated": event.truncated,
-                        "duration_ms": event.duration_ms}), event.type == "exit")
-        elif kind == "write_file":
-            req = call.write_file
-            size = await self.provider.write_file(box, req.path, base64.b64decode(req.content))
-            await reply(relay_pb2.RelayReply(file_info={"path": req.path, "size": size}), True)
-        elif kind == "read_file":
-            data = await self.provider.read_file(box, call.read_file.path)
-            await reply(relay_pb2.RelayReply(file_content={
-                "path": call.read_file.path, "content": base64.b64encode(data).decode(), "encoding": "base64",
-                "size": len(data)}), True)
-        elif kind == "delete_sandbox":
-            await self.provider.delete(box, call.delete_sandbox.keep_workspace)
-            self.boxes.pop(box.sandbox_id, None)
-            await reply(relay_pb2.RelayReply(deleted={"sandbox_id": box.sandbox_id, "deleted": True}), True)
-        else:
-            raise SandboxRefused(f"{kind} is served by the compute service, not the relay agent")
 
     async def run(self) -> None:
         backoff = 1.0

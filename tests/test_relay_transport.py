@@ -51,7 +51,7 @@ async def agent(stack, tmp_path, monkeypatch):
 async def test_a_caller_that_stops_reading_holds_up_only_its_own_call(stack, agent):
     compute_id = agent.state.compute_id
     await _relay_sessions(stack.api, agent.key, compute_id, 2)
-    slow_box, other_box = list(agent.boxes)
+    slow_box, other_box = list(agent.runtime.boxes)
     link = stack.hosts["relay"].handlers[0].hub.links[compute_id]
     slow = link.call(_run(compute_id, slow_box, TRICKLE))
     await anext(slow)  # the run is under way, and its caller reads no further
@@ -78,7 +78,7 @@ async def test_a_caller_that_stops_reading_holds_up_only_its_own_call(stack, age
 async def test_a_caller_that_goes_away_cancels_its_call_on_the_machine(stack, agent):
     compute_id = agent.state.compute_id
     await _relay_sessions(stack.api, agent.key, compute_id, 1)
-    box = next(iter(agent.boxes))
+    box = next(iter(agent.runtime.boxes))
     link = stack.hosts["relay"].handlers[0].hub.links[compute_id]
     gone = link.call(_run(compute_id, box, "echo begun; sleep 120"))
     assert (await anext(gone)).output.data == "begun\n"
@@ -95,7 +95,7 @@ async def test_a_caller_that_goes_away_cancels_its_call_on_the_machine(stack, ag
 async def test_a_call_past_its_deadline_ends_on_the_machine(stack, agent):
     compute_id = agent.state.compute_id
     await _relay_sessions(stack.api, agent.key, compute_id, 1)
-    box = next(iter(agent.boxes))
+    box = next(iter(agent.runtime.boxes))
     link = stack.hosts["relay"].handlers[0].hub.links[compute_id]
     with pytest.raises(errors.ServiceError) as raised:
         await asyncio.wait_for(_collect(link, _run(compute_id, box, "sleep 120"), timeout=1.0), 30)

@@ -1,0 +1,1 @@
+"""The node runtime: the sandboxes of one machine."""

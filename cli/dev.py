@@ -15,7 +15,7 @@ import urllib.request
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from servicekit.config import SERVICES
+from servicekit.config import NODE, SERVICES
 
 CHECKOUT = pathlib.Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60
@@ -41,7 +41,7 @@ def stack_env(http_port: int, data_dir: pathlib.Path) -> dict[str, str]:
         # are for forks that keep using gRPC, which these never do.
         "GRPC_ENABLE_FORK_SUPPORT": "false",
     })
-    for service in SERVICES:
+    for service in (*SERVICES, NODE):
         # Free ports, so that stacks on different HTTP ports never collide.
         env[f"CERVER_{service.upper()}_ADDR"] = f"127.0.0.1:{free_port()}"
     env["CERVER_RELAY_WS_ADDR"] = f"127.0.0.1:{free_port()}"
@@ -86,7 +86,7 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-MODULES = {**{service: f"services.{service}" for service in SERVICES}, "edge": "gateway"}
+MODULES = {**{service: f"services.{service}" for service in (*SERVICES, NODE)}, "edge": "gateway"}
 RESTART_BACKOFF_S = (0.5, 1, 2, 4, 8, 15, 30)  # after successive crashes; reset once a process stays up
 STAYED_UP_S = 60
 
@@ -108,7 +108,8 @@ class Stack:
     def start(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         # Auth first: every other service authenticates through it.
-        order = ["auth"] + [s for s in SERVICES if s != "auth"]
+        # The node runtime too: the local compute's sandboxes live in it.
+        order = ["auth"] + [s for s in (*SERVICES, NODE) if s != "auth"]
         for service in order:
             self.spawn(service, MODULES[service])
             if service == "auth":

@@ -6,7 +6,10 @@ Peers are found by `CERVER_<SERVICE>_ADDR` (host:port); a service listens on
 import os
 import pathlib
 
+# The control plane: stateless gRPC services over the database.
 SERVICES = ("auth", "sessions", "router", "compute", "relay")
+# The node runtime: a machine's sandboxes (one per machine; not a replica set).
+NODE = "node"
 # What a service accepts in one gRPC message, and what it may answer: requests
 # stay small; an answer may carry a whole transcript (?full=1 of 100 MB).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -17,7 +20,7 @@ MAX_REPLY_BYTES = 1 << 30
 RUN_GRACE_S = 15.0
 CALL_TIMEOUT_S = 60.0
 CREATE_TIMEOUT_S = 120.0
-DEFAULT_PORTS = {"auth": 50051, "sessions": 50052, "router": 50053, "compute": 50054, "relay": 50055}
+DEFAULT_PORTS = {"auth": 50051, "sessions": 50052, "router": 50053, "compute": 50054, "relay": 50055, "node": 50056}
 
 
 def env(name: str, default: str = "") -> str:

@@ -1,4 +1,4 @@
-"""Fixtures: the five real gRPC services and the REST edge, started in this
+"""Fixtures: the five real gRPC services, the node runtime and the REST edge, started in this
 process on free ports, over SQLite or a real PostgreSQL."""
 import contextlib
 import json
@@ -71,6 +71,7 @@ class Stack:
 async def running_stack(tmp_path, database_url: str = ""):
     from services.auth.__main__ import start as start_auth
     from services.compute.__main__ import start as start_compute
+    from services.node.__main__ import start as start_node
     from services.relay.__main__ import start as start_relay
     from services.router.__main__ import start as start_router
     from services.sessions.__main__ import start as start_sessions
@@ -81,14 +82,15 @@ async def running_stack(tmp_path, database_url: str = ""):
            # Every test calls from 127.0.0.1 and signs up many accounts: limits
            # per client are tested on their own (test_ratelimit.py).
            "CERVER_RATE_LOGIN": "100000/minute", "CERVER_RATE_AUTH_FAILURES": "100000/minute"}
-    addrs = {s: f"127.0.0.1:{free_port()}" for s in config.SERVICES}
+    addrs = {s: f"127.0.0.1:{free_port()}" for s in (*config.SERVICES, config.NODE)}
     env.update({f"CERVER_{s.upper()}_ADDR": a for s, a in addrs.items()})
     env["CERVER_RELAY_WS_ADDR"] = f"127.0.0.1:{free_port()}"
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     hosts = {}
     try:
-        for name, start in (("auth", start_auth), ("compute", start_compute), ("router", start_router),
+        for name, start in (("auth", start_auth), ("node", start_node), ("compute", start_compute),
+                            ("router", start_router),
                             ("sessions", start_sessions), ("relay", start_relay)):
             hosts[name] = await start(addrs[name])
         port = free_port()

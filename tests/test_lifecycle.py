@@ -94,10 +94,11 @@ async def test_sessions_whose_sandbox_is_gone_show_as_paused(stack):
     key = await api.login()
     sid = await create(api, key)
     _, s, _, _ = await api.call("GET", f"/v2/sessions/{sid}", key=key)
-    # The compute loses the sandbox (as a restart of the compute does).
+    # The sandbox is lost (as a restart of its node does; the workspace is kept).
     compute = stack.hosts["compute"].handlers[0].computes
-    row = compute._running.pop(s["sandbox_id"])
-    await compute.adapters["local"].delete(row, keep_workspace=True)  # a restart keeps workspaces
+    compute._running.pop(s["sandbox_id"])
+    node = stack.hosts["node"].handlers[0].runtime
+    await node.provider.delete(node.boxes.pop(s["sandbox_id"]), keep_workspace=True)
     async with compute.db.session() as db:
         await db.exec(update(SandboxRow).where(SandboxRow.sandbox_id == s["sandbox_id"]).values(status="deleted"))
     assert await sessions(stack).reconcile() >= 1

@@ -1,8 +1,9 @@
-"""python -m services.compute — the compute service with the local adapter."""
+"""python -m services.compute — the compute service: the registry of computes
+and sandboxes, over the node runtime (local) and the relay (private machines)."""
 from cerver.v2 import compute_pb2, compute_pb2_grpc
 from servicekit import config, peers, server
 from servicekit.db import open_database
-from services.compute.adapters.local import LocalProvider
+from services.compute.adapters.node import NodeProvider
 from services.compute.adapters.relay import RelayProvider
 from servicekit.quotas import Quotas
 from services.compute.domain import Computes
@@ -11,13 +12,12 @@ from services.compute.handlers import ComputeHandlers
 
 async def start(address: str) -> server.Host:
     db = await open_database("compute")
-    local = await LocalProvider.from_env(config.data_dir() / "compute")
-    computes = Computes(db, {"local": local, "relay": RelayProvider()},
+    node = NodeProvider()
+    computes = Computes(db, {"local": node, "relay": RelayProvider()},
                         max_sandboxes=int(config.env("CERVER_MAX_SANDBOXES", "256")),
                         heartbeat_window_s=int(config.env("CERVER_HEARTBEAT_WINDOW_S", "60")),
                         quotas=Quotas.from_env())
-    await computes.register_local(str(config.data_dir()), local.isolated)
-    await local.start()
+    await computes.register_local(str(config.data_dir()), await node.describe())
     host = server.Host("compute", peers.remote_authenticator())
     host.add(ComputeHandlers(computes), compute_pb2_grpc.add_ComputeServiceServicer_to_server,
              compute_pb2.DESCRIPTOR.services_by_name["ComputeService"])

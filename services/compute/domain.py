@@ -13,9 +13,11 @@ import socket
 import time
 from collections.abc import AsyncIterator
 
+from google.protobuf import json_format
 from sqlalchemy import update
 from sqlmodel import col, or_, select
 
+from cerver.v2 import node_pb2
 from servicekit import errors
 from servicekit.clock import now
 from servicekit.db import Database
@@ -67,22 +69,29 @@ class Computes:
         self._used: dict[str, float] = {}  # sandbox id -> when it last served a call (monotonic)
 
     # -- registry ------------------------------------------------------------
-    async def register_local(self, data_dir: str, isolated: bool) -> ComputeRow:
-        """The shared local compute: one per host and data folder, stable across restarts."""
+    async def register_local(self, data_dir: str, node: node_pb2.NodeInfo) -> ComputeRow:
+        """The shared local compute (this deployment's node): one per host and
+        data folder, stable across restarts. Its sandboxes outlive this
+        service; those the node no longer holds are gone."""
         ident = hashlib.sha256(f"{socket.gethostname()}:{data_dir}".encode()).hexdigest()[:16]
+        capabilities = json_format.MessageToDict(node.capabilities, preserving_proto_field_name=True,
+                                                 always_print_fields_with_no_presence=True)
         row = ComputeRow(compute_id=f"comp_local_{ident}", account_id=None, name=f"local ({socket.gethostname()})",
-                         provider="local", kind="shared", capabilities_json=json.dumps(host_capabilities(isolated)),
+                         provider="local", kind="shared", capabilities_json=json.dumps(capabilities),
                          last_heartbeat_at=now(), created_at=now())
         async with self.db.session() as s:
             existing = await s.get(ComputeRow, row.compute_id)
             if existing is not None:
                 row.created_at = existing.created_at
             await s.merge(row)
-            # Sandboxes of an earlier run of this process are gone with it.
             await s.exec(update(SandboxRow).where(SandboxRow.compute_id == row.compute_id,
-                                                  SandboxRow.status == "running")
+                                                  SandboxRow.status == "running",
+                                                  col(SandboxRow.sandbox_id).not_in(list(node.sandbox_ids)))
                          .values(status="deleted", deleted_at=now()))
         self.local_compute_id = row.compute_id
+        for sandbox in await self.db.rows(SandboxRow, select(SandboxRow).where(SandboxRow.status == "running")):
+            self._running[sandbox.sandbox_id] = sandbox
+            self._used[sandbox.sandbox_id] = time.monotonic()
         return row
 
     async def visible(self, account_id: str) -> list[ComputeRow]:

@@ -1,76 +1,14 @@
 """The `relay` provider: sandboxes on private machines. Every call goes to
-the relay service, which hands it to the machine's agent over its WebSocket
-(the agent runs the same bubblewrap sandboxes as the local adapter)."""
-import base64
-from collections.abc import AsyncIterator
-
-import grpc
-
-from cerver.v2 import common_pb2, compute_pb2, relay_pb2, relay_pb2_grpc
-from servicekit import auth, config, errors, peers
-from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from servicekit.limits import Limits
+the relay service, which hands it to the machine's node runtime over its
+WebSocket."""
+from cerver.v2 import relay_pb2_grpc
+from servicekit import peers
+from services.compute.adapters.calls import CallAdapter
 
 
-class RelayProvider:
+class RelayProvider(CallAdapter):
     provider = "relay"
 
-    def _stub(self) -> relay_pb2_grpc.RelayServiceStub:
-        return peers.stub("relay", relay_pb2_grpc.RelayServiceStub)
-
-    async def _call(self, box: SandboxRecord, timeout: float = config.CALL_TIMEOUT_S,
-                    **call) -> AsyncIterator[relay_pb2.RelayReply]:
-        request = relay_pb2.RelayCall(compute_id=box.compute_id, sandbox_id=box.sandbox_id, **call)
-        # The relay checks the compute belongs to the account it acts for.
-        metadata = auth.service_metadata(auth.account_id())
-        try:
-            async for reply in self._stub().Forward(request, metadata=metadata, timeout=timeout):
-                yield reply
-        except grpc.aio.AioRpcError as err:
-            if err.code() == grpc.StatusCode.NOT_FOUND:
-                raise SandboxRefused(errors.describe(err), not_found=True) from None
-            if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise SandboxRefused(errors.describe(err)) from None
-            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise ComputeUnreachable(errors.describe(err)) from None
-            raise SandboxGone(errors.describe(err)) from None
-
-    async def _one(self, box: SandboxRecord, timeout: float = config.CALL_TIMEOUT_S, **call) -> relay_pb2.RelayReply:
-        async for reply in self._call(box, timeout, **call):
-            return reply
-        raise SandboxGone("the relay agent sent no answer")
-
-    async def create(self, box: SandboxRecord, limits: Limits) -> str:
-        requirements = common_pb2.Requirements(package_install=box.network, memory_mb=limits.memory_mb,
-                                               cpus=limits.cpus, max_processes=limits.pids, disk_mb=limits.disk_mb,
-                                               tmp_mb=limits.tmp_mb or limits.memory_mb)
-        reply = await self._one(box, config.CREATE_TIMEOUT_S, create_sandbox=compute_pb2.CreateSandboxRequest(
-            compute_id=box.compute_id, workspace_id=box.workspace_id, requirements=requirements))
-        return reply.sandbox.workspace_id
-
-    async def run(self, box: SandboxRecord, runtime: str, code: str, stdin: str, env: dict[str, str],
-                  timeout: float) -> AsyncIterator[RunEvent]:
-        request = compute_pb2.RunSandboxRequest(sandbox_id=box.sandbox_id, code=code, runtime=runtime,
-                                                timeout=timeout, stdin=stdin, env=env)
-        yield RunEvent(type="started")
-        async for reply in self._call(box, timeout + config.RUN_GRACE_S, run_sandbox_stream=request):
-            out = reply.output
-            yield RunEvent(type=out.type, data=out.data, exit_code=out.exit_code, timed_out=out.timed_out,
-                           truncated=out.truncated, duration_ms=out.duration_ms, reason=out.reason)
-
-    async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int:
-        reply = await self._one(box, write_file=compute_pb2.WriteFileRequest(
-            sandbox_id=box.sandbox_id, path=path, content=base64.b64encode(data).decode(), encoding="base64"))
-        return reply.file_info.size
-
-    async def read_file(self, box: SandboxRecord, path: str) -> bytes:
-        reply = await self._one(box, read_file=compute_pb2.ReadFileRequest(
-            sandbox_id=box.sandbox_id, path=path, encoding="base64"))
-        return base64.b64decode(reply.file_content.content)
-
-    async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
-        await self._one(box, delete_sandbox=compute_pb2.DeleteSandboxRequest(
-            sandbox_id=box.sandbox_id, keep_workspace=keep_workspace))
-
-    async def close(self) -> None:
-        pass
+    def _send(self, request, metadata, timeout):
+        return peers.stub("relay", relay_pb2_grpc.RelayServiceStub).Forward(request, metadata=metadata,
+                                                                             timeout=timeout)

@@ -1,0 +1,77 @@
+"""Adapters whose sandboxes live on a node runtime (services/node): each
+sandbox call travels as a RelayCall and comes back as RelayReplies. How it
+travels is the subclass's: straight to the node (local), or through the
+relay to a private machine's socket (relay)."""
+import base64
+from collections.abc import AsyncIterator
+
+import grpc
+
+from cerver.v2 import common_pb2, compute_pb2, relay_pb2
+from servicekit import auth, config, errors
+from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
+from servicekit.limits import Limits
+
+
+class CallAdapter:
+    provider = ""
+
+    def _send(self, request: relay_pb2.RelayCall, metadata, timeout: float) -> AsyncIterator[relay_pb2.RelayReply]:
+        raise NotImplementedError
+
+    async def _call(self, box: SandboxRecord, timeout: float = config.CALL_TIMEOUT_S,
+                    **call) -> AsyncIterator[relay_pb2.RelayReply]:
+        request = relay_pb2.RelayCall(compute_id=box.compute_id, sandbox_id=box.sandbox_id, **call)
+        # The receiver checks the compute belongs to the account it acts for.
+        metadata = auth.service_metadata(auth.account_id())
+        try:
+            async for reply in self._send(request, metadata, timeout):
+                yield reply
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                raise SandboxRefused(errors.describe(err), not_found=True) from None
+            if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise SandboxRefused(errors.describe(err)) from None
+            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise ComputeUnreachable(errors.describe(err)) from None
+            raise SandboxGone(errors.describe(err)) from None
+
+    async def _one(self, box: SandboxRecord, timeout: float = config.CALL_TIMEOUT_S, **call) -> relay_pb2.RelayReply:
+        async for reply in self._call(box, timeout, **call):
+            return reply
+        raise SandboxGone("the node sent no answer")
+
+    async def create(self, box: SandboxRecord, limits: Limits) -> str:
+        requirements = common_pb2.Requirements(package_install=box.network, memory_mb=limits.memory_mb,
+                                               cpus=limits.cpus, max_processes=limits.pids, disk_mb=limits.disk_mb,
+                                               tmp_mb=limits.tmp_mb or None)  # unset: half of memory
+        reply = await self._one(box, config.CREATE_TIMEOUT_S, create_sandbox=compute_pb2.CreateSandboxRequest(
+            compute_id=box.compute_id, workspace_id=box.workspace_id, requirements=requirements))
+        return reply.sandbox.workspace_id
+
+    async def run(self, box: SandboxRecord, runtime: str, code: str, stdin: str, env: dict[str, str],
+                  timeout: float) -> AsyncIterator[RunEvent]:
+        request = compute_pb2.RunSandboxRequest(sandbox_id=box.sandbox_id, code=code, runtime=runtime,
+                                                timeout=timeout, stdin=stdin, env=env)
+        yield RunEvent(type="started")
+        async for reply in self._call(box, timeout + config.RUN_GRACE_S, run_sandbox_stream=request):
+            out = reply.output
+            yield RunEvent(type=out.type, data=out.data, exit_code=out.exit_code, timed_out=out.timed_out,
+                           truncated=out.truncated, duration_ms=out.duration_ms, reason=out.reason)
+
+    async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int:
+        reply = await self._one(box, write_file=compute_pb2.WriteFileRequest(
+            sandbox_id=box.sandbox_id, path=path, content=base64.b64encode(data).decode(), encoding="base64"))
+        return reply.file_info.size
+
+    async def read_file(self, box: SandboxRecord, path: str) -> bytes:
+        reply = await self._one(box, read_file=compute_pb2.ReadFileRequest(
+            sandbox_id=box.sandbox_id, path=path, encoding="base64"))
+        return base64.b64decode(reply.file_content.content)
+
+    async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
+        await self._one(box, delete_sandbox=compute_pb2.DeleteSandboxRequest(
+            sandbox_id=box.sandbox_id, keep_workspace=keep_workspace))
+
+    async def close(self) -> None:
+        pass

@@ -1,0 +1,23 @@
+"""python -m services.node — this machine's node runtime: its sandboxes,
+served to the compute service over gRPC. It outlives the control plane:
+compute, sessions and the rest can restart without taking a sandbox along."""
+from cerver.v2 import node_pb2, node_pb2_grpc
+from servicekit import config, peers, server
+from services.compute.adapters.local import LocalProvider
+from services.node.handlers import NodeHandlers
+from services.node.runtime import NodeRuntime
+
+
+async def start(address: str) -> server.Host:
+    provider = await LocalProvider.from_env(config.data_dir() / "compute")
+    await provider.start()
+    host = server.Host("node", peers.remote_authenticator())
+    host.add(NodeHandlers(NodeRuntime(provider)), node_pb2_grpc.add_NodeServiceServicer_to_server,
+             node_pb2.DESCRIPTOR.services_by_name["NodeService"])
+    host.on_stop(provider.close)
+    await host.start(address)
+    return host
+
+
+if __name__ == "__main__":
+    server.serve("node", start)

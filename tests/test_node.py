@@ -50,3 +50,34 @@ async def test_what_a_restarted_node_no_longer_holds_is_reconciled(stack):
     status, resumed, text, _ = await api.call("POST", f"/v2/sessions/{s['session_id']}/resume", {}, key=key)
     assert status == 200 and resumed["status"] == "ready", text
     assert (await _run(api, key, s["session_id"], "echo back"))["stdout"] == "back\n"
+
+
+async def test_any_compute_replica_serves_any_sandbox(stack):
+    """Compute keeps no sandbox of its own: a second replica names the node's
+    compute the same, and serves sandboxes the first one created."""
+    import grpc
+
+    from cerver.v2 import compute_pb2, compute_pb2_grpc
+    from cli.dev import free_port
+
+    api = stack.api
+    key = await api.login()
+    second_addr = f"127.0.0.1:{free_port()}"
+    second = await start_compute(second_addr)
+    try:
+        first_compute = stack.hosts["compute"].handlers[0].computes
+        assert second.handlers[0].computes.local_compute_id == first_compute.local_compute_id
+        status, sandbox, text, _ = await api.call("POST", "/v2/sandbox", {}, key=key)  # through the first
+        assert status == 200, text
+        metadata = (("authorization", f"Bearer {key}"),)
+        async with grpc.aio.insecure_channel(second_addr) as channel:
+            other = compute_pb2_grpc.ComputeServiceStub(channel)
+            ran = await other.RunSandbox(compute_pb2.RunSandboxRequest(
+                sandbox_id=sandbox["sandbox_id"], code="echo from the second replica"), metadata=metadata)
+            assert ran.stdout == "from the second replica\n"
+            await other.DeleteSandbox(compute_pb2.DeleteSandboxRequest(sandbox_id=sandbox["sandbox_id"]),
+                                      metadata=metadata)
+        status, _, _, _ = await api.call("POST", f"/v2/sandbox/{sandbox['sandbox_id']}/run", {"code": "echo"}, key=key)
+        assert status == 404
+    finally:
+        await second.stop(grace=1)

@@ -17,7 +17,7 @@ async def start(address: str) -> server.Host:
                         max_sandboxes=int(config.env("CERVER_MAX_SANDBOXES", "256")),
                         heartbeat_window_s=int(config.env("CERVER_HEARTBEAT_WINDOW_S", "60")),
                         quotas=Quotas.from_env())
-    await computes.register_local(str(config.data_dir()), await node.describe())
+    await computes.register_local(await node.describe())
     host = server.Host("compute", peers.remote_authenticator())
     host.add(ComputeHandlers(computes), compute_pb2_grpc.add_ComputeServiceServicer_to_server,
              compute_pb2.DESCRIPTOR.services_by_name["ComputeService"])

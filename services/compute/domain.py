@@ -3,13 +3,11 @@ dispatched to the adapter of each compute's provider."""
 import asyncio
 import collections
 import contextlib
-import hashlib
 import json
 import os
 import platform
 import secrets
 import shutil
-import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -69,14 +67,14 @@ class Computes:
         self._used: dict[str, float] = {}  # sandbox id -> when it last served a call (monotonic)
 
     # -- registry ------------------------------------------------------------
-    async def register_local(self, data_dir: str, node: node_pb2.NodeInfo) -> ComputeRow:
-        """The shared local compute (this deployment's node): one per host and
-        data folder, stable across restarts. Its sandboxes outlive this
-        service; those the node no longer holds are gone."""
-        ident = hashlib.sha256(f"{socket.gethostname()}:{data_dir}".encode()).hexdigest()[:16]
+    async def register_local(self, node: node_pb2.NodeInfo) -> ComputeRow:
+        """The shared local compute (this deployment's node), named after the
+        node: every replica of this service, and every restart, names it the
+        same. Its sandboxes outlive this service; those the node no longer
+        holds are gone."""
         capabilities = json_format.MessageToDict(node.capabilities, preserving_proto_field_name=True,
                                                  always_print_fields_with_no_presence=True)
-        row = ComputeRow(compute_id=f"comp_local_{ident}", account_id=None, name=f"local ({socket.gethostname()})",
+        row = ComputeRow(compute_id=f"comp_local_{node.node_id}", account_id=None, name=f"local ({node.hostname})",
                          provider="local", kind="shared", capabilities_json=json.dumps(capabilities),
                          last_heartbeat_at=now(), created_at=now())
         async with self.db.session() as s:

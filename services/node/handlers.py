@@ -1,5 +1,7 @@
 """NodeService RPCs: sandbox calls from the compute service, answered by
 the node runtime."""
+import socket
+
 import grpc
 
 from cerver.v2 import compute_pb2, node_pb2, node_pb2_grpc
@@ -26,4 +28,4 @@ class NodeHandlers(node_pb2_grpc.NodeServiceServicer):
     async def Describe(self, request, context):
         return node_pb2.NodeInfo(
             capabilities=compute_pb2.ComputeCapabilities(**host_capabilities(self.runtime.provider.isolated)),
-            sandbox_ids=self.runtime.sandbox_ids())
+            sandbox_ids=self.runtime.sandbox_ids(), node_id=self.runtime.node_id, hostname=socket.gethostname())

@@ -3,9 +3,12 @@ machine's LocalProvider. The same for every transport: gRPC
 (services/node/handlers.py) and the relay socket (cli/relay.py)."""
 import base64
 import dataclasses
+import hashlib
+import socket
 from collections.abc import AsyncIterator
 
 from cerver.v2 import compute_pb2, relay_pb2
+from servicekit import config
 from servicekit import limits as sandbox_limits
 from servicekit.errors import ServiceError
 from services.compute.adapters.base import SandboxRefused
@@ -27,6 +30,8 @@ class NodeRuntime:
     def __init__(self, provider: LocalProvider):
         self.provider = provider
         self.boxes: dict[str, Box] = {}
+        # This machine and data folder (as the local compute was always named).
+        self.node_id = hashlib.sha256(f"{socket.gethostname()}:{config.data_dir()}".encode()).hexdigest()[:16]
 
     def sandbox_ids(self) -> list[str]:
         return list(self.boxes)

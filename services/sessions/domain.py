@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import cachetools
@@ -17,10 +18,12 @@ from google.protobuf import json_format, struct_pb2
 
 from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, router_pb2, router_pb2_grpc
 from cerver.v2 import sessions_pb2 as pb
-from servicekit import auth, config, errors, peers, telemetry
+from servicekit import auth, errors, peers, telemetry
 from servicekit import limits as sandbox_limits
 from servicekit.clock import from_timestamp, now
 from servicekit.quotas import Quotas
+from services.compute.adapters.base import RunEvent, SandboxGone, SandboxRefused
+from services.node import client as node_client
 from services.sessions import metrics
 from services.sessions.store import (ENDED, EventRow, IdempotencyConflict, SessionRow, SessionStore, decode_cursor,
                                      encode_cursor)
@@ -94,6 +97,8 @@ class Sessions:
         self.quotas = quotas or Quotas()
         self.paused_retention = timedelta(seconds=paused_retention_s)
         self.in_flight: collections.Counter[str] = collections.Counter()
+        self._account_runs: collections.Counter[str] = collections.Counter()  # runs in flight per account
+        self.sandboxes = node_client.clients()  # the data path: runs go straight to the node
         self._background: set[asyncio.Task] = set()
         # Rows of sessions with compute attached, as this process last read
         # them, so a run skips the database read. The compute service is the
@@ -321,17 +326,19 @@ class Sessions:
         return compute_pb2.RunSandboxRequest(sandbox_id=row.sandbox_id, code=req.code, runtime=runtime,
                                              timeout=timeout, stdin=req.stdin, env=dict(req.env))
 
-
-    async def _sandbox_gone(self, err: grpc.aio.AioRpcError, row: SessionRow) -> errors.ServiceError:
+    async def _sandbox_gone(self, err: "grpc.aio.AioRpcError | SandboxCallFailed",
+                            row: SessionRow) -> errors.ServiceError:
         """A run's compute failed under it. When the sandbox is gone or its
         machine unreachable, the session is paused (compute lost) so that it
         can be resumed, here or elsewhere."""
+        ours = isinstance(err, SandboxCallFailed)  # its message is fit for a caller already
         if err.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
-            return errors.from_rpc_error(err)
+            return errors.ServiceError(err.code(), err.details()) if ours else errors.from_rpc_error(err)
+        said = err.details() if ours else errors.describe(err)
         current = await self.store.get(row.account_id, row.session_id)
         if current is not None and current.sandbox_id == row.sandbox_id and current.status not in ENDED:
             await self._update(row.account_id, row.session_id,
-                                    event(row.session_id, "compute_lost", errors.describe(err),
+                                    event(row.session_id, "compute_lost", said,
                                           current.status, "paused"),
                                     status="paused", sandbox_id=None, compute_attached_at=None,
                                     compute_seconds=metrics.compute_seconds(current),
@@ -339,21 +346,26 @@ class Sessions:
         if err.code() == grpc.StatusCode.NOT_FOUND:
             return errors.conflict(f"the compute of session {row.session_id} is gone; the session is paused: "
                                    f"resume it (POST /v2/sessions/{row.session_id}/resume)")
-        return errors.unavailable(f"the compute of session {row.session_id} became unreachable ({errors.describe(err)}); "
+        return errors.unavailable(f"the compute of session {row.session_id} became unreachable ({said}); "
                                   f"the session is paused: resume it, here or elsewhere")
 
     async def run(self, session_id: str, req: pb.RunCodeRequest):
         for cached in (True, False):
             row = await self._runnable(session_id, cached=cached)
-            self.in_flight[session_id] += 1
+            self._begin(row)
+            stdout, stderr, final = [], [], None
             try:
                 with tracer.start_as_current_span(metrics.EXEC, attributes={
                         metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider}) as span:
-                    request = self._run_request(row, req)
-                    result = await self.compute.RunSandbox(request, metadata=_credentials(row.account_id),
-                                                           timeout=request.timeout + config.RUN_GRACE_S)
+                    async for event in self._events(row, req):
+                        if event.type == "stdout":
+                            stdout.append(event.data)
+                        elif event.type == "stderr":
+                            stderr.append(event.data)
+                        elif event.type == "exit":
+                            final = event
                 break
-            except grpc.aio.AioRpcError as err:
+            except SandboxCallFailed as err:
                 if cached and err.code() == grpc.StatusCode.NOT_FOUND:
                     # The cached sandbox is gone, so nothing ran: the row was
                     # stale. Read it afresh and try once more.
@@ -361,17 +373,42 @@ class Sessions:
                     continue
                 raise await self._sandbox_gone(err, row) from None
             finally:
-                self._done(session_id)
+                self._done(row)
         duration = telemetry.span_ms(span)
-        out = pb.RunResult(stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code,
-                           timed_out=result.timed_out, truncated=result.truncated, reason=result.reason)
+        out = _stream_result(stdout, stderr, final)
         updated = await self._record_run(row, req.code, out, duration, streamed=False)
         return updated or row, out, duration
 
-    def _done(self, session_id: str) -> None:
-        self.in_flight[session_id] -= 1
-        if self.in_flight[session_id] <= 0:
-            del self.in_flight[session_id]
+    async def _events(self, row: SessionRow, req: pb.RunCodeRequest) -> AsyncIterator[RunEvent]:
+        """A run's events, straight from the node that holds the sandbox (the
+        data path: compute, on the control path only, is not crossed).
+        Failures come as SandboxCallFailed, with the gRPC code they mean."""
+        client = self.sandboxes.get(row.provider)
+        if client is None:
+            raise SandboxCallFailed(grpc.StatusCode.UNAVAILABLE, f"no data path to {row.provider} sandboxes")
+        request = self._run_request(row, req)
+        try:
+            async for event in client.run(row, request.runtime, request.code, request.stdin, dict(request.env),
+                                          request.timeout):
+                yield event
+        except SandboxRefused as exc:
+            raise SandboxCallFailed(grpc.StatusCode.NOT_FOUND if exc.not_found
+                                    else grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        except SandboxGone as exc:  # its machine is not there (unreachable, or gone mid-run)
+            raise SandboxCallFailed(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
+
+    def _begin(self, row: SessionRow) -> None:
+        """A run starts: within the account's concurrent runs, counted."""
+        if self._account_runs[row.account_id] >= self.quotas.runs:
+            raise errors.quota("concurrent_runs", self.quotas.runs, "runs in flight for this account", 1)
+        self._account_runs[row.account_id] += 1
+        self.in_flight[row.session_id] += 1
+
+    def _done(self, row: SessionRow) -> None:
+        for counter, key in ((self.in_flight, row.session_id), (self._account_runs, row.account_id)):
+            counter[key] -= 1
+            if counter[key] <= 0:
+                del counter[key]
 
     async def _record_run(self, row: SessionRow, code: str, result: pb.RunResult, duration_ms: float,
                           streamed: bool) -> SessionRow | None:
@@ -394,19 +431,19 @@ class Sessions:
         return appended[1] if appended else None
 
     async def stream(self, session_id: str, req: pb.RunCodeRequest, context):
-        row = await self._runnable(session_id)
-        self.in_flight[session_id] += 1
+        row = await self._runnable(session_id, cached=True)
+        self._begin(row)
         span = tracer.start_span(metrics.STREAM_OPEN, attributes={
             metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider})
-        request = self._run_request(row, req)
-        call = self.compute.RunSandboxStream(request, metadata=_credentials(row.account_id),
-                                             timeout=request.timeout + config.RUN_GRACE_S)
+        events = self._events(row, req)
         stdout, stderr, final, opened, recorded = [], [], None, False, False
         try:
             try:
-                await call.initial_metadata()  # the compute sends it once the process runs
-            except grpc.aio.AioRpcError as err:
-                span.set_status(telemetry.error_status(errors.describe(err)))
+                await anext(events)  # "started": the call is on its way to the sandbox
+            except SandboxCallFailed as err:
+                if err.code() == grpc.StatusCode.NOT_FOUND:
+                    self._attached.pop(session_id, None)
+                span.set_status(telemetry.error_status(err.details()))
                 span.end()
                 raise await self._sandbox_gone(err, row) from None
             span.end()
@@ -414,7 +451,7 @@ class Sessions:
             await context.send_initial_metadata((
                 ("x-cerver-session-id", session_id), ("x-cerver-provider", row.provider),
                 ("x-cerver-stream-latency-ms", f"{telemetry.span_ms(span):.2f}")))
-            async for chunk in call:
+            async for chunk in events:
                 if chunk.type == "stdout":
                     stdout.append(chunk.data)
                 elif chunk.type == "stderr":
@@ -429,11 +466,13 @@ class Sessions:
                 yield pb.RunEvent(type=chunk.type, data=chunk.data, exit_code=chunk.exit_code,
                                   duration_ms=chunk.duration_ms, timed_out=chunk.timed_out,
                                   truncated=chunk.truncated, session_id=session_id, reason=chunk.reason)
-        except grpc.aio.AioRpcError as err:
+        except SandboxCallFailed as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                self._attached.pop(session_id, None)
             raise await self._sandbox_gone(err, row) from None
         finally:
-            call.cancel()  # no-op when finished; stops the run if our caller left
-            self._done(session_id)
+            await events.aclose()  # stops the run if our caller left
+            self._done(row)
             if opened and not recorded:
                 # The caller left mid-stream (this generator is being
                 # cancelled): record what ran in a task of its own.
@@ -609,6 +648,20 @@ class Sessions:
 def _expiry(row: SessionRow) -> str:
     """Why a session past its expires_at ends: paused past retention, or out of attached time."""
     return "retention" if row.status == "paused" else "timeout"
+
+
+class SandboxCallFailed(Exception):
+    """A run's call to its sandbox failed, with the gRPC code that says how."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self._code, self._message = code, message
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._message
 
 
 def _stream_result(stdout: list[str], stderr: list[str], final) -> pb.RunResult:

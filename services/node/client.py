@@ -1,14 +1,16 @@
-"""Adapters whose sandboxes live on a node runtime (services/node): each
-sandbox call travels as a RelayCall and comes back as RelayReplies. How it
-travels is the subclass's: straight to the node (local), or through the
-relay to a private machine's socket (relay)."""
+"""Clients of the node runtime: each sandbox call travels as a RelayCall and
+comes back as RelayReplies, straight to this deployment's node (NodeClient,
+the `local` provider) or through the relay to a private machine's socket
+(RelayClient, the `relay` provider). The compute service uses them as its
+adapters (control path); sessions sends runs through them straight to the
+node that holds the sandbox (data path)."""
 import base64
 from collections.abc import AsyncIterator
 
 import grpc
 
-from cerver.v2 import common_pb2, compute_pb2, relay_pb2
-from servicekit import auth, config, errors
+from cerver.v2 import common_pb2, compute_pb2, node_pb2, node_pb2_grpc, relay_pb2, relay_pb2_grpc
+from servicekit import auth, config, errors, peers
 from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
 from servicekit.limits import Limits
 
@@ -75,3 +77,32 @@ class CallAdapter:
 
     async def close(self) -> None:
         pass
+
+
+class NodeClient(CallAdapter):
+    provider = "local"
+
+    def _stub(self) -> node_pb2_grpc.NodeServiceStub:
+        return peers.stub("node", node_pb2_grpc.NodeServiceStub)
+
+    def _send(self, request, metadata, timeout):
+        return self._stub().Call(request, metadata=metadata, timeout=timeout)
+
+    async def describe(self, wait_s: float = 60.0) -> node_pb2.NodeInfo:
+        """The node's capabilities and sandboxes; waits for it to come up
+        (it starts beside the compute service)."""
+        return await self._stub().Describe(node_pb2.DescribeNodeRequest(), metadata=auth.service_metadata(""),
+                                           timeout=wait_s, wait_for_ready=True)
+
+
+class RelayClient(CallAdapter):
+    provider = "relay"
+
+    def _send(self, request, metadata, timeout):
+        return peers.stub("relay", relay_pb2_grpc.RelayServiceStub).Forward(request, metadata=metadata,
+                                                                             timeout=timeout)
+
+
+def clients() -> dict[str, CallAdapter]:
+    """A client per provider whose sandboxes live on a node runtime."""
+    return {client.provider: client for client in (NodeClient(), RelayClient())}

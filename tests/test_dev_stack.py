@@ -165,3 +165,80 @@ def test_a_crashed_service_is_restarted_and_callers_get_a_retryable_503(tmp_path
         assert _pid_of("services.sessions", before | {str(sessions_pid)}) != sessions_pid
     finally:
         stop_stack(stack)
+
+
+def test_kill_9_under_load_loses_no_committed_entry_and_no_sandbox(tmp_path):
+    """Runs on four sessions while compute, sessions, the relay and the edge
+    are each killed outright in turn. Every run that was answered 200 is in
+    its transcript afterwards; every other got a retryable answer (503 with
+    Retry-After, or a refused connection while the edge restarts); each
+    session keeps its sandbox, with what was written in it."""
+    import asyncio
+    import collections
+
+    import aiohttp
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    before = {name: {line.split()[0] for line in processes_mentioning(f"-m {name}")}
+              for name in ("services.compute", "services.sessions", "services.relay", "gateway")}
+    stack = start_stack(tmp_path, port)
+
+    async def scenario():
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+            async with http.post(base + "/v2/auth/login", json={"email": "kill9@example.com"}) as r:
+                key = (await r.json())["api_key"]
+            auth = {"Authorization": f"Bearer {key}"}
+            sessions = []
+            for _ in range(4):
+                async with http.post(base + "/v2/sessions", json={}, headers=auth) as r:
+                    s = await r.json()
+                async with http.post(f"{base}/v2/sessions/{s['session_id']}/run", json={"code": "echo kept > f"},
+                                     headers=auth) as r:
+                    assert r.status == 200
+                sessions.append(s)
+            committed, refused, stop = {s["session_id"]: [] for s in sessions}, [], asyncio.Event()
+
+            async def load(sid: str) -> None:
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    try:
+                        async with http.post(f"{base}/v2/sessions/{sid}/run", json={"code": f"echo run-{n}"},
+                                             headers=auth) as r:
+                            body = await r.json(content_type=None)
+                            if r.status == 200:
+                                assert body["result"]["stdout"] == f"run-{n}\n"
+                                committed[sid].append(n)
+                            else:
+                                refused.append((r.status, r.headers.get("Retry-After"), body))
+                    except aiohttp.ClientConnectionError:
+                        refused.append(("connection", None, None))  # the edge itself is restarting
+                        await asyncio.sleep(0.2)
+
+            runners = [asyncio.create_task(load(s["session_id"])) for s in sessions]
+            for name in ("services.compute", "services.sessions", "services.relay", "gateway"):
+                await asyncio.sleep(1.5)
+                os.kill(_pid_of(name, before[name]), signal.SIGKILL)
+            await asyncio.sleep(4)  # the last one comes back, and runs go on
+            stop.set()
+            await asyncio.gather(*runners)
+            print("answered 200:", sum(map(len, committed.values())), "refused:",
+                  collections.Counter(status for status, _, _ in refused))
+            assert all(status in (503, "connection") for status, _, _ in refused), refused
+            assert all(retry for status, retry, _ in refused if status == 503), refused
+            for s in sessions:
+                sid = s["session_id"]
+                assert committed[sid], "no run got through"
+                async with http.get(f"{base}/v2/sessions/{sid}?full=1", headers=auth) as r:
+                    after = await r.json()
+                codes = {e["content"] for e in after["transcript"] if e["kind"] == "code"}
+                assert {f"echo run-{n}" for n in committed[sid]} <= codes
+                assert after["status"] != "paused" and after["sandbox_id"] == s["sandbox_id"], after["events"][-3:]
+                async with http.post(f"{base}/v2/sessions/{sid}/run", json={"code": "cat f"}, headers=auth) as r:
+                    assert (await r.json())["result"]["stdout"] == "kept\n"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        stop_stack(stack)

@@ -24,8 +24,7 @@ from cerver.v2 import relay_pb2
 from servicekit import config
 from services.compute.adapters.base import SandboxGone, SandboxRefused
 from services.compute.adapters.local import LocalProvider
-from services.compute.domain import host_capabilities
-from services.node.runtime import NodeRuntime
+from services.node.runtime import NodeRuntime, host_capabilities
 from services.relay import frames
 
 log = logging.getLogger("cerver.relay.agent")

@@ -4,10 +4,7 @@ import asyncio
 import collections
 import contextlib
 import json
-import os
-import platform
 import secrets
-import shutil
 import time
 from collections.abc import AsyncIterator
 
@@ -27,20 +24,6 @@ from services.compute.isolation.workspaces import WORKSPACE_ID
 from services.compute.store import ComputeRow, SandboxRow, live_sandboxes
 
 MAX_FILE_BYTES = 8 << 20
-
-
-def host_capabilities(isolated: bool) -> dict:
-    runtimes = ["shell"] + [r for r, exe in (("python", "/usr/bin/python3"), ("node", "node"))
-                            if shutil.which(exe)]
-    memory_mb = 0
-    try:
-        with open("/proc/meminfo") as f:
-            memory_mb = int(f.readline().split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return {"runtimes": runtimes, "cores": os.cpu_count() or 1, "memory_mb": memory_mb,
-            "os": f"{platform.system()} {platform.release()}", "arch": platform.machine(),
-            "isolated": isolated, "network": True}
 
 
 def is_online(row: ComputeRow) -> bool:

@@ -7,8 +7,7 @@ import grpc
 from cerver.v2 import compute_pb2, node_pb2, node_pb2_grpc
 from servicekit import errors
 from services.compute.adapters.base import SandboxGone, SandboxRefused
-from services.compute.domain import host_capabilities
-from services.node.runtime import NodeRuntime
+from services.node.runtime import NodeRuntime, host_capabilities
 
 
 class NodeHandlers(node_pb2_grpc.NodeServiceServicer):

@@ -4,6 +4,9 @@ machine's LocalProvider. The same for every transport: gRPC
 import base64
 import dataclasses
 import hashlib
+import os
+import platform
+import shutil
 import socket
 from collections.abc import AsyncIterator
 
@@ -15,6 +18,21 @@ from services.compute.adapters.base import SandboxRefused
 from services.compute.adapters.local import LocalProvider
 
 DEFAULT_RUN_TIMEOUT_S = 300.0
+
+
+def host_capabilities(isolated: bool) -> dict:
+    """What this machine offers sandboxes, as a compute's capabilities."""
+    runtimes = ["shell"] + [r for r, exe in (("python", "/usr/bin/python3"), ("node", "node"))
+                            if shutil.which(exe)]
+    memory_mb = 0
+    try:
+        with open("/proc/meminfo") as f:
+            memory_mb = int(f.readline().split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"runtimes": runtimes, "cores": os.cpu_count() or 1, "memory_mb": memory_mb,
+            "os": f"{platform.system()} {platform.release()}", "arch": platform.machine(),
+            "isolated": isolated, "network": True}
 
 
 @dataclasses.dataclass

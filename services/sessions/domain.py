@@ -431,7 +431,8 @@ class Sessions:
         return appended[1] if appended else None
 
     async def stream(self, session_id: str, req: pb.RunCodeRequest, context):
-        row = await self._runnable(session_id, cached=True)
+        # Read afresh: a stream cannot be retried once it has begun.
+        row = await self._runnable(session_id)
         self._begin(row)
         span = tracer.start_span(metrics.STREAM_OPEN, attributes={
             metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider})
@@ -441,8 +442,6 @@ class Sessions:
             try:
                 await anext(events)  # "started": the call is on its way to the sandbox
             except SandboxCallFailed as err:
-                if err.code() == grpc.StatusCode.NOT_FOUND:
-                    self._attached.pop(session_id, None)
                 span.set_status(telemetry.error_status(err.details()))
                 span.end()
                 raise await self._sandbox_gone(err, row) from None
@@ -467,8 +466,6 @@ class Sessions:
                                   duration_ms=chunk.duration_ms, timed_out=chunk.timed_out,
                                   truncated=chunk.truncated, session_id=session_id, reason=chunk.reason)
         except SandboxCallFailed as err:
-            if err.code() == grpc.StatusCode.NOT_FOUND:
-                self._attached.pop(session_id, None)
             raise await self._sandbox_gone(err, row) from None
         finally:
             await events.aclose()  # stops the run if our caller left

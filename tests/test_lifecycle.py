@@ -99,7 +99,7 @@ async def test_sessions_whose_sandbox_is_gone_show_as_paused(stack):
     compute._running.pop(s["sandbox_id"])
     node = stack.hosts["node"].handlers[0].runtime
     await node.provider.delete(node.boxes.pop(s["sandbox_id"]), keep_workspace=True)
-    async with compute.db.session() as db:
+    async with compute.store.db.session() as db:
         await db.exec(update(SandboxRow).where(SandboxRow.sandbox_id == s["sandbox_id"]).values(status="deleted"))
     assert await sessions(stack).reconcile() >= 1
     _, s, _, _ = await api.call("GET", f"/v2/sessions/{sid}", key=key)

@@ -9,8 +9,6 @@ import time
 from collections.abc import AsyncIterator
 
 from google.protobuf import json_format
-from sqlalchemy import update
-from sqlmodel import col, or_, select
 
 from cerver.v2 import node_pb2
 from servicekit import errors
@@ -21,7 +19,7 @@ from services.compute.adapters.base import (Adapter, ComputeUnreachable, RunEven
                                            SandboxRefused)
 from servicekit import limits as sandbox_limits
 from services.compute.isolation.workspaces import WORKSPACE_ID
-from services.compute.store import ComputeRow, SandboxRow, live_sandboxes
+from services.compute.store import ComputeRow, ComputeStore, SandboxRow
 
 MAX_FILE_BYTES = 8 << 20
 
@@ -36,7 +34,7 @@ def is_online(row: ComputeRow) -> bool:
 class Computes:
     def __init__(self, db: Database, adapters: dict[str, Adapter], max_sandboxes: int = 256,
                  heartbeat_window_s: int = 60, quotas: Quotas | None = None):
-        self.db = db
+        self.store = ComputeStore(db)
         self.heartbeat_window_s = heartbeat_window_s
         self.adapters = adapters
         self.max_sandboxes = max_sandboxes
@@ -60,28 +58,18 @@ class Computes:
         row = ComputeRow(compute_id=f"comp_local_{node.node_id}", account_id=None, name=f"local ({node.hostname})",
                          provider="local", kind="shared", capabilities_json=json.dumps(capabilities),
                          last_heartbeat_at=now(), created_at=now())
-        async with self.db.session() as s:
-            existing = await s.get(ComputeRow, row.compute_id)
-            if existing is not None:
-                row.created_at = existing.created_at
-            await s.merge(row)
-            await s.exec(update(SandboxRow).where(SandboxRow.compute_id == row.compute_id,
-                                                  SandboxRow.status == "running",
-                                                  col(SandboxRow.sandbox_id).not_in(list(node.sandbox_ids)))
-                         .values(status="deleted", deleted_at=now()))
+        await self.store.register_shared(row, list(node.sandbox_ids))
         self.local_compute_id = row.compute_id
-        for sandbox in await self.db.rows(SandboxRow, select(SandboxRow).where(SandboxRow.status == "running")):
+        for sandbox in await self.store.running():
             self._running[sandbox.sandbox_id] = sandbox
             self._used[sandbox.sandbox_id] = time.monotonic()
         return row
 
     async def visible(self, account_id: str) -> list[ComputeRow]:
-        return await self.db.rows(ComputeRow, select(ComputeRow).where(
-            or_(col(ComputeRow.account_id).is_(None), ComputeRow.account_id == account_id))
-            .order_by(ComputeRow.kind.desc(), ComputeRow.created_at))
+        return await self.store.visible(account_id)
 
     async def get(self, account_id: str, compute_id: str) -> ComputeRow:
-        row = await self.db.get(ComputeRow, compute_id)
+        row = await self.store.compute(compute_id)
         if row is None or row.account_id not in (None, account_id):
             raise errors.not_found("compute", compute_id)
         return row
@@ -92,35 +80,25 @@ class Computes:
     async def register(self, account_id: str, name: str, capabilities: dict, compute_id: str) -> ComputeRow:
         if not name or len(name) > 100:
             raise errors.invalid("name is required (at most 100 characters)", "name")
-        async with self.db.session() as s:
-            row = await s.get(ComputeRow, compute_id) if compute_id else None
-            if compute_id and (row is None or row.account_id != account_id):
-                raise errors.not_found("compute", compute_id)
-            if row is None:
-                row = ComputeRow(compute_id="comp_" + secrets.token_hex(10), account_id=account_id,
-                                 provider="relay", kind="private", name=name, created_at=now(),
-                                 heartbeat_window_s=self.heartbeat_window_s)
-            row.name = name
-            row.capabilities_json = json.dumps(capabilities)
-            row.last_heartbeat_at = now()
-            s.add(row)
+        new = ComputeRow(compute_id="comp_" + secrets.token_hex(10), account_id=account_id, provider="relay",
+                         kind="private", name=name, created_at=now(), heartbeat_window_s=self.heartbeat_window_s)
+        row = await self.store.save_private(account_id, compute_id, new, name, json.dumps(capabilities))
+        if row is None:
+            raise errors.not_found("compute", compute_id)
         return row
 
     async def heartbeat(self, account_id: str, compute_id: str) -> ComputeRow:
         row = await self.get(account_id, compute_id)
         if row.account_id is None:
             raise errors.conflict("the shared local compute needs no heartbeat")
-        async with self.db.session() as s:
-            await s.exec(update(ComputeRow).where(ComputeRow.compute_id == compute_id)
-                         .values(last_heartbeat_at=now()))
+        await self.store.heartbeat(compute_id)
         return await self.get(account_id, compute_id)
 
     async def unregister(self, account_id: str, compute_id: str) -> None:
         row = await self.get(account_id, compute_id)
         if row.account_id is None:
             raise errors.permission_denied("the shared local compute cannot be unregistered")
-        async with self.db.session() as s:
-            await s.delete(await s.get(ComputeRow, compute_id))
+        await self.store.delete_compute(compute_id)
 
     # -- sandboxes -------------------------------------------------------------
     async def _pick_compute(self, account_id: str, compute_id: str, provider: str) -> ComputeRow:
@@ -155,7 +133,7 @@ class Computes:
         compute = await self._pick_compute(account_id, compute_id, provider)
         if workspace_id:
             await self._check_workspace(account_id, workspace_id)
-        live = await live_sandboxes(self.db, account_id)
+        live = await self.store.live_sandboxes(account_id)
         if live >= self.quotas.sandboxes:
             raise errors.quota("sandboxes", self.quotas.sandboxes,
                                "live sandboxes of this account; delete one or pause a session")
@@ -182,7 +160,7 @@ class Computes:
             raise errors.unavailable(f"compute {compute.compute_id} answered with an invalid workspace id")
         row.workspace_id = created
         row.provision_ms = round((time.perf_counter() - started) * 1000, 3)
-        await self.db.add(row)
+        await self.store.add_sandbox(row)
         self._running[row.sandbox_id] = row
         self._used[row.sandbox_id] = time.monotonic()
         return row
@@ -194,13 +172,12 @@ class Computes:
 
     async def _check_workspace(self, account_id: str, workspace_id: str) -> None:
         """A kept workspace may only be re-attached by the account that owns it."""
-        async with self.db.session() as s:
-            owner = (await s.exec(select(SandboxRow).where(SandboxRow.workspace_id == workspace_id))).first()
+        owner = await self.store.workspace_owner(workspace_id)
         if owner is None or owner.account_id != account_id:
             raise errors.not_found("workspace", workspace_id)
 
     async def sandbox(self, account_id: str, sandbox_id: str) -> SandboxRow:
-        row = self._running.get(sandbox_id) or await self.db.get(SandboxRow, sandbox_id)
+        row = self._running.get(sandbox_id) or await self.store.sandbox(sandbox_id)
         if row is None or row.account_id != account_id or row.status != "running":
             raise errors.not_found("sandbox", sandbox_id)
         if sandbox_id in self._used:
@@ -268,8 +245,7 @@ class Computes:
         raw = json.dumps(state)
         if len(raw) > 1 << 20:
             raise errors.invalid("state is at most 1 MiB of JSON", "state")
-        async with self.db.session() as s:
-            await s.exec(update(SandboxRow).where(SandboxRow.sandbox_id == sandbox_id).values(state_json=raw))
+        await self.store.set_state(sandbox_id, raw)
         if sandbox_id in self._running:
             self._running[sandbox_id].state_json = raw
         return state
@@ -278,9 +254,7 @@ class Computes:
         row = await self.sandbox(account_id, sandbox_id)
         self._running.pop(sandbox_id, None)
         self._used.pop(sandbox_id, None)
-        async with self.db.session() as s:
-            await s.exec(update(SandboxRow).where(SandboxRow.sandbox_id == sandbox_id)
-                         .values(status="deleted", deleted_at=now()))
+        await self.store.mark_deleted(sandbox_id)
         adapter = self.adapters.get(row.provider)
         if adapter is not None:
             try:

@@ -1,9 +1,10 @@
 """Compute's tables: the registry of computes and the sandboxes on them."""
 from datetime import datetime
 
-from sqlalchemy import func
-from sqlmodel import Field, SQLModel, select
+from sqlalchemy import func, update
+from sqlmodel import Field, SQLModel, col, or_, select
 
+from servicekit.clock import now
 from servicekit.db import Database, utc_field
 
 
@@ -40,8 +41,79 @@ class SandboxRow(SQLModel, table=True):
 TABLES = (ComputeRow, SandboxRow)
 
 
-async def live_sandboxes(db: Database, account_id: str) -> int:
-    """Live sandboxes of an account."""
-    async with db.session() as s:
-        return (await s.exec(select(func.count()).select_from(SandboxRow).where(
-            SandboxRow.account_id == account_id, SandboxRow.status == "running"))).one()
+class ComputeStore:
+    """Every query of the compute service."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def live_sandboxes(self, account_id: str) -> int:
+        """Live sandboxes of an account."""
+        async with self.db.session() as s:
+            return (await s.exec(select(func.count()).select_from(SandboxRow).where(
+                SandboxRow.account_id == account_id, SandboxRow.status == "running"))).one()
+
+    async def register_shared(self, row: ComputeRow, live: list[str]) -> None:
+        """The shared compute of a node, and which of its sandboxes the node
+        still holds: the others are gone."""
+        async with self.db.session() as s:
+            existing = await s.get(ComputeRow, row.compute_id)
+            if existing is not None:
+                row.created_at = existing.created_at
+            await s.merge(row)
+            await s.exec(update(SandboxRow).where(SandboxRow.compute_id == row.compute_id,
+                                                  SandboxRow.status == "running",
+                                                  col(SandboxRow.sandbox_id).not_in(live))
+                         .values(status="deleted", deleted_at=now()))
+
+    async def running(self) -> list[SandboxRow]:
+        return await self.db.rows(SandboxRow, select(SandboxRow).where(SandboxRow.status == "running"))
+
+    async def visible(self, account_id: str) -> list[ComputeRow]:
+        return await self.db.rows(ComputeRow, select(ComputeRow).where(
+            or_(col(ComputeRow.account_id).is_(None), ComputeRow.account_id == account_id))
+            .order_by(ComputeRow.kind.desc(), ComputeRow.created_at))
+
+    async def compute(self, compute_id: str) -> ComputeRow | None:
+        return await self.db.get(ComputeRow, compute_id)
+
+    async def save_private(self, account_id: str, compute_id: str, new: ComputeRow, name: str,
+                           capabilities_json: str) -> ComputeRow | None:
+        """Registers `new`, or updates the account's compute_id; None when
+        compute_id is not the account's."""
+        async with self.db.session() as s:
+            row = await s.get(ComputeRow, compute_id) if compute_id else None
+            if compute_id and (row is None or row.account_id != account_id):
+                return None
+            row = row or new
+            row.name, row.capabilities_json, row.last_heartbeat_at = name, capabilities_json, now()
+            s.add(row)
+        return row
+
+    async def heartbeat(self, compute_id: str) -> None:
+        async with self.db.session() as s:
+            await s.exec(update(ComputeRow).where(ComputeRow.compute_id == compute_id)
+                         .values(last_heartbeat_at=now()))
+
+    async def delete_compute(self, compute_id: str) -> None:
+        async with self.db.session() as s:
+            await s.delete(await s.get(ComputeRow, compute_id))
+
+    async def add_sandbox(self, row: SandboxRow) -> None:
+        await self.db.add(row)
+
+    async def sandbox(self, sandbox_id: str) -> SandboxRow | None:
+        return await self.db.get(SandboxRow, sandbox_id)
+
+    async def workspace_owner(self, workspace_id: str) -> SandboxRow | None:
+        async with self.db.session() as s:
+            return (await s.exec(select(SandboxRow).where(SandboxRow.workspace_id == workspace_id))).first()
+
+    async def set_state(self, sandbox_id: str, raw: str) -> None:
+        async with self.db.session() as s:
+            await s.exec(update(SandboxRow).where(SandboxRow.sandbox_id == sandbox_id).values(state_json=raw))
+
+    async def mark_deleted(self, sandbox_id: str) -> None:
+        async with self.db.session() as s:
+            await s.exec(update(SandboxRow).where(SandboxRow.sandbox_id == sandbox_id)
+                         .values(status="deleted", deleted_at=now()))

@@ -19,7 +19,10 @@ CERVER = pathlib.Path(sys.executable).parent / "cerver"
 
 
 def start_stack(tmp_path: pathlib.Path, port: int, log: pathlib.Path | None = None) -> subprocess.Popen:
-    env = {**os.environ, "CERVER_HTTP_PORT": str(port), "CERVER_DATA_DIR": str(tmp_path / f"data-{port}")}
+    # The embedded default (SQLite in the data folder), whatever the in-process
+    # test stack left in this process's environment (its PostgreSQL database).
+    env = {**os.environ, "CERVER_HTTP_PORT": str(port), "CERVER_DATA_DIR": str(tmp_path / f"data-{port}"),
+           "CERVER_DATABASE_URL": ""}
     proc = subprocess.Popen([str(CERVER), "dev"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     deadline = time.monotonic() + 90
@@ -182,7 +185,8 @@ def test_kill_9_under_load_loses_no_committed_entry_and_no_sandbox(tmp_path):
     base = f"http://127.0.0.1:{port}"
     before = {name: {line.split()[0] for line in processes_mentioning(f"-m {name}")}
               for name in ("services.compute", "services.sessions", "services.relay", "gateway")}
-    stack = start_stack(tmp_path, port)
+    log = tmp_path / "stack.log"
+    stack = start_stack(tmp_path, port, log)
 
     async def scenario():
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
@@ -193,6 +197,7 @@ def test_kill_9_under_load_loses_no_committed_entry_and_no_sandbox(tmp_path):
             for _ in range(4):
                 async with http.post(base + "/v2/sessions", json={}, headers=auth) as r:
                     s = await r.json()
+                    assert r.status == 200, (s, log.read_text()[-3000:])
                 async with http.post(f"{base}/v2/sessions/{s['session_id']}/run", json={"code": "echo kept > f"},
                                      headers=auth) as r:
                     assert r.status == 200

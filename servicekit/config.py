@@ -18,6 +18,7 @@ MAX_REPLY_BYTES = 1 << 30
 # (the sandbox ends it at the timeout; the grace covers the way back); any
 # other sandbox call gets CALL_TIMEOUT_S, a create CREATE_TIMEOUT_S.
 RUN_GRACE_S = 15.0
+RUN_TIMEOUT_S = 300.0  # a run's timeout when it names none
 CALL_TIMEOUT_S = 60.0
 CREATE_TIMEOUT_S = 120.0
 DEFAULT_PORTS = {"auth": 50051, "sessions": 50052, "router": 50053, "compute": 50054, "relay": 50055, "node": 50056}

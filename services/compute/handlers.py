@@ -7,11 +7,9 @@ from google.protobuf import json_format, struct_pb2
 
 from cerver.v2 import compute_pb2 as pb
 from cerver.v2 import compute_pb2_grpc
-from servicekit import auth, errors
+from servicekit import auth, config, errors
 from servicekit.clock import to_timestamp
 from services.compute.domain import Computes, is_online
-
-DEFAULT_TIMEOUT_S = 300.0
 
 
 class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
@@ -55,7 +53,7 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
                           created_at=to_timestamp(row.created_at), provision_ms=row.provision_ms)
 
     def _events(self, request):
-        timeout = request.timeout if request.HasField("timeout") else DEFAULT_TIMEOUT_S
+        timeout = request.timeout if request.HasField("timeout") else config.RUN_TIMEOUT_S
         return self.computes.run(auth.account_id(), request.sandbox_id, request.runtime, request.code,
                                  request.stdin, dict(request.env), timeout)
 

@@ -17,8 +17,6 @@ from servicekit.errors import ServiceError
 from services.compute.adapters.base import SandboxRefused
 from services.compute.adapters.local import LocalProvider
 
-DEFAULT_RUN_TIMEOUT_S = 300.0
-
 
 def host_capabilities(isolated: bool) -> dict:
     """What this machine offers sandboxes, as a compute's capabilities."""
@@ -75,7 +73,7 @@ class NodeRuntime:
                 network=box.network, status="running")), True
         elif kind in ("run_sandbox", "run_sandbox_stream"):
             req = getattr(call, kind)
-            timeout = req.timeout if req.HasField("timeout") else DEFAULT_RUN_TIMEOUT_S
+            timeout = req.timeout if req.HasField("timeout") else config.RUN_TIMEOUT_S
             async for event in self.provider.run(box, req.runtime or "shell", req.code, req.stdin, dict(req.env),
                                                  timeout):
                 if event.type != "started":

@@ -18,7 +18,7 @@ from google.protobuf import json_format, struct_pb2
 
 from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, router_pb2, router_pb2_grpc
 from cerver.v2 import sessions_pb2 as pb
-from servicekit import auth, errors, peers, telemetry
+from servicekit import auth, config, errors, peers, telemetry
 from servicekit import limits as sandbox_limits
 from servicekit.clock import from_timestamp, now
 from servicekit.quotas import Quotas
@@ -36,7 +36,6 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 IDEMPOTENCY_TTL = timedelta(days=1)
 DEFAULT_TIMEOUT_MINUTES = 20  # of compute-attached time; pausing stops the clock
 DEFAULT_PAUSED_RETENTION_S = 7 * 24 * 3600  # how long a paused session stays resumable
-DEFAULT_RUN_TIMEOUT_S = 300.0
 DEFAULT_TAIL = 50
 MAX_ENTRIES = 1000  # per read or per batch append
 MAX_CONTENT_CHARS = 1_000_000
@@ -322,7 +321,7 @@ class Sessions:
 
     def _run_request(self, row: SessionRow, req: pb.RunCodeRequest) -> compute_pb2.RunSandboxRequest:
         runtime = req.runtime or json.loads(row.requirements_json).get("runtime") or "shell"
-        timeout = req.timeout if req.HasField("timeout") else DEFAULT_RUN_TIMEOUT_S
+        timeout = req.timeout if req.HasField("timeout") else config.RUN_TIMEOUT_S
         return compute_pb2.RunSandboxRequest(sandbox_id=row.sandbox_id, code=req.code, runtime=runtime,
                                              timeout=timeout, stdin=req.stdin, env=dict(req.env))
 

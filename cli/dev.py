@@ -19,6 +19,8 @@ from servicekit.config import NODE, SERVICES
 
 CHECKOUT = pathlib.Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60
+MODULES = {**{service: f"services.{service}" for service in (*SERVICES, NODE)}, "edge": "gateway"}
+REPLICATED = ("sessions", "compute")  # stateless, on the data path: CERVER_DEV_REPLICAS of each
 
 
 def free_port() -> int:
@@ -47,6 +49,30 @@ def stack_env(http_port: int, data_dir: pathlib.Path) -> dict[str, str]:
     env["CERVER_RELAY_WS_ADDR"] = f"127.0.0.1:{free_port()}"
     env.pop("CERVER_LISTEN_ADDR", None)
     return env
+
+
+def replicas() -> int:
+    """CERVER_DEV_REPLICAS: how many processes of each stateless service of
+    the data path (sessions, compute) `cerver dev` runs; callers balance
+    over them (round robin, servicekit.peers)."""
+    return max(1, int(os.environ.get("CERVER_DEV_REPLICAS", "1")))
+
+
+def processes(env: dict[str, str], count: int) -> dict[str, tuple[str, str]]:
+    """Every process of the stack: name -> (module, the address it serves).
+    Replicas of a service get a port each, and the service's address
+    becomes a gRPC target naming them all (ipv4:host:port,host:port)."""
+    out = {}
+    for service in ("auth", *(s for s in (*SERVICES, NODE) if s != "auth")):
+        key = f"CERVER_{service.upper()}_ADDR"
+        copies = count if service in REPLICATED else 1
+        addresses = [env[key]] + [f"127.0.0.1:{free_port()}" for _ in range(copies - 1)]
+        for i, address in enumerate(addresses):
+            out[service if i == 0 else f"{service}-{i + 1}"] = (MODULES[service], address)
+        if copies > 1:
+            env[key] = "ipv4:" + ",".join(addresses)
+    out["edge"] = (MODULES["edge"], "")
+    return out
 
 
 def wait_healthy(address: str, deadline: float, proc: subprocess.Popen) -> None:
@@ -86,21 +112,23 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-MODULES = {**{service: f"services.{service}" for service in (*SERVICES, NODE)}, "edge": "gateway"}
 RESTART_BACKOFF_S = (0.5, 1, 2, 4, 8, 15, 30)  # after successive crashes; reset once a process stays up
 STAYED_UP_S = 60
 
 
 class Stack:
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], count: int = 1):
         self.env = env
+        self.plan = processes(env, count)
         self.procs: dict[str, subprocess.Popen] = {}
         self.crashes: dict[str, int] = {}  # successive crashes of each process
         self.started_at: dict[str, float] = {}
         self.restart_at: dict[str, float] = {}  # when a crashed process is started again
 
-    def spawn(self, name: str, module: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", module], cwd=CHECKOUT, env=self.env)
+    def spawn(self, name: str) -> subprocess.Popen:
+        module, address = self.plan[name]
+        env = {**self.env, "CERVER_LISTEN_ADDR": address} if address else self.env
+        proc = subprocess.Popen([sys.executable, "-m", module], cwd=CHECKOUT, env=env)
         self.procs[name] = proc
         self.started_at[name] = time.monotonic()
         return proc
@@ -109,24 +137,24 @@ class Stack:
         deadline = time.monotonic() + START_TIMEOUT_S
         # Auth first: every other service authenticates through it.
         # The node runtime too: the local compute's sandboxes live in it.
-        order = ["auth"] + [s for s in (*SERVICES, NODE) if s != "auth"]
-        for service in order:
-            self.spawn(service, MODULES[service])
-            if service == "auth":
-                self._healthy("auth", deadline)
-        for service in order[1:]:
-            self._healthy(service, deadline)
-        edge = self.spawn("edge", MODULES["edge"])
+        services = [name for name in self.plan if name != "edge"]
+        self.spawn("auth")
+        self._healthy("auth", deadline)
+        for name in services[1:]:
+            self.spawn(name)
+        for name in services[1:]:
+            self._healthy(name, deadline)
+        edge = self.spawn("edge")
         try:
             wait_http(f"http://127.0.0.1:{self.env['CERVER_HTTP_PORT']}/", deadline, edge)
         except RuntimeError as exc:
             raise RuntimeError(f"edge {exc}") from None
 
-    def _healthy(self, service: str, deadline: float) -> None:
+    def _healthy(self, name: str, deadline: float) -> None:
         try:
-            wait_healthy(self.env[f"CERVER_{service.upper()}_ADDR"], deadline, self.procs[service])
+            wait_healthy(self.plan[name][1], deadline, self.procs[name])
         except RuntimeError as exc:
-            raise RuntimeError(f"{service} {exc}") from None
+            raise RuntimeError(f"{name} {exc}") from None
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -161,7 +189,7 @@ class Stack:
                           file=sys.stderr, flush=True)
                 elif clock >= self.restart_at[name]:
                     del self.restart_at[name]
-                    self.spawn(name, MODULES[name])
+                    self.spawn(name)
                     print(f"cerver: {name} restarted", file=sys.stderr, flush=True)
             time.sleep(0.2)
         return 0
@@ -176,7 +204,7 @@ def run() -> int:
         print(f"cerver: port {http_port} on {host} is already in use (another `cerver dev`, or another server); "
               f"stop it or choose another port with CERVER_HTTP_PORT", file=sys.stderr)
         return 1
-    stack = Stack(stack_env(http_port, data_dir))
+    stack = Stack(stack_env(http_port, data_dir), replicas())
     signalled = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: signalled.append(True))

@@ -9,6 +9,7 @@ from servicekit import auth, config, errors
 
 S = TypeVar("S")
 _channels: dict[str, grpc.aio.Channel] = {}
+BALANCED = ("ipv4:", "ipv6:", "dns:")  # gRPC target schemes that may name several replicas
 _stubs: dict[tuple[str, type], tuple[grpc.aio.Channel, object]] = {}
 
 
@@ -23,20 +24,30 @@ def channel_to(address: str) -> grpc.aio.Channel:
     replica's (the relay replica that holds a machine's socket)."""
     ch = _channels.get(address)
     if ch is None:
-        ch = grpc.aio.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", config.MAX_REPLY_BYTES),
-            ("grpc.max_send_message_length", config.MAX_MESSAGE_BYTES)])
+        options = [("grpc.max_receive_message_length", config.MAX_REPLY_BYTES),
+                   ("grpc.max_send_message_length", config.MAX_MESSAGE_BYTES)]
+        if address.startswith(BALANCED):
+            # Calls spread over every address the target names (replicas:
+            # `ipv4:a,b`, or `dns:///name` of a headless Service's pods),
+            # skipping those down. A plain host:port keeps one connection.
+            options.append(("grpc.lb_policy_name", "round_robin"))
+        ch = grpc.aio.insecure_channel(address, options=options)
         _channels[address] = ch
     return ch
 
 
 def stub(service: str, stub_class: type[S]) -> S:
-    """A generated stub on the peer's channel, built once per channel: a
+    """A generated stub on the peer's channel."""
+    return stub_at(config.peer_addr(service), stub_class)
+
+
+def stub_at(address: str, stub_class: type[S]) -> S:
+    """A generated stub on the channel to address, built once per channel: a
     stub builds a callable for every method of its service."""
-    ch = channel(service)
-    cached = _stubs.get((service, stub_class))
+    ch = channel_to(address)
+    cached = _stubs.get((address, stub_class))
     if cached is None or cached[0] is not ch:
-        cached = _stubs[(service, stub_class)] = (ch, stub_class(ch))
+        cached = _stubs[(address, stub_class)] = (ch, stub_class(ch))
     return cached[1]
 
 

@@ -100,8 +100,11 @@ def test_kubernetes_manifests_deploy_every_service():
     from servicekit.config import NODE, SERVICES
 
     docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "k8s" / "services.yaml").read_text()) if d]
-    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] in ("Deployment", "DaemonSet")}
     assert set(deployments) == {*SERVICES, NODE}
+    # One node runtime per machine, found through a headless Service.
+    assert next(d for d in docs if d["metadata"]["name"] == NODE and d["kind"] == "DaemonSet")
+    assert next(d for d in docs if d["metadata"]["name"] == NODE and d["kind"] == "Service")["spec"]["clusterIP"] == "None"
     for name, d in deployments.items():
         container = d["spec"]["template"]["spec"]["containers"][0]
         assert container["command"][-1] == f"services.{name}"

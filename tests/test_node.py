@@ -1,6 +1,8 @@
 """The node runtime owns a machine's sandboxes: the control plane above it
 can restart without taking one along, and what a restarted node no longer
 holds is reconciled (its sessions pause, and resume elsewhere)."""
+import asyncio
+
 from services.compute.__main__ import start as start_compute
 from services.node.__main__ import start as start_node
 
@@ -65,8 +67,6 @@ async def test_any_compute_replica_serves_any_sandbox(stack):
     second_addr = f"127.0.0.1:{free_port()}"
     second = await start_compute(second_addr)
     try:
-        first_compute = stack.hosts["compute"].handlers[0].computes
-        assert second.handlers[0].computes.local_compute_id == first_compute.local_compute_id
         status, sandbox, text, _ = await api.call("POST", "/v2/sandbox", {}, key=key)  # through the first
         assert status == 200, text
         metadata = (("authorization", f"Bearer {key}"),)
@@ -81,3 +81,59 @@ async def test_any_compute_replica_serves_any_sandbox(stack):
         assert status == 404
     finally:
         await second.stop(grace=1)
+
+
+async def test_sandboxes_are_placed_over_several_nodes(tmp_path, monkeypatch):
+    """A deployment of two nodes: sandboxes go to the node with most room,
+    runs go straight to the node that holds each, and when a node stops
+    answering new sandboxes go to the other; its sessions resume there."""
+    from cli.dev import free_port
+    from tests.conftest import running_stack
+
+    monkeypatch.setenv("CERVER_NODE_POLL_S", "0.3")  # offline after three silent polls
+    async with running_stack(tmp_path / "stack") as stack:
+        api = stack.api
+        # A second machine: its own data folder (so its own node id) and uids.
+        second_addr = f"127.0.0.1:{free_port()}"
+        monkeypatch.setenv("CERVER_DATA_DIR", str(tmp_path / "second"))
+        monkeypatch.setenv("CERVER_SANDBOX_UIDS", "1073872896:65536")
+        monkeypatch.setenv("CERVER_MAX_SANDBOXES", "3")
+        second = await start_node(second_addr)
+        monkeypatch.delenv("CERVER_MAX_SANDBOXES")
+        try:
+            monkeypatch.setenv("CERVER_NODE_ADDR", f"{stack.env['CERVER_NODE_ADDR']},{second_addr}")
+            computes = stack.hosts["compute"].handlers[0].computes
+            assert await computes.poll() == 2
+            key = await api.login()
+            _, listed, _, _ = await api.call("GET", "/v2/computes", key=key)
+            nodes = {c["compute_id"]: c for c in listed["computes"] if c["provider"] == "local"}
+            assert len(nodes) == 2 and all(c["status"] == "online" for c in nodes.values()), listed
+            second_id = next(c for c, v in nodes.items() if v["capabilities"]["max_sandboxes"] == 3)
+
+            sessions = [await _session(api, key) for _ in range(4)]
+            on = [s["compute_id"] for s in sessions]
+            assert set(on) == set(nodes), on  # both nodes took sandboxes
+            for s in sessions:  # each run reaches the node that holds its sandbox
+                assert (await _run(api, key, s["session_id"], "echo ok"))["stdout"] == "ok\n"
+            _, listed, _, _ = await api.call("GET", "/v2/computes", key=key)
+            assert sum(c["active_sandboxes"] for c in listed["computes"]) == 4
+
+            await second.stop(grace=1)
+            lost = next(s for s in sessions if s["compute_id"] == second_id)
+            status, body, text, _ = await api.call("POST", f"/v2/sessions/{lost['session_id']}/run",
+                                                   {"code": "echo"}, key=key)
+            assert status == 503, text  # retryable: its machine is not there
+            await asyncio.sleep(1.5)
+            await computes.poll()
+            _, listed, _, _ = await api.call("GET", "/v2/computes", key=key)
+            assert {c["compute_id"]: c["status"] for c in listed["computes"]}[second_id] == "offline"
+            fresh = [await _session(api, key) for _ in range(2)]
+            assert all(s["compute_id"] != second_id for s in fresh)
+            status, _, text, _ = await api.call("POST", f"/v2/sessions/{lost['session_id']}/pause", {}, key=key)
+            assert status == 200, text
+            status, resumed, text, _ = await api.call("POST", f"/v2/sessions/{lost['session_id']}/resume", {},
+                                                      key=key)
+            assert status == 200 and resumed["compute_id"] != second_id, text
+            assert (await _run(api, key, lost["session_id"], "echo moved"))["stdout"] == "moved\n"
+        finally:
+            await second.stop(grace=1)

@@ -16,6 +16,8 @@ class ComputeRow(SQLModel, table=True):
     provider: str  # local | relay
     kind: str  # shared | private
     capabilities_json: str = "{}"
+    address: str = ""  # a node's NodeService (host:port), as last seen answering
+    boot_id: str = ""  # a node's process, as last seen: a new one holds only what it lists
     heartbeat_window_s: int = 60
     last_heartbeat_at: datetime | None = utc_field(default=None)
     created_at: datetime = utc_field()
@@ -53,21 +55,44 @@ class ComputeStore:
             return (await s.exec(select(func.count()).select_from(SandboxRow).where(
                 SandboxRow.account_id == account_id, SandboxRow.status == "running"))).one()
 
-    async def register_shared(self, row: ComputeRow, live: list[str]) -> None:
-        """The shared compute of a node, and which of its sandboxes the node
-        still holds: the others are gone."""
+    async def observe_shared(self, row: ComputeRow, live: list[str] | None, listed_at: datetime) -> bool:
+        """A shared compute as it answered now. When its process is new (a
+        node's boot id), the sandboxes it does not list in `live` are gone
+        (those created before it listed them: a create may have landed
+        since). True when so."""
         async with self.db.session() as s:
             existing = await s.get(ComputeRow, row.compute_id)
+            restarted = existing is None or existing.boot_id != row.boot_id
             if existing is not None:
                 row.created_at = existing.created_at
             await s.merge(row)
-            await s.exec(update(SandboxRow).where(SandboxRow.compute_id == row.compute_id,
-                                                  SandboxRow.status == "running",
-                                                  col(SandboxRow.sandbox_id).not_in(live))
-                         .values(status="deleted", deleted_at=now()))
+            if restarted and live is not None:
+                await s.exec(update(SandboxRow).where(SandboxRow.compute_id == row.compute_id,
+                                                      SandboxRow.status == "running",
+                                                      SandboxRow.created_at < listed_at,
+                                                      col(SandboxRow.sandbox_id).not_in(live))
+                             .values(status="deleted", deleted_at=now()))
+        return restarted
+
+    async def add_compute(self, row: ComputeRow) -> None:
+        """row, unless its compute is registered already."""
+        async with self.db.session() as s:
+            if await s.get(ComputeRow, row.compute_id) is None:
+                s.add(row)
+
+    async def load(self) -> dict[str, int]:
+        """Live sandboxes per compute."""
+        async with self.db.session() as s:
+            rows = await s.exec(select(SandboxRow.compute_id, func.count()).where(SandboxRow.status == "running")
+                                .group_by(SandboxRow.compute_id))
+            return dict(rows.all())
 
     async def running(self) -> list[SandboxRow]:
         return await self.db.rows(SandboxRow, select(SandboxRow).where(SandboxRow.status == "running"))
+
+    async def shared(self, provider: str) -> list[ComputeRow]:
+        return await self.db.rows(ComputeRow, select(ComputeRow).where(
+            col(ComputeRow.account_id).is_(None), ComputeRow.provider == provider))
 
     async def visible(self, account_id: str) -> list[ComputeRow]:
         return await self.db.rows(ComputeRow, select(ComputeRow).where(

@@ -7,7 +7,7 @@ import grpc
 from cerver.v2 import compute_pb2, node_pb2, node_pb2_grpc
 from servicekit import errors
 from services.compute.adapters.base import SandboxGone, SandboxRefused
-from services.node.runtime import NodeRuntime, host_capabilities
+from services.node.runtime import NodeRuntime
 
 
 class NodeHandlers(node_pb2_grpc.NodeServiceServicer):
@@ -26,5 +26,6 @@ class NodeHandlers(node_pb2_grpc.NodeServiceServicer):
 
     async def Describe(self, request, context):
         return node_pb2.NodeInfo(
-            capabilities=compute_pb2.ComputeCapabilities(**host_capabilities(self.runtime.provider.isolated)),
-            sandbox_ids=self.runtime.sandbox_ids(), node_id=self.runtime.node_id, hostname=socket.gethostname())
+            capabilities=compute_pb2.ComputeCapabilities(**self.runtime.capabilities),
+            sandbox_ids=self.runtime.sandbox_ids(), node_id=self.runtime.node_id, hostname=socket.gethostname(),
+            boot_id=self.runtime.boot_id)

@@ -7,9 +7,12 @@ async def test_providers_list_the_honest_picture(api):
     status, body, _, _ = await api.call("GET", "/gateway/providers", key=key)
     assert status == 200
     by_name = {p["name"]: p for p in body["providers"]}
-    assert set(by_name) == {"local", "relay", "cloudflare", "vercel", "e2b", "daytona"}
+    assert set(by_name) == {"local", "relay", "kubernetes", "cloudflare", "vercel", "e2b", "daytona"}
     assert by_name["local"]["executable"] and by_name["local"]["status"] == "executable"
     assert not by_name["relay"]["executable"] and "relay" in by_name["relay"]["executable_reason"]
+    # No cluster configured here: listed, not executable, and why.
+    assert by_name["kubernetes"]["status"] == "offline" and not by_name["kubernetes"]["executable"]
+    assert "no kubernetes compute on this deployment" in by_name["kubernetes"]["executable_reason"]
     assert by_name["vercel"]["status"] == "planned" and by_name["vercel"]["price"]["per_session_usd"] > 0
     assert (await api.call("GET", "/v2/providers", key=key))[1] == body
 

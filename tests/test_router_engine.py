@@ -10,7 +10,7 @@ from services.router import engine
 BASE = engine.load_catalog()
 
 
-def catalog(executable=("local", "relay", "cloudflare", "vercel", "e2b", "daytona"), **overrides) -> engine.Catalog:
+def catalog(executable=("local", "relay", "kubernetes", "cloudflare", "vercel", "e2b", "daytona"), **overrides) -> engine.Catalog:
     profiles = []
     for p in BASE.profiles:
         p = copy.deepcopy(p)
@@ -68,7 +68,7 @@ def test_same_inputs_same_decision():
 
 @pytest.mark.parametrize("kw,filtered,reason", [
     (dict(policy={"allowed_providers": ["e2b"]}), "vercel", "allowed_providers"),
-    (dict(requirements={"runtime": "node"}), None, None),
+    (dict(requirements={"runtime": "python"}), None, None),
     (dict(requirements={"public_preview": True}), "local", "public preview"),
     (dict(requirements={"browser": True}), "vercel", "a browser"),
     (dict(requirements={"desktop": True}), "daytona", "a desktop"),

@@ -1,22 +1,23 @@
 """python -m services.compute — the compute service: the registry of computes
-and sandboxes, over the node runtime (local) and the relay (private machines)."""
+and sandboxes, over the deployment's nodes (local, found at CERVER_NODE_ADDR)
+and the relay (private machines)."""
 from cerver.v2 import compute_pb2, compute_pb2_grpc
 from servicekit import config, peers, server
 from servicekit.db import open_database
-from services.node.client import clients
 from servicekit.quotas import Quotas
+from services.compute.adapters.kubernetes import KubernetesProvider
 from services.compute.domain import Computes
 from services.compute.handlers import ComputeHandlers
 
 
 async def start(address: str) -> server.Host:
     db = await open_database("compute")
-    adapters = clients()
-    computes = Computes(db, adapters,
-                        max_sandboxes=int(config.env("CERVER_MAX_SANDBOXES", "256")),
-                        heartbeat_window_s=int(config.env("CERVER_HEARTBEAT_WINDOW_S", "60")),
+    cluster = config.kubernetes()
+    adapters = {"kubernetes": await KubernetesProvider.connect(cluster)} if cluster else {}
+    computes = Computes(db, adapters, heartbeat_window_s=int(config.env("CERVER_HEARTBEAT_WINDOW_S", "60")),
                         quotas=Quotas.from_env())
-    await computes.register_local(await adapters["local"].describe())
+    # Nodes starting beside this service get a while to come up.
+    await computes.poll(wait_s=config.env_float("CERVER_NODE_WAIT_S", 60.0))
     host = server.Host("compute", peers.remote_authenticator())
     host.add(ComputeHandlers(computes), compute_pb2_grpc.add_ComputeServiceServicer_to_server,
              compute_pb2.DESCRIPTOR.services_by_name["ComputeService"])
@@ -24,6 +25,7 @@ async def start(address: str) -> server.Host:
     host.on_stop(computes.close)
     await host.start(address)
     host.every(config.env_float("CERVER_REAP_INTERVAL_S", 5.0), computes.reap_idle, "idle sandbox sweep")
+    host.every(config.node_poll_s(), computes.poll, "node and cluster heartbeat")
     return host
 
 

@@ -12,7 +12,9 @@ STAMP   := $(VENV)/.installed
 # gives each its own uid, e2fsprogs and mount its workspace image, libseccomp
 # its syscall filter; slirp4netns gives the ones that ask for it network
 # without the host's loopback; PostgreSQL's binaries give the tests a
-# throwaway cluster.
+# throwaway cluster; ipykernel and jupyter_client (Debian's, for the system
+# python3 the sandboxes run) give each sandbox its persistent Python context,
+# with matplotlib for charts.
 system-deps:
 	@missing=""; command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	 command -v slirp4netns >/dev/null || missing="$$missing slirp4netns"; \
@@ -24,10 +26,11 @@ system-deps:
 	 command -v losetup >/dev/null || missing="$$missing mount"; \
 	 ls /usr/lib/*/libseccomp.so.2 >/dev/null 2>&1 || missing="$$missing libseccomp2"; \
 	 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	 /usr/bin/python3 -c 'import ipykernel, jupyter_client, matplotlib' 2>/dev/null || missing="$$missing python3-ipykernel python3-jupyter-client python3-matplotlib"; \
 	 if [ -n "$$missing" ]; then \
 	   echo "installing Debian packages:$$missing"; \
 	   if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	 fi
 
 $(STAMP): pyproject.toml

@@ -120,9 +120,9 @@ def spawn_ms(argv: list[str], pass_fds=()) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def start_stack(tmp: pathlib.Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "CERVER_HTTP_PORT": str(port), "CERVER_DATA_DIR": str(tmp / "data"),
-           "CERVER_SANDBOX_WARM": "4"}
+def start_stack(tmp: pathlib.Path, port: int, replicas: int = 1) -> subprocess.Popen:
+    env = {**os.environ, "CERVER_HTTP_PORT": str(port), "CERVER_DATA_DIR": str(tmp / f"data-{replicas}"),
+           "CERVER_SANDBOX_WARM": "4", "CERVER_DEV_REPLICAS": str(replicas)}
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "dev"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in proc.stdout:
@@ -186,6 +186,8 @@ async def measure(base: str, baselines: Baselines) -> dict:
             figures["cold"].append((time.perf_counter() - started) * 1000)
             await api.delete(cold["session_id"])
 
+        figures["first_cell"], figures["cell"] = await cells(api)
+
         provisions, created = [], []
         for _ in range(PROVISIONS):
             started = time.perf_counter()
@@ -218,25 +220,56 @@ async def measure(base: str, baselines: Baselines) -> dict:
         figures["stream_first_byte"] = first_bytes
         figures["streams"] = await concurrent_streams(http, api, base)
 
-        sessions = await asyncio.gather(*(api.session() for _ in range(SESSIONS)))
-        errors = 0
-
-        async def worker(session_id: str) -> None:
-            nonlocal errors
-            for i in range(COMMANDS):
-                try:
-                    out = await api.post(f"/v2/sessions/{session_id}/run", {"code": f"echo {i}"})
-                    if out["result"]["stdout"] != f"{i}\n":
-                        errors += 1
-                except (RuntimeError, aiohttp.ClientError):
-                    errors += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(s) for s in sessions))
-        elapsed = time.perf_counter() - started
-        figures["throughput"] = (SESSIONS * COMMANDS / elapsed, errors, elapsed)
-        await asyncio.gather(*(api.delete(s) for s in [*sessions, sid]))
+        figures["throughput"] = await throughput(api)
+        await api.delete(sid)
         return figures
+
+
+async def cells(api: Client) -> tuple[list[float], list[float]]:
+    """The persistent Python context: a sandbox's first cell (the kernel
+    starts) and warm cells after it."""
+    first, warm = [], []
+    for _ in range(3):
+        sandbox = (await api.post("/v2/sandbox", {}))["sandbox_id"]
+        first.append(await timed(api.post(f"/v2/sandbox/{sandbox}/cells", {"code": "x = 1"})))
+        for _ in range(RUNS // 3):
+            warm.append(await timed(api.post(f"/v2/sandbox/{sandbox}/cells", {"code": "x += 1"})))
+        async with api.http.delete(f"{api.base}/v2/sandbox/{sandbox}", headers={"Authorization": f"Bearer {api.key}"}):
+            pass
+    return first, warm
+
+
+async def throughput(api: Client) -> tuple[float, int, float]:
+    """SESSIONS sessions running COMMANDS commands each, all at once: runs
+    per second, errors, seconds."""
+    sessions = await asyncio.gather(*(api.session() for _ in range(SESSIONS)))
+    errors = 0
+
+    async def worker(session_id: str) -> None:
+        nonlocal errors
+        for i in range(COMMANDS):
+            try:
+                out = await api.post(f"/v2/sessions/{session_id}/run", {"code": f"echo {i}"})
+                if out["result"]["stdout"] != f"{i}\n":
+                    errors += 1
+            except (RuntimeError, aiohttp.ClientError):
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(s) for s in sessions))
+    elapsed = time.perf_counter() - started
+    await asyncio.gather(*(api.delete(s) for s in sessions))
+    return SESSIONS * COMMANDS / elapsed, errors, elapsed
+
+
+async def replicated(base: str) -> dict:
+    """The concurrent figures again on a stack with two replicas of sessions
+    and compute."""
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=300)) as http:
+        anon = Client(http, base)
+        api = Client(http, base, (await anon.post("/v2/auth/login", {"email": "bench@example.com"}))["api_key"])
+        return {"streams": await concurrent_streams(http, api, base), "throughput": await throughput(api)}
 
 
 async def concurrent_streams(http, api, base: str) -> tuple[list[float], int]:
@@ -277,6 +310,9 @@ def report(f: dict) -> None:
     firsts, incomplete = f["streams"]
     m50, m95 = (pct(firsts, 0.5), pct(firsts, 0.95)) if firsts else (float("nan"), float("nan"))
     rate, errors, elapsed = f["throughput"]
+    r_firsts, r_incomplete = f["replicated"]["streams"]
+    r_m50, r_m95 = (pct(r_firsts, 0.5), pct(r_firsts, 0.95)) if r_firsts else (float("nan"), float("nan"))
+    r_rate, r_errors, r_elapsed = f["replicated"]["throughput"]
 
     def mark(ok: bool) -> str:
         return "ok  " if ok else "MISS"
@@ -290,12 +326,17 @@ Cerver benchmark ({os.cpu_count()} cores)
 {line("baseline: fresh sandbox, first wave's isolation", f["first_wave"])}
 {line("baseline: fresh sandbox, today's isolation", f["isolated"])}   {iso / first:5.2f}x first wave
   REST /run `echo hi` on a ready session          p50 {r50:7.2f} ms   p95 {r95:7.2f} ms   ratio p50 {r50 / floor:5.2f}x plain, {r50 / iso:5.2f}x fresh sandbox  [{mark(r50 <= 3 * floor and r50 <= 0.6 * iso)} target <= 3x plain and <= 0.6x fresh sandbox]
+  persistent context: warm cell `x += 1`          p50 {pct(f["cell"], 0.5):7.2f} ms   p95 {pct(f["cell"], 0.95):7.2f} ms   ratio p50 {pct(f["cell"], 0.5) / r50:5.2f}x a plain /run
+  persistent context: first cell (kernel start)   p50 {pct(f["first_cell"], 0.5):7.2f} ms   p95 {pct(f["first_cell"], 0.95):7.2f} ms
   session create, warm pool (provision)           p50 {p50:7.2f} ms   p95 {p95:7.2f} ms   [{mark(p50 < 50)} target p50 < 50 ms]
   create -> first command                         p50 {f50:7.2f} ms   p95 {f95:7.2f} ms   [{mark(f50 <= 15)} target p50 <= 15 ms]
   session create, cold (image, cgroups, sandbox)  p50 {c50:7.2f} ms   p95 {c95:7.2f} ms   of which workspace image p50 {w50:6.2f} ms
   stream first byte                               p50 {s50:7.2f} ms   p95 {s95:7.2f} ms   ratio p50 {s50 / iso:5.2f}x fresh sandbox
   {CONCURRENT_STREAMS} streams at once over {STREAM_SESSIONS} sessions, first byte    p50 {m50:7.2f} ms   p95 {m95:7.2f} ms   incomplete {incomplete}  [{mark(m50 <= 50 and incomplete == 0)} target p50 <= 50 ms, all complete]
   {SESSIONS} sessions x {COMMANDS} commands, concurrent        {rate:7.1f} runs/s  ({elapsed:.2f} s)   errors {errors}  [{mark(rate >= 600 and errors == 0)} target >= 600 runs/s, 0 errors]
+  two replicas of sessions and compute:
+    {CONCURRENT_STREAMS} streams at once, first byte                  p50 {r_m50:7.2f} ms   p95 {r_m95:7.2f} ms   incomplete {r_incomplete}  [{mark(r_incomplete == 0)} all complete]
+    {SESSIONS} sessions x {COMMANDS} commands, concurrent      {r_rate:7.1f} runs/s  ({r_elapsed:.2f} s)   errors {r_errors}  [{mark(r_errors == 0)} target 0 errors]
 """)
 
 
@@ -306,6 +347,13 @@ def main() -> None:
         stack = start_stack(tmp_path, port)
         try:
             figures = asyncio.run(_measure(f"http://127.0.0.1:{port}", tmp_path))
+        finally:
+            stack.send_signal(signal.SIGTERM)
+            stack.wait(timeout=30)
+        port = free_port()
+        stack = start_stack(tmp_path, port, replicas=2)
+        try:
+            figures["replicated"] = asyncio.run(replicated(f"http://127.0.0.1:{port}"))
         finally:
             stack.send_signal(signal.SIGTERM)
             stack.wait(timeout=30)

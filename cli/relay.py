@@ -24,7 +24,7 @@ from cerver.v2 import relay_pb2
 from servicekit import config
 from services.compute.adapters.base import SandboxGone, SandboxRefused
 from services.compute.adapters.local import LocalProvider
-from services.node.runtime import NodeRuntime, host_capabilities
+from services.node.runtime import NodeRuntime
 from services.relay import frames
 
 log = logging.getLogger("cerver.relay.agent")
@@ -119,7 +119,7 @@ class Agent:
                 raise Fatal(f"device login {poll['status']}")
 
     async def register(self, http) -> None:
-        body = {"name": self.name, "capabilities": host_capabilities(self.provider.isolated),
+        body = {"name": self.name, "capabilities": self.runtime.capabilities,
                 "compute_id": self.state.compute_id}
         status, compute = await self._json(http, "POST", "/v2/computes/register", body, self.state.api_key)
         if status == 404 and self.state.compute_id:  # unregistered meanwhile: register anew

@@ -161,7 +161,11 @@ def _condition(message, rule) -> dict:
                            **{name: {"pattern": f"^(?:{pattern})$"} for name, pattern in rule.matches.items()}}}
     if rule.requires:
         then["required"] = list(rule.requires)
-    return {"anyOf": [{"properties": {rule.field: {"not": {"enum": list(rule.equals)}}}}, then]}
+    values = list(rule.equals)
+    differs = {"properties": {rule.field: {"not": {"enum": values}}}}
+    if "" in values:  # the default: a field left out, or null (proto3 JSON's unset), equals it too
+        differs = {"required": [rule.field], "properties": {rule.field: {"not": {"enum": [*values, None]}}}}
+    return {"anyOf": [differs, then]}
 
 
 def _unset_schema(field) -> dict:
@@ -221,7 +225,9 @@ def document(routes: list[Route], comments: dict[str, str], bounds: dict[str, tu
         if route.body:
             op["requestBody"] = {"content": {"application/json": {"schema": {
                 "$ref": f"#/components/schemas/{method.input_type.full_name}"}}}}
-            if any(rules.required(f) for f in method.input_type.fields if f.name not in route_fields(route)):
+            if any(rules.required(f) for f in method.input_type.fields if f.name not in route_fields(route)) \
+                    or any("" in rule.equals and rule.requires for rule in rules.conditions(method.input_type)):
+                # (a `when` on a field's default requires something even of an empty body)
                 op["requestBody"]["required"] = True
         if not route.body or route.body != "*":
             bound = {s.field for s in route.segments if s.field}

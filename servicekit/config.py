@@ -3,6 +3,7 @@
 Peers are found by `CERVER_<SERVICE>_ADDR` (host:port); a service listens on
 `CERVER_LISTEN_ADDR`, falling back to its own `CERVER_<SERVICE>_ADDR`.
 """
+import dataclasses
 import os
 import pathlib
 
@@ -21,6 +22,8 @@ RUN_GRACE_S = 15.0
 RUN_TIMEOUT_S = 300.0  # a run's timeout when it names none
 CALL_TIMEOUT_S = 60.0
 CREATE_TIMEOUT_S = 120.0
+INSTALL_TIMEOUT_S = 600.0  # a package install's own timeout
+CELL_GRACE_S = 120.0  # a cell's grace: the kernel's start on a first cell, and its interrupt
 DEFAULT_PORTS = {"auth": 50051, "sessions": 50052, "router": 50053, "compute": 50054, "relay": 50055, "node": 50056}
 
 
@@ -46,6 +49,70 @@ def peer_addr(service: str) -> str:
 
 def listen_addr(service: str) -> str:
     return env("CERVER_LISTEN_ADDR") or env(f"CERVER_{service.upper()}_ADDR", f"[::]:{DEFAULT_PORTS[service]}")
+
+
+def node_addrs() -> list[str]:
+    """Where the compute service finds this deployment's nodes:
+    CERVER_NODE_ADDR, host:port, comma-separated; a name may resolve to
+    several (a headless Service's pods)."""
+    return [a.strip() for a in peer_addr(NODE).split(",") if a.strip()]
+
+
+def node_poll_s() -> float:
+    """How often the compute service asks each node what it holds: the
+    nodes' heartbeat. A node silent for three polls is offline."""
+    return env_float("CERVER_NODE_POLL_S", 5.0)
+
+
+def max_sandboxes() -> int:
+    """How many sandboxes a node takes at once."""
+    return int(env("CERVER_MAX_SANDBOXES", "256"))
+
+
+@dataclasses.dataclass(frozen=True)
+class KubernetesSettings:
+    """The `kubernetes` provider: sandboxes as pods of kubernetes-sigs/agent-sandbox."""
+    warmpool: str  # the SandboxWarmPool claims are made against
+    namespace: str
+    router_url: str  # the cluster's sandbox-router
+    server_port: int  # where the runtime listens in each pod
+    runtimes: tuple[str, ...]  # what the warm pool's image runs
+    ready_timeout_s: float
+    max_sandboxes: int  # 0: CERVER_MAX_SANDBOXES
+
+
+def kubernetes() -> KubernetesSettings | None:
+    """The provider is on when CERVER_K8S_WARMPOOL names a warm pool; the
+    cluster's credentials are its service account's, else KUBECONFIG's."""
+    warmpool = env("CERVER_K8S_WARMPOOL")
+    if not warmpool:
+        return None
+    router = env("CERVER_K8S_ROUTER_URL")
+    if not router:
+        raise SystemExit("CERVER_K8S_WARMPOOL is set: CERVER_K8S_ROUTER_URL must name the cluster's sandbox-router "
+                         "(e.g. http://sandbox-router-svc.<namespace>.svc.cluster.local:8080)")
+    return KubernetesSettings(
+        warmpool=warmpool, namespace=env("CERVER_K8S_NAMESPACE", "default"), router_url=router,
+        server_port=int(env("CERVER_K8S_SERVER_PORT", "8888")),
+        runtimes=tuple(r.strip() for r in env("CERVER_K8S_RUNTIMES", "shell,python").split(",") if r.strip()),
+        ready_timeout_s=env_float("CERVER_K8S_READY_TIMEOUT_S", CREATE_TIMEOUT_S),
+        max_sandboxes=int(env("CERVER_K8S_MAX_SANDBOXES", "0")))
+
+
+def package_index_env() -> dict[str, str]:
+    """Where a node's package installs download from: CERVER_PIP_INDEX_URL
+    and CERVER_NPM_REGISTRY (unset: PyPI and npmjs), as pip's and npm's own
+    environment. A plain-HTTP index is trusted by name (a mirror on the
+    deployment's network)."""
+    out = {}
+    index = env("CERVER_PIP_INDEX_URL")
+    if index:
+        out["PIP_INDEX_URL"] = index
+        if index.startswith("http://"):
+            out["PIP_TRUSTED_HOST"] = index.split("/")[2].split(":")[0]
+    if env("CERVER_NPM_REGISTRY"):
+        out["NPM_CONFIG_REGISTRY"] = env("CERVER_NPM_REGISTRY")
+    return out
 
 
 def relay_ws_addr() -> str:

@@ -114,7 +114,8 @@ def _condition(message, rule: options_pb2.When, prefix: str) -> list[tuple[str, 
     fields = message.DESCRIPTOR.fields_by_name
     if getattr(message, rule.field) not in rule.equals:
         return []
-    when = f"with {prefix}{rule.field} {getattr(message, rule.field)}"
+    value = getattr(message, rule.field)
+    when = f"with {prefix}{rule.field} {value}" if value else f"without {prefix}{rule.field}"
     return [(prefix + name, f"{prefix}{name} is required {when}") for name in rule.requires
             if not is_set(message, fields[name])] + \
         [(prefix + name, f"{prefix}{name} must be unset {when}") for name in rule.forbids

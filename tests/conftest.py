@@ -16,6 +16,9 @@ from gateway.edge import Edge
 from servicekit import config, peers, telemetry
 from tests import pg
 
+# Fixtures of their own modules: the package indexes (`indexes`).
+pytest_plugins = ["tests.fakes.package_index"]
+
 SPANS = InMemorySpanExporter()
 telemetry.add_processor(SimpleSpanProcessor(SPANS))
 

@@ -81,6 +81,7 @@ async def test_a_caller_that_goes_away_cancels_its_call_on_the_machine(stack, ag
     box = next(iter(agent.runtime.boxes))
     link = stack.hosts["relay"].handlers[0].hub.links[compute_id]
     gone = link.call(_run(compute_id, box, "echo begun; sleep 120"))
+    assert (await anext(gone)).output.type == "started"  # the process runs
     assert (await anext(gone)).output.data == "begun\n"
     assert len(agent.calls) == 1
     await gone.aclose()  # the caller went away: the relay cancels the call

@@ -4,14 +4,18 @@ import asyncio
 import collections
 import contextlib
 import json
+import logging
+import math
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator
 
+import grpc
 from google.protobuf import json_format
 
-from cerver.v2 import node_pb2
-from servicekit import errors
+from cerver.v2 import compute_pb2, node_pb2
+from servicekit import config, errors
 from servicekit.clock import now
 from servicekit.db import Database
 from servicekit.quotas import Quotas
@@ -20,51 +24,130 @@ from services.compute.adapters.base import (Adapter, ComputeUnreachable, RunEven
 from servicekit import limits as sandbox_limits
 from services.compute.isolation.workspaces import WORKSPACE_ID
 from services.compute.store import ComputeRow, ComputeStore, SandboxRow
+from services.node.client import clients
+
+log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 8 << 20
 
 
 def is_online(row: ComputeRow) -> bool:
-    if row.provider == "local":
-        return True  # served by this process: online while it runs
     return row.last_heartbeat_at is not None and \
         (now() - row.last_heartbeat_at).total_seconds() <= row.heartbeat_window_s
 
 
+def _capacity(row: ComputeRow) -> int:
+    """How many sandboxes a compute takes (as its machine says, else the
+    deployment's setting)."""
+    return json.loads(row.capabilities_json).get("max_sandboxes") or config.max_sandboxes()
+
+
+async def _resolve_all(addresses: list[str]) -> list[str]:
+    """host:port of every address a name resolves to (a headless Service
+    names every node pod); an address that does not resolve is skipped."""
+    loop = asyncio.get_running_loop()
+    out: list[str] = []
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        host = host.strip("[]")
+        try:
+            infos = await loop.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        except (OSError, ValueError) as exc:
+            log.info("node address %s does not resolve: %s", address, exc)
+            continue
+        for family, _, _, _, sockaddr in infos:
+            resolved = f"[{sockaddr[0]}]:{sockaddr[1]}" if family == socket.AF_INET6 else f"{sockaddr[0]}:{sockaddr[1]}"
+            if resolved not in out:
+                out.append(resolved)
+    return out
+
+
 class Computes:
-    def __init__(self, db: Database, adapters: dict[str, Adapter], max_sandboxes: int = 256,
-                 heartbeat_window_s: int = 60, quotas: Quotas | None = None):
+    def __init__(self, db: Database, adapters: dict[str, Adapter] | None = None, heartbeat_window_s: int = 60,
+                 quotas: Quotas | None = None):
+        """adapters: those of providers whose sandboxes are not on a node
+        runtime (this deployment's nodes and relay machines always are)."""
         self.store = ComputeStore(db)
         self.heartbeat_window_s = heartbeat_window_s
-        self.adapters = adapters
-        self.max_sandboxes = max_sandboxes
+        self.adapters = {**clients(self), **(adapters or {})}
         self.quotas = quotas or Quotas()
         self.limits, self.maxima = sandbox_limits.defaults(), sandbox_limits.maxima()
-        self.local_compute_id = ""
-        # The sandboxes this process serves, so that a run touches no table:
-        # they live and die with this process (the rows are the record).
+        # Recently used sandboxes, so that a run touches no table (the rows
+        # are the record; any replica reads what another created).
         self._running: dict[str, SandboxRow] = {}
         self._runs: collections.Counter = collections.Counter()  # runs in flight per account
         self._used: dict[str, float] = {}  # sandbox id -> when it last served a call (monotonic)
+        self._addresses: dict[str, str] = {}  # a node's compute id -> its address
 
-    # -- registry ------------------------------------------------------------
-    async def register_local(self, node: node_pb2.NodeInfo) -> ComputeRow:
-        """The shared local compute (this deployment's node), named after the
-        node: every replica of this service, and every restart, names it the
-        same. Its sandboxes outlive this service; those the node no longer
-        holds are gone."""
+    # -- nodes -----------------------------------------------------------------
+    def _shared(self, compute_id: str, provider: str, name: str, capabilities: dict, address: str = "",
+                boot_id: str = "") -> ComputeRow:
+        return ComputeRow(compute_id=compute_id, account_id=None, name=name, provider=provider, kind="shared",
+                          capabilities_json=json.dumps(capabilities), address=address, boot_id=boot_id,
+                          heartbeat_window_s=math.ceil(3 * config.node_poll_s()), last_heartbeat_at=now(),
+                          created_at=now())
+
+    async def observe_node(self, address: str, node: node_pb2.NodeInfo, asked_at) -> ComputeRow:
+        """A node answered: its shared compute (named after the node, so every
+        replica of this service and every restart names it the same) is
+        online at that address. When the node process is new, what it no
+        longer holds is gone."""
         capabilities = json_format.MessageToDict(node.capabilities, preserving_proto_field_name=True,
                                                  always_print_fields_with_no_presence=True)
-        row = ComputeRow(compute_id=f"comp_local_{node.node_id}", account_id=None, name=f"local ({node.hostname})",
-                         provider="local", kind="shared", capabilities_json=json.dumps(capabilities),
-                         last_heartbeat_at=now(), created_at=now())
-        await self.store.register_shared(row, list(node.sandbox_ids))
-        self.local_compute_id = row.compute_id
-        for sandbox in await self.store.running():
-            self._running[sandbox.sandbox_id] = sandbox
-            self._used[sandbox.sandbox_id] = time.monotonic()
+        row = self._shared(f"comp_local_{node.node_id}", "local", f"local ({node.hostname})", capabilities,
+                           address, node.boot_id)
+        if await self.store.observe_shared(row, list(node.sandbox_ids), asked_at):
+            for sandbox_id in [s for s, r in self._running.items() if r.compute_id == row.compute_id]:
+                self._running.pop(sandbox_id, None)
+                self._used.pop(sandbox_id, None)
+        self._addresses[row.compute_id] = address
         return row
 
+    async def poll(self, wait_s: float = 0.0) -> int:
+        """Asks every node of the deployment, and every provider that runs
+        sandboxes elsewhere for the deployment (a cluster), whether it is
+        there and what it holds: their heartbeat. How many answered. wait_s
+        > 0 waits that long for nodes still starting."""
+        node = self.adapters["local"]
+        addresses = await _resolve_all(config.node_addrs())
+
+        async def ask_node(address: str) -> bool:
+            asked_at = now()
+            try:
+                info = await node.describe(address, wait_s or config.node_poll_s())
+            except grpc.aio.AioRpcError as err:
+                log.info("node %s did not answer: %s", address, err.code().name)
+                return False
+            await self.observe_node(address, info, asked_at)
+            return True
+
+        async def ask_provider(adapter) -> bool:
+            capabilities = await adapter.describe()
+            row = self._shared(f"comp_{adapter.provider}", adapter.provider, adapter.name(), capabilities or {})
+            if capabilities is None:  # listed, offline: the deployment has it, it does not answer
+                row.last_heartbeat_at = None
+                await self.store.add_compute(row)
+                return False
+            await self.store.observe_shared(row, None, now())
+            return True
+
+        pools = [a for a in self.adapters.values() if hasattr(a, "describe") and a.provider not in ("local", "relay")]
+        return sum(await asyncio.gather(*(ask_node(a) for a in addresses), *(ask_provider(a) for a in pools)))
+
+    async def node_address(self, compute_id: str) -> str:
+        """Where a node's compute is reached (the data path's resolver)."""
+        address = self._addresses.get(compute_id)
+        if address is None:
+            row = await self.store.compute(compute_id)
+            if row is None or row.provider != "local" or not row.address:
+                raise errors.not_found("node of compute", compute_id)
+            address = self._addresses[compute_id] = row.address
+        return address
+
+    def forget_address(self, compute_id: str) -> None:
+        self._addresses.pop(compute_id, None)
+
+    # -- registry ------------------------------------------------------------
     async def visible(self, account_id: str) -> list[ComputeRow]:
         return await self.store.visible(account_id)
 
@@ -74,8 +157,9 @@ class Computes:
             raise errors.not_found("compute", compute_id)
         return row
 
-    def active_sandboxes(self, compute_id: str) -> int:
-        return sum(1 for row in self._running.values() if row.compute_id == compute_id)
+    async def load(self) -> dict[str, int]:
+        """Live sandboxes per compute."""
+        return await self.store.load()
 
     async def register(self, account_id: str, name: str, capabilities: dict, compute_id: str) -> ComputeRow:
         if not name or len(name) > 100:
@@ -101,11 +185,12 @@ class Computes:
         await self.store.delete_compute(compute_id)
 
     # -- sandboxes -------------------------------------------------------------
-    async def _pick_compute(self, account_id: str, compute_id: str, provider: str) -> ComputeRow:
+    async def _pick_compute(self, account_id: str, compute_id: str, provider: str,
+                            load: dict[str, int]) -> ComputeRow:
         if compute_id:
             row = await self.get(account_id, compute_id)
         elif provider in ("", "local"):
-            row = await self.get(account_id, self.local_compute_id)
+            row = await self._place(load)
         else:
             known = [c for c in await self.visible(account_id) if c.provider == provider]
             if not known:  # no such compute at all: nothing to wait for
@@ -123,6 +208,15 @@ class Computes:
             raise errors.unavailable(f"no adapter serves {row.provider} computes on this deployment")
         return row
 
+    async def _place(self, load: dict[str, int]) -> ComputeRow:
+        """The online node with the most room (free share of its capacity,
+        then most memory)."""
+        nodes = [c for c in await self.store.shared("local") if is_online(c)]
+        if not nodes:
+            raise errors.unavailable("no node of this deployment is online")
+        return max(nodes, key=lambda row: (1 - load.get(row.compute_id, 0) / _capacity(row),
+                                           json.loads(row.capabilities_json).get("memory_mb", 0)))
+
     async def create_sandbox(self, account_id: str, compute_id: str, provider: str, requirements,
                              session_id: str, workspace_id: str) -> SandboxRow:
         runtime = requirements.runtime
@@ -130,20 +224,20 @@ class Computes:
         limits = sandbox_limits.choose(requirements, self.limits, self.maxima)
         if workspace_id and not WORKSPACE_ID.fullmatch(workspace_id):
             raise errors.not_found("workspace", workspace_id[:40])
-        compute = await self._pick_compute(account_id, compute_id, provider)
+        load = await self.store.load()
+        compute = await self._pick_compute(account_id, compute_id, provider, load)
         if workspace_id:
             await self._check_workspace(account_id, workspace_id)
         live = await self.store.live_sandboxes(account_id)
         if live >= self.quotas.sandboxes:
             raise errors.quota("sandboxes", self.quotas.sandboxes,
                                "live sandboxes of this account; delete one or pause a session")
-        on_compute = self.active_sandboxes(compute.compute_id)
-        if on_compute >= self.max_sandboxes:
-            # The node's own capacity, shared by every account: try again shortly.
-            raise errors.quota("node_capacity", self.max_sandboxes, f"sandboxes on compute {compute.compute_id}", 5)
+        if load.get(compute.compute_id, 0) >= _capacity(compute):
+            # The machine's own capacity, shared by every account: try again shortly.
+            raise errors.quota("node_capacity", _capacity(compute), f"sandboxes on compute {compute.compute_id}", 5)
         row = SandboxRow(sandbox_id="sbx_" + secrets.token_hex(10), account_id=account_id,
                          compute_id=compute.compute_id, provider=compute.provider, session_id=session_id,
-                         workspace_id=workspace_id, runtime=runtime or "shell", network=network, created_at=now())
+                         workspace_id=workspace_id, runtime=runtime, network=network, created_at=now())
         started = time.perf_counter()
         try:
             created = await self.adapters[compute.provider].create(row, limits)
@@ -187,7 +281,6 @@ class Computes:
     async def run(self, account_id: str, sandbox_id: str, runtime: str, code: str, stdin: str,
                   env: dict[str, str], timeout: float) -> AsyncIterator[RunEvent]:
         row = await self.sandbox(account_id, sandbox_id)
-        runtime = runtime or row.runtime
         if self._runs[account_id] >= self.quotas.runs:
             raise errors.quota("concurrent_runs", self.quotas.runs, "runs in flight for this account", 1)
         self._runs[account_id] += 1
@@ -205,15 +298,33 @@ class Computes:
             if self._runs[account_id] <= 0:
                 del self._runs[account_id]
 
-    async def install(self, account_id: str, sandbox_id: str, manager: str, packages: list[str]):
+    async def run_cell(self, account_id: str, sandbox_id: str, code: str, timeout: float) -> compute_pb2.CellResult:
         row = await self.sandbox(account_id, sandbox_id)
-        if not row.network:
-            raise errors.conflict("this sandbox has no network; create it with requirements.package_install")
-        quoted = " ".join("'" + p + "'" for p in packages)
-        code = (f"python3 -m pip install --user --break-system-packages --no-input {quoted}" if manager == "pip"
-                else f"npm install --no-audit --no-fund {quoted}")
-        async for event in self.run(account_id, sandbox_id, "shell", code, "", {}, 600):
-            yield event
+        adapter = self.adapters[row.provider]
+        if not hasattr(adapter, "run_cell"):
+            raise errors.conflict(f"{row.provider} sandboxes have no persistent context; run code with "
+                                  f"POST /v2/sandbox/{sandbox_id}/run")
+        return await self._call(adapter.run_cell(row, code, timeout), "sandbox", sandbox_id)
+
+    async def restart_context(self, account_id: str, sandbox_id: str) -> None:
+        row = await self.sandbox(account_id, sandbox_id)
+        adapter = self.adapters[row.provider]
+        if hasattr(adapter, "restart_context"):
+            await self._call(adapter.restart_context(row), "sandbox", sandbox_id)
+
+    async def install(self, account_id: str, sandbox_id: str, manager: str, packages: list[str]):
+        """Packages into the workspace, from the deployment's index; a
+        sandbox without network gets it for the install only."""
+        row = await self.sandbox(account_id, sandbox_id)
+        if not packages:
+            raise errors.invalid("name a package (package or packages)", "packages")
+        try:
+            async for event in self.adapters[row.provider].install(row, manager, packages):
+                yield event
+        except SandboxGone as exc:
+            raise errors.unavailable(f"sandbox {sandbox_id}: {exc}") from None
+        except SandboxRefused as exc:
+            raise (errors.not_found("sandbox", sandbox_id) if exc.not_found else errors.invalid(str(exc))) from None
 
     async def write_file(self, account_id: str, sandbox_id: str, path: str, data: bytes) -> int:
         row = await self.sandbox(account_id, sandbox_id)
@@ -228,12 +339,26 @@ class Computes:
             raise errors.invalid("path must be relative to the workspace", "path")
         return await self._file_call(self.adapters[row.provider].read_file(row, path), path)
 
+    async def file_op(self, account_id: str, sandbox_id: str, op: str, path: str):
+        """list_files, file_exists or delete_file on a sandbox's workspace."""
+        row = await self.sandbox(account_id, sandbox_id)
+        adapter = self.adapters[row.provider]
+        if not hasattr(adapter, op):
+            raise errors.conflict(f"{row.provider} sandboxes do not offer {op.replace('_', ' ')}")
+        return await self._file_call(getattr(adapter, op)(row, path), path or ".")
+
     @staticmethod
     async def _file_call(call, path: str):
+        return await Computes._call(call, "file", path, "path")
+
+    @staticmethod
+    async def _call(call, kind: str, name: str, field: str = ""):
+        """A sandbox call's failures as the contract's: what is not found,
+        what was refused, a sandbox that is not there."""
         try:
             return await call
         except SandboxRefused as exc:
-            raise (errors.not_found("file", path) if exc.not_found else errors.invalid(str(exc), "path")) from None
+            raise (errors.not_found(kind, name) if exc.not_found else errors.invalid(str(exc), field)) from None
         except SandboxGone as exc:
             raise errors.unavailable(str(exc)) from None
 

@@ -16,18 +16,20 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
     def __init__(self, computes: Computes):
         self.computes = computes
 
-    async def _compute(self, row) -> pb.Compute:
+    async def _compute(self, row, load: dict[str, int] | None = None) -> pb.Compute:
         caps = pb.ComputeCapabilities()
         json_format.ParseDict(json.loads(row.capabilities_json), caps, ignore_unknown_fields=True)
         return pb.Compute(compute_id=row.compute_id, name=row.name, provider=row.provider, kind=row.kind,
                           status="online" if is_online(row) else "offline", capabilities=caps,
                           last_heartbeat_at=to_timestamp(row.last_heartbeat_at), created_at=to_timestamp(row.created_at),
-                          active_sandboxes=self.computes.active_sandboxes(row.compute_id),
+                          active_sandboxes=(load if load is not None else await self.computes.load())
+                          .get(row.compute_id, 0),
                           heartbeat_window_s=row.heartbeat_window_s)
 
     async def ListComputes(self, request, context):
         rows = await self.computes.visible(auth.account_id())
-        return pb.ListComputesResponse(computes=[await self._compute(r) for r in rows])
+        load = await self.computes.load()
+        return pb.ListComputesResponse(computes=[await self._compute(r, load) for r in rows])
 
     async def GetCompute(self, request, context):
         return await self._compute(await self.computes.get(auth.account_id(), request.compute_id))
@@ -76,18 +78,34 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
         return await self._collect(request.sandbox_id, self._events(request))
 
     async def RunSandboxStream(self, request, context):
+        opened = False
         async for event in self._events(request):
-            if event.type == "started":
-                # Initial metadata marks the stream open: the process runs.
+            if event.type == "started" and not opened:
+                # Initial metadata marks the stream open: the call is on its way.
                 await context.send_initial_metadata(())
+                opened = True
                 continue
             yield pb.SandboxOutput(type=event.type, data=event.data, exit_code=event.exit_code,
                                    timed_out=event.timed_out, truncated=event.truncated,
                                    duration_ms=event.duration_ms, reason=event.reason)
 
     async def InstallPackage(self, request, context):
-        events = self.computes.install(auth.account_id(), request.sandbox_id, request.manager, list(request.packages))
-        return await self._collect(request.sandbox_id, events)
+        packages = [*request.packages, *([request.package] if request.package else [])]
+        events = self.computes.install(auth.account_id(), request.sandbox_id, request.manager or "pip", packages)
+        ran = await self._collect(request.sandbox_id, events)
+        out = pb.InstallPackageResponse(success=ran.exit_code == 0 and not ran.timed_out)
+        out.MergeFromString(ran.SerializeToString())  # the same fields, numbered alike
+        return out
+
+    async def RunCell(self, request, context):
+        timeout = request.timeout if request.HasField("timeout") else config.RUN_TIMEOUT_S
+        result = await self.computes.run_cell(auth.account_id(), request.sandbox_id, request.code, timeout)
+        result.sandbox_id = request.sandbox_id
+        return result
+
+    async def RestartContext(self, request, context):
+        await self.computes.restart_context(auth.account_id(), request.sandbox_id)
+        return pb.RestartContextResponse(sandbox_id=request.sandbox_id, restarted=True)
 
     async def WriteFile(self, request, context):
         if request.encoding not in ("", "utf-8", "base64"):
@@ -111,6 +129,16 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
             return pb.FileContent(path=request.path, content=base64.b64encode(data).decode(), encoding="base64",
                                   size=len(data))
 
+    async def ListFiles(self, request, context):
+        return await self.computes.file_op(auth.account_id(), request.sandbox_id, "list_files", request.path)
+
+    async def FileExists(self, request, context):
+        return await self.computes.file_op(auth.account_id(), request.sandbox_id, "file_exists", request.path)
+
+    async def DeleteFile(self, request, context):
+        await self.computes.file_op(auth.account_id(), request.sandbox_id, "delete_file", request.path)
+        return pb.DeleteFileResponse(path=request.path, deleted=True)
+
     async def GetState(self, request, context):
         state = await self.computes.get_state(auth.account_id(), request.sandbox_id)
         return pb.SandboxState(sandbox_id=request.sandbox_id, state=_struct(state))
@@ -124,6 +152,10 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
         await self.computes.delete_sandbox(auth.account_id(), request.sandbox_id, request.keep_workspace)
         return pb.DeleteSandboxResponse(sandbox_id=request.sandbox_id, deleted=True,
                                         workspace_kept=request.keep_workspace)
+
+    async def ResolveNode(self, request, context):
+        return pb.NodeAddress(compute_id=request.compute_id,
+                              address=await self.computes.node_address(request.compute_id))
 
 
 def _struct(value: dict) -> struct_pb2.Struct:

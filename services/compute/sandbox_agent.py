@@ -156,6 +156,35 @@ class Output:
         return self.decoder.decode(b"", final=True) if self.sent < cap else ""
 
 
+# What `code` means when a run names no runtime (README, "What code means"):
+# a command line when its first word is a program on PATH, a path, an
+# assignment or one of these builtins; in a sandbox whose runtime names no
+# language, shell keywords, other builtins and grouping count too.
+BUILTINS = {"cd", "export", "source", "."}
+SHELL_WORDS = {"if", "for", "while", "until", "case", "function", "select", "time", "[[", "!", "{", "(", "exec",
+               "eval", "set", "unset", "alias", "ulimit", "umask", "trap", "wait", "read", "readonly", "local",
+               "exit", "return", "shift", "type", "command", "hash", "jobs", "kill", "test", "[", "printf", "echo",
+               "true", "false", "pwd", "getopts", "builtin"}
+WORD_END = " \t\n;&|<>()`"
+
+
+def is_command(code: str, path: str, shell_words: bool) -> bool:
+    code = code.lstrip()
+    if code[:1] in ("(", "{", "!"):
+        return shell_words
+    end = next((i for i, c in enumerate(code) if c in WORD_END), len(code))
+    word = code[:end]
+    if not word:
+        return shell_words
+    name, eq, _ = word.partition("=")
+    if eq and name and (name[0].isalpha() or name[0] == "_") and all(c.isalnum() or c == "_" for c in name):
+        return True  # NAME=value: an assignment, or a command's environment
+    if "/" in word or word in BUILTINS or (shell_words and word in SHELL_WORDS):
+        return True
+    return any(os.path.isfile(p) and os.access(p, os.X_OK)
+               for p in (os.path.join(d, word) for d in path.split(":") if d))
+
+
 class Run:
     """One command: its process, pipes and deadlines, driven by the Agent."""
 
@@ -184,16 +213,20 @@ class Run:
             actions.append((os.POSIX_SPAWN_DUP2, in_r, 0))
         else:
             actions.append((os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0))
+        argv = req["argv"]
+        source = req.get("source")  # the code in the sandbox's language, unless it is a command line
+        if source and not is_command(argv[-1], env.get("PATH", ""), bool(req.get("shell_words"))):
+            argv = source
         own_score = self.agent.oom.for_run()
         try:
             # Its own process group: a timeout kills the whole tree.
-            self.pid = os.posix_spawnp(req["argv"][0], req["argv"], env, file_actions=actions, setpgroup=0,
+            self.pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions, setpgroup=0,
                                        setsigdef=DEFAULT_SIGNALS)
         except OSError as exc:
             for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
                 if fd >= 0:
                     os.close(fd)
-            send({"id": self.rid, "type": "stderr", "data": f"cannot start {req['argv'][0]}: {exc.strerror}\n"})
+            send({"id": self.rid, "type": "stderr", "data": f"cannot start {argv[0]}: {exc.strerror}\n"})
             send({"id": self.rid, "type": "exit", "exit_code": 127, "timed_out": False, "truncated": False,
                   "duration_ms": 0.0})
             return False
@@ -296,9 +329,49 @@ class Run:
               "truncated": self.truncated, "duration_ms": round((time.monotonic() - self.started) * 1000, 3)})
 
 
+MAX_ENTRIES = 10_000
+
+
+def _kind(st_mode: int) -> str:
+    import stat  # cheap, and only for file listings
+
+    return ("dir" if stat.S_ISDIR(st_mode) else "file" if stat.S_ISREG(st_mode)
+            else "symlink" if stat.S_ISLNK(st_mode) else "other")
+
+
 def file_op(rid, req: dict) -> None:
     try:
         path = resolve(req["path"])
+        if req["op"] == "list_files":
+            entries = []
+            with os.scandir(path) as it:
+                for entry in it:
+                    if len(entries) >= MAX_ENTRIES:
+                        break
+                    st = entry.stat(follow_symlinks=False)
+                    entries.append({"name": entry.name, "path": os.path.relpath(entry.path, WORKSPACE),
+                                    "type": _kind(st.st_mode), "size": st.st_size, "mtime": st.st_mtime})
+            send({"id": rid, "type": "file", "entries": sorted(entries, key=lambda e: e["name"]),
+                  "truncated": len(entries) >= MAX_ENTRIES})
+            return
+        if req["op"] == "file_exists":
+            try:
+                kind = _kind(os.lstat(path).st_mode)
+            except FileNotFoundError:
+                kind = ""
+            send({"id": rid, "type": "file", "exists": bool(kind), "kind": kind})
+            return
+        if req["op"] == "delete_file":
+            if path == WORKSPACE:
+                raise ValueError("the workspace itself cannot be deleted")
+            if os.path.isdir(path) and not os.path.islink(path):
+                import shutil  # only for deleting folders
+
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            send({"id": rid, "type": "file", "deleted": True})
+            return
         if req["op"] == "write_file":
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as f:
@@ -316,6 +389,141 @@ def file_op(rid, req: dict) -> None:
               "message": str(exc)})
 
 
+ANSI = None  # the pattern of terminal colour codes, compiled on the first cell
+
+
+class Kernel:
+    """The sandbox's persistent Python context: an IPython kernel (Debian's
+    ipykernel), started on the first cell and driven with jupyter_client over
+    unix sockets under /tmp, as a child of this agent, under the sandbox's
+    limits like any run. Cells run one at a time, each in its own thread
+    (a cell waits on the kernel, never on the loop). jupyter_client is
+    imported on the first cell only: it is heavy, and a sandbox that never
+    runs a cell never pays for it."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.manager = None
+        self.client = None
+        self.lock = threading.Lock()
+
+    def _start(self) -> None:
+        import site  # this agent starts without site-packages (-S): the kernel stack lives there
+
+        sys.path.extend(p for p in site.getsitepackages() if p not in sys.path)
+        from jupyter_client.manager import KernelManager
+
+        os.makedirs("/tmp/.cerver-kernel", mode=0o700, exist_ok=True)
+        # Python puts the user site on the path only if it exists at start:
+        # packages installed later (into the workspace) must be importable.
+        os.makedirs(f"{WORKSPACE}/.local/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages",
+                    exist_ok=True)
+        manager = KernelManager(kernel_name="python3", transport="ipc", ip="/tmp/.cerver-kernel/k",
+                                connection_file="/tmp/.cerver-kernel/connection.json")
+        manager.start_kernel(env={**BASE_ENV, "JUPYTER_RUNTIME_DIR": "/tmp/.cerver-kernel",
+                                  "IPYTHONDIR": "/tmp/.cerver-kernel/ipython",
+                                  "PYDEVD_DISABLE_FILE_VALIDATION": "1"},  # quiet the debugger's warnings
+                             cwd=WORKSPACE, extra_arguments=["--InteractiveShell.colors=NoColor",
+                                                             "--HistoryManager.enabled=False"])
+        try:  # an OOM in the sandbox takes the kernel, as it would a run, not this agent
+            with open(f"/proc/{manager.provisioner.pid}/oom_score_adj", "w") as f:
+                f.write("1000")
+        except (OSError, AttributeError):
+            pass
+        client = manager.blocking_client()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        self.manager, self.client = manager, client
+
+    def stop(self) -> None:
+        if self.manager is not None:
+            try:
+                self.client.stop_channels()
+                self.manager.shutdown_kernel(now=True)
+            except Exception:  # it may be gone already; nothing of it may outlive the sandbox's agent
+                pass
+        self.manager = self.client = None
+
+    def restart(self, rid) -> None:
+        with self.lock:
+            self.stop()
+        send({"id": rid, "type": "restarted"})
+
+    def cell(self, rid, req: dict) -> None:
+        with self.lock:
+            started = time.monotonic()
+            restarted = False
+            try:
+                if self.manager is None or not self.manager.is_alive():
+                    restarted = self.manager is not None  # it died: what it held is gone
+                    self.stop()
+                    self._start()
+                outcome = self._execute(rid, req["code"], float(req.get("timeout", 300)))
+            except Exception as exc:  # the kernel would not start or answer
+                self.stop()
+                send({"id": rid, "type": "error", "kind": "unavailable",
+                      "message": f"the Python context failed: {type(exc).__name__}: {exc}"})
+                return
+            if outcome.pop("lost"):
+                self.stop()  # it would not stop at the timeout: the next cell starts afresh
+                restarted = True
+            send({"id": rid, "type": "cell", "duration_ms": round((time.monotonic() - started) * 1000, 3),
+                  "context_restarted": restarted, **outcome})
+
+    def _execute(self, rid, code: str, timeout: float) -> dict:
+        global ANSI
+        if ANSI is None:
+            import re
+            ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+        client = self.client
+        msg_id = client.execute(code, store_history=False, allow_stdin=False)
+        deadline = time.monotonic() + timeout
+        out = {"results": [], "error_name": "", "error_value": "", "traceback": [], "timed_out": False,
+               "truncated": False, "lost": False}
+        sent = 0
+        interrupted_at = None
+        while True:
+            now = time.monotonic()
+            if interrupted_at is None and now >= deadline:
+                out["timed_out"] = True
+                interrupted_at = now
+                self.manager.interrupt_kernel()  # as Jupyter's interrupt: the context stays
+            if interrupted_at is not None and now - interrupted_at > 5:
+                out["lost"] = True
+                return out
+            try:
+                msg = client.get_iopub_msg(timeout=max(0.01, min(deadline, now + 1) - now) if interrupted_at is None
+                                           else 0.5)
+            except Exception:  # queue.Empty: nothing yet
+                if not self.manager.is_alive():
+                    out["lost"] = True
+                    return out
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                text = content.get("text", "")
+                if sent + len(text) > self.cap:
+                    text, out["truncated"] = text[:max(0, self.cap - sent)], True
+                sent += len(text)
+                if text:
+                    send({"id": rid, "type": "stderr" if content.get("name") == "stderr" else "stdout", "data": text})
+            elif kind in ("execute_result", "display_data"):
+                data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in content.get("data", {}).items()}
+                size = sum(len(v) for v in data.values())
+                if sent + size > self.cap:
+                    out["truncated"] = True
+                    continue
+                sent += size
+                out["results"].append({"data": data, "is_main_result": kind == "execute_result"})
+            elif kind == "error":
+                out["error_name"], out["error_value"] = content.get("ename", ""), content.get("evalue", "")
+                out["traceback"] = [ANSI.sub("", line) for line in content.get("traceback", [])][:200]
+            elif kind == "status" and content.get("execution_state") == "idle":
+                return out
+
+
 class Agent:
     def __init__(self, cap: int):
         self.cap = cap
@@ -327,6 +535,7 @@ class Agent:
         self._poll = select.poll()
         self._inbox = bytearray()
         self._open = True  # until the host closes our stdin
+        self.kernel = Kernel(cap)
 
     def watch(self, fd: int, handler, events: int = select.POLLIN) -> None:
         os.set_blocking(fd, False)
@@ -378,6 +587,7 @@ class Agent:
                     run.on_time(now)
         for run in list(self.runs.values()):  # the host closed the channel: nothing may outlive it
             run.cancel()
+        self.kernel.stop()
 
     def on_requests(self, fd: int) -> None:
         data = os.read(fd, 1 << 20)
@@ -403,7 +613,11 @@ class Agent:
             run = self.runs.get(req.get("target"))
             if run is not None:
                 run.cancel()
-        elif op in ("write_file", "read_file"):
+        elif op == "cell":
+            threading.Thread(target=self.kernel.cell, args=(rid, req), daemon=True).start()
+        elif op == "restart_context":
+            threading.Thread(target=self.kernel.restart, args=(rid,), daemon=True).start()
+        elif op in ("write_file", "read_file", "list_files", "file_exists", "delete_file"):
             # Off the loop: a large file must not hold up other runs' output.
             threading.Thread(target=file_op, args=(rid, req), daemon=True).start()
         else:

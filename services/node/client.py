@@ -1,15 +1,16 @@
 """Clients of the node runtime: each sandbox call travels as a RelayCall and
-comes back as RelayReplies, straight to this deployment's node (NodeClient,
-the `local` provider) or through the relay to a private machine's socket
-(RelayClient, the `relay` provider). The compute service uses them as its
-adapters (control path); sessions sends runs through them straight to the
-node that holds the sandbox (data path)."""
+comes back as RelayReplies, straight to the deployment's node that holds the
+sandbox (NodeClient, the `local` provider) or through the relay to a private
+machine's socket (RelayClient, the `relay` provider). The compute service uses
+them as its adapters (control path); sessions sends runs through them
+straight to the node that holds the sandbox (data path)."""
 import base64
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import grpc
 
-from cerver.v2 import common_pb2, compute_pb2, node_pb2, node_pb2_grpc, relay_pb2, relay_pb2_grpc
+from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, node_pb2, node_pb2_grpc, relay_pb2, relay_pb2_grpc
 from servicekit import auth, config, errors, peers
 from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
 from servicekit.limits import Limits
@@ -35,8 +36,12 @@ class CallAdapter:
             if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 raise SandboxRefused(errors.describe(err)) from None
             if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                self._missed(box)
                 raise ComputeUnreachable(errors.describe(err)) from None
             raise SandboxGone(errors.describe(err)) from None
+
+    def _missed(self, box: SandboxRecord) -> None:
+        """The machine of box did not answer."""
 
     async def _one(self, box: SandboxRecord, timeout: float = config.CALL_TIMEOUT_S, **call) -> relay_pb2.RelayReply:
         async for reply in self._call(box, timeout, **call):
@@ -44,7 +49,8 @@ class CallAdapter:
         raise SandboxGone("the node sent no answer")
 
     async def create(self, box: SandboxRecord, limits: Limits) -> str:
-        requirements = common_pb2.Requirements(package_install=box.network, memory_mb=limits.memory_mb,
+        requirements = common_pb2.Requirements(runtime=box.runtime, package_install=box.network,
+                                               memory_mb=limits.memory_mb,
                                                cpus=limits.cpus, max_processes=limits.pids, disk_mb=limits.disk_mb,
                                                tmp_mb=limits.tmp_mb or None)  # unset: half of memory
         reply = await self._one(box, config.CREATE_TIMEOUT_S, create_sandbox=compute_pb2.CreateSandboxRequest(
@@ -61,6 +67,22 @@ class CallAdapter:
             yield RunEvent(type=out.type, data=out.data, exit_code=out.exit_code, timed_out=out.timed_out,
                            truncated=out.truncated, duration_ms=out.duration_ms, reason=out.reason)
 
+    async def install(self, box: SandboxRecord, manager: str, packages: list[str]) -> AsyncIterator[RunEvent]:
+        request = compute_pb2.InstallPackageRequest(sandbox_id=box.sandbox_id, manager=manager, packages=packages)
+        async for reply in self._call(box, config.INSTALL_TIMEOUT_S + config.RUN_GRACE_S, install_package=request):
+            out = reply.output
+            yield RunEvent(type=out.type, data=out.data, exit_code=out.exit_code, timed_out=out.timed_out,
+                           truncated=out.truncated, duration_ms=out.duration_ms, reason=out.reason)
+
+    async def run_cell(self, box: SandboxRecord, code: str, timeout: float) -> compute_pb2.CellResult:
+        reply = await self._one(box, timeout + config.CELL_GRACE_S, run_cell=compute_pb2.RunCellRequest(
+            sandbox_id=box.sandbox_id, code=code, timeout=timeout))
+        return reply.cell
+
+    async def restart_context(self, box: SandboxRecord) -> None:
+        await self._one(box, config.CELL_GRACE_S, restart_context=compute_pb2.RestartContextRequest(
+            sandbox_id=box.sandbox_id))
+
     async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int:
         reply = await self._one(box, write_file=compute_pb2.WriteFileRequest(
             sandbox_id=box.sandbox_id, path=path, content=base64.b64encode(data).decode(), encoding="base64"))
@@ -71,6 +93,17 @@ class CallAdapter:
             sandbox_id=box.sandbox_id, path=path, encoding="base64"))
         return base64.b64decode(reply.file_content.content)
 
+    async def list_files(self, box: SandboxRecord, path: str) -> compute_pb2.ListFilesResponse:
+        return (await self._one(box, list_files=compute_pb2.ListFilesRequest(sandbox_id=box.sandbox_id,
+                                                                               path=path))).listing
+
+    async def file_exists(self, box: SandboxRecord, path: str) -> compute_pb2.FileExistsResponse:
+        return (await self._one(box, file_exists=compute_pb2.FileExistsRequest(sandbox_id=box.sandbox_id,
+                                                                                 path=path))).exists
+
+    async def delete_file(self, box: SandboxRecord, path: str) -> None:
+        await self._one(box, delete_file=compute_pb2.DeleteFileRequest(sandbox_id=box.sandbox_id, path=path))
+
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
         await self._one(box, delete_sandbox=compute_pb2.DeleteSandboxRequest(
             sandbox_id=box.sandbox_id, keep_workspace=keep_workspace))
@@ -79,20 +112,63 @@ class CallAdapter:
         pass
 
 
+class Directory(Protocol):
+    """Where the node of a compute is reached."""
+
+    async def node_address(self, compute_id: str) -> str: ...
+
+    def forget_address(self, compute_id: str) -> None: ...
+
+
+class AskCompute:
+    """The data path's Directory: asks the compute service (the registry),
+    keeps the answer, and asks again once an address stops answering."""
+
+    def __init__(self):
+        self._addresses: dict[str, str] = {}
+
+    async def node_address(self, compute_id: str) -> str:
+        address = self._addresses.get(compute_id)
+        if address is None:
+            try:
+                reply = await peers.stub("compute", compute_pb2_grpc.ComputeServiceStub).ResolveNode(
+                    compute_pb2.ResolveNodeRequest(compute_id=compute_id), metadata=auth.service_metadata(""),
+                    timeout=config.CALL_TIMEOUT_S)
+            except grpc.aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.NOT_FOUND:
+                    raise SandboxRefused(errors.describe(err), not_found=True) from None
+                raise ComputeUnreachable(errors.describe(err)) from None
+            address = self._addresses[compute_id] = reply.address
+        return address
+
+    def forget_address(self, compute_id: str) -> None:
+        self._addresses.pop(compute_id, None)
+
+
+def _node(address: str) -> node_pb2_grpc.NodeServiceStub:
+    return peers.stub_at(address, node_pb2_grpc.NodeServiceStub)
+
+
 class NodeClient(CallAdapter):
     provider = "local"
 
-    def _stub(self) -> node_pb2_grpc.NodeServiceStub:
-        return peers.stub("node", node_pb2_grpc.NodeServiceStub)
+    def __init__(self, directory: Directory):
+        self.directory = directory
 
-    def _send(self, request, metadata, timeout):
-        return self._stub().Call(request, metadata=metadata, timeout=timeout)
+    async def _send(self, request, metadata, timeout):
+        address = await self.directory.node_address(request.compute_id)
+        async for reply in _node(address).Call(request, metadata=metadata, timeout=timeout):
+            yield reply
 
-    async def describe(self, wait_s: float = 60.0) -> node_pb2.NodeInfo:
-        """The node's capabilities and sandboxes; waits for it to come up
-        (it starts beside the compute service)."""
-        return await self._stub().Describe(node_pb2.DescribeNodeRequest(), metadata=auth.service_metadata(""),
-                                           timeout=wait_s, wait_for_ready=True)
+    def _missed(self, box: SandboxRecord) -> None:
+        self.directory.forget_address(box.compute_id)
+
+    @staticmethod
+    async def describe(address: str, wait_s: float) -> node_pb2.NodeInfo:
+        """What the node at address is and holds; waits up to wait_s for it
+        to come up."""
+        return await _node(address).Describe(node_pb2.DescribeNodeRequest(), metadata=auth.service_metadata(""),
+                                             timeout=wait_s, wait_for_ready=True)
 
 
 class RelayClient(CallAdapter):
@@ -103,6 +179,6 @@ class RelayClient(CallAdapter):
                                                                              timeout=timeout)
 
 
-def clients() -> dict[str, CallAdapter]:
+def clients(directory: Directory) -> dict[str, CallAdapter]:
     """A client per provider whose sandboxes live on a node runtime."""
-    return {client.provider: client for client in (NodeClient(), RelayClient())}
+    return {client.provider: client for client in (NodeClient(directory), RelayClient())}

@@ -6,15 +6,16 @@ import dataclasses
 import hashlib
 import os
 import platform
+import secrets
 import shutil
 import socket
 from collections.abc import AsyncIterator
 
-from cerver.v2 import compute_pb2, relay_pb2
+from cerver.v2 import common_pb2, compute_pb2, relay_pb2
 from servicekit import config
 from servicekit import limits as sandbox_limits
 from servicekit.errors import ServiceError
-from services.compute.adapters.base import SandboxRefused
+from services.compute.adapters.base import Cell, RunEvent, SandboxRefused
 from services.compute.adapters.local import LocalProvider
 
 
@@ -30,7 +31,31 @@ def host_capabilities(isolated: bool) -> dict:
         pass
     return {"runtimes": runtimes, "cores": os.cpu_count() or 1, "memory_mb": memory_mb,
             "os": f"{platform.system()} {platform.release()}", "arch": platform.machine(),
-            "isolated": isolated, "network": True}
+            "isolated": isolated, "network": True, "max_sandboxes": config.max_sandboxes()}
+
+
+def _output(event: RunEvent) -> relay_pb2.RelayReply:
+    return relay_pb2.RelayReply(output=compute_pb2.SandboxOutput(
+        type=event.type, data=event.data, exit_code=event.exit_code, timed_out=event.timed_out,
+        truncated=event.truncated, duration_ms=event.duration_ms, reason=event.reason))
+
+
+def cell_result(sandbox_id: str, cell: Cell, timeout: float) -> relay_pb2.RelayReply:
+    """A cell as the contract (and the published SDK) reads it: `error` holds
+    stderr, then the traceback, and says "timed out" when the cell did."""
+    error = "".join(cell.stderr)
+    if cell.traceback:
+        error += ("\n" if error and not error.endswith("\n") else "") + "\n".join(cell.traceback)
+    if cell.timed_out:
+        error += ("\n" if error else "") + f"Execution timed out after {timeout:g} s (the cell was interrupted)"
+    main = next((data for data, is_main in cell.results if is_main), {})
+    return relay_pb2.RelayReply(cell=compute_pb2.CellResult(
+        sandbox_id=sandbox_id, output="".join(cell.stdout), error=error,
+        exit_code=1 if cell.error_name or cell.timed_out else 0, duration=round(cell.duration_ms),
+        timed_out=cell.timed_out, text=main.get("text/plain", ""),
+        results=[common_pb2.DisplayData(data=data, is_main_result=is_main) for data, is_main in cell.results],
+        error_name=cell.error_name, error_value=cell.error_value, traceback=cell.traceback,
+        truncated=cell.truncated, context_restarted=cell.context_restarted))
 
 
 @dataclasses.dataclass
@@ -40,14 +65,19 @@ class Box:
     compute_id: str = ""
     workspace_id: str = ""
     network: bool = False
+    runtime: str = ""
 
 
 class NodeRuntime:
     def __init__(self, provider: LocalProvider):
         self.provider = provider
         self.boxes: dict[str, Box] = {}
-        # This machine and data folder (as the local compute was always named).
-        self.node_id = hashlib.sha256(f"{socket.gethostname()}:{config.data_dir()}".encode()).hexdigest()[:16]
+        # This machine and data folder (CERVER_NODE_NAME names the machine
+        # where the hostname is a pod's, which a restart changes).
+        machine = config.env("CERVER_NODE_NAME") or socket.gethostname()
+        self.node_id = hashlib.sha256(f"{machine}:{config.data_dir()}".encode()).hexdigest()[:16]
+        self.boot_id = secrets.token_hex(8)
+        self.capabilities = host_capabilities(provider.isolated)  # as settings were at start
 
     def sandbox_ids(self) -> list[str]:
         return list(self.boxes)
@@ -59,7 +89,7 @@ class NodeRuntime:
         box = self.boxes.get(call.sandbox_id) or Box(call.sandbox_id, call.compute_id)
         if kind == "create_sandbox":
             req = call.create_sandbox
-            box.workspace_id = req.workspace_id
+            box.workspace_id, box.runtime = req.workspace_id, req.requirements.runtime
             box.network = req.requirements.package_install or req.requirements.public_preview \
                 or req.requirements.browser
             try:
@@ -74,13 +104,25 @@ class NodeRuntime:
         elif kind in ("run_sandbox", "run_sandbox_stream"):
             req = getattr(call, kind)
             timeout = req.timeout if req.HasField("timeout") else config.RUN_TIMEOUT_S
-            async for event in self.provider.run(box, req.runtime or "shell", req.code, req.stdin, dict(req.env),
+            async for event in self.provider.run(box, req.runtime, req.code, req.stdin, dict(req.env),
                                                  timeout):
+                # "started": the process runs (a stream tells its caller at once).
+                if event.type != "started" or kind == "run_sandbox_stream":
+                    yield _output(event), event.type == "exit"
+        elif kind == "install_package":
+            req = call.install_package
+            async for event in self.provider.install(box, req.manager or "pip", list(req.packages),
+                                                     config.package_index_env(), config.INSTALL_TIMEOUT_S):
                 if event.type != "started":
-                    yield relay_pb2.RelayReply(output=compute_pb2.SandboxOutput(
-                        type=event.type, data=event.data, exit_code=event.exit_code, timed_out=event.timed_out,
-                        truncated=event.truncated, duration_ms=event.duration_ms,
-                        reason=event.reason)), event.type == "exit"
+                    yield _output(event), event.type == "exit"
+        elif kind == "run_cell":
+            req = call.run_cell
+            timeout = req.timeout if req.HasField("timeout") else config.RUN_TIMEOUT_S
+            yield cell_result(box.sandbox_id, await self.provider.run_cell(box, req.code, timeout), timeout), True
+        elif kind == "restart_context":
+            await self.provider.restart_context(box)
+            yield relay_pb2.RelayReply(restarted=compute_pb2.RestartContextResponse(
+                sandbox_id=box.sandbox_id, restarted=True)), True
         elif kind == "write_file":
             req = call.write_file
             size = await self.provider.write_file(box, req.path, base64.b64decode(req.content))
@@ -90,6 +132,24 @@ class NodeRuntime:
             yield relay_pb2.RelayReply(file_content=compute_pb2.FileContent(
                 path=call.read_file.path, content=base64.b64encode(data).decode(), encoding="base64",
                 size=len(data))), True
+        elif kind == "list_files":
+            msg = await self.provider.file_call(box, "list_files", call.list_files.path)
+            entries = []
+            for e in list(msg.get("entries") or [])[:10_000]:  # what the sandbox says, held to its shape
+                entry = compute_pb2.FileEntry(name=str(e.get("name", ""))[:4096], path=str(e.get("path", ""))[:4096],
+                                              type=str(e.get("type", ""))[:10], size=int(e.get("size") or 0))
+                entry.modified_at.FromNanoseconds(int(float(e.get("mtime") or 0) * 1e9))
+                entries.append(entry)
+            yield relay_pb2.RelayReply(listing=compute_pb2.ListFilesResponse(
+                path=call.list_files.path, entries=entries, truncated=bool(msg.get("truncated")))), True
+        elif kind == "file_exists":
+            msg = await self.provider.file_call(box, "file_exists", call.file_exists.path)
+            yield relay_pb2.RelayReply(exists=compute_pb2.FileExistsResponse(
+                path=call.file_exists.path, exists=bool(msg.get("exists")), type=str(msg.get("kind", ""))[:10])), True
+        elif kind == "delete_file":
+            await self.provider.file_call(box, "delete_file", call.delete_file.path)
+            yield relay_pb2.RelayReply(file_deleted=compute_pb2.DeleteFileResponse(
+                path=call.delete_file.path, deleted=True)), True
         elif kind == "delete_sandbox":
             await self.provider.delete(box, call.delete_sandbox.keep_workspace)
             self.boxes.pop(box.sandbox_id, None)

@@ -97,7 +97,7 @@ class Sessions:
         self.paused_retention = timedelta(seconds=paused_retention_s)
         self.in_flight: collections.Counter[str] = collections.Counter()
         self._account_runs: collections.Counter[str] = collections.Counter()  # runs in flight per account
-        self.sandboxes = node_client.clients()  # the data path: runs go straight to the node
+        self.sandboxes = node_client.clients(node_client.AskCompute())  # the data path: straight to the node
         self._background: set[asyncio.Task] = set()
         # Rows of sessions with compute attached, as this process last read
         # them, so a run skips the database read. The compute service is the
@@ -319,8 +319,19 @@ class Sessions:
         self._attached[session_id] = row
         return row
 
+    async def file_call(self, session_id: str, method: str, request):
+        """A file call on the session's sandbox, made by compute for the
+        caller (who owns the session, and so the sandbox)."""
+        row = await self._runnable(session_id)
+        request.sandbox_id = row.sandbox_id
+        try:
+            return await getattr(self.compute, method)(request, metadata=peers.credentials(),
+                                                       timeout=config.CALL_TIMEOUT_S)
+        except grpc.aio.AioRpcError as err:
+            raise errors.from_rpc_error(err) from None
+
     def _run_request(self, row: SessionRow, req: pb.RunCodeRequest) -> compute_pb2.RunSandboxRequest:
-        runtime = req.runtime or json.loads(row.requirements_json).get("runtime") or "shell"
+        runtime = req.runtime  # none named: the node reads code by the rule (README, "What code means")
         timeout = req.timeout if req.HasField("timeout") else config.RUN_TIMEOUT_S
         return compute_pb2.RunSandboxRequest(sandbox_id=row.sandbox_id, code=req.code, runtime=runtime,
                                              timeout=timeout, stdin=req.stdin, env=dict(req.env))
@@ -382,10 +393,16 @@ class Sessions:
         """A run's events, straight from the node that holds the sandbox (the
         data path: compute, on the control path only, is not crossed).
         Failures come as SandboxCallFailed, with the gRPC code they mean."""
-        client = self.sandboxes.get(row.provider)
-        if client is None:
-            raise SandboxCallFailed(grpc.StatusCode.UNAVAILABLE, f"no data path to {row.provider} sandboxes")
         request = self._run_request(row, req)
+        client = self.sandboxes.get(row.provider)
+        if req.context == "persistent":
+            async for event in self._cell(client, row, request):
+                yield event
+            return
+        if client is None:
+            async for event in self._through_compute(request):
+                yield event
+            return
         try:
             async for event in client.run(row, request.runtime, request.code, request.stdin, dict(request.env),
                                           request.timeout):
@@ -395,6 +412,44 @@ class Sessions:
                                     else grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         except SandboxGone as exc:  # its machine is not there (unreachable, or gone mid-run)
             raise SandboxCallFailed(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
+
+    async def _cell(self, client, row: SessionRow, request: compute_pb2.RunSandboxRequest) -> AsyncIterator[RunEvent]:
+        """A run in the sandbox's persistent Python context: the node's (or,
+        for providers not on a node, compute's) cell, as run events; the
+        exit event carries the cell."""
+        yield RunEvent(type="started")
+        try:
+            if client is not None:
+                cell = await client.run_cell(row, request.code, request.timeout)
+            else:
+                cell = await self.compute.RunCell(
+                    compute_pb2.RunCellRequest(sandbox_id=row.sandbox_id, code=request.code, timeout=request.timeout),
+                    metadata=peers.credentials(), timeout=request.timeout + config.CELL_GRACE_S)
+        except SandboxRefused as exc:
+            raise SandboxCallFailed(grpc.StatusCode.NOT_FOUND if exc.not_found
+                                    else grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        except SandboxGone as exc:
+            raise SandboxCallFailed(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
+        except grpc.aio.AioRpcError as err:
+            raise SandboxCallFailed(err.code(), errors.describe(err)) from None
+        for kind, data in (("stdout", cell.output), ("stderr", cell.error)):
+            if data:
+                yield RunEvent(type=kind, data=data)
+        yield RunEvent(type="exit", exit_code=cell.exit_code, timed_out=cell.timed_out, truncated=cell.truncated,
+                       duration_ms=float(cell.duration), reason="timeout" if cell.timed_out else "", cell=cell)
+
+    async def _through_compute(self, request: compute_pb2.RunSandboxRequest) -> AsyncIterator[RunEvent]:
+        """A run on a provider whose sandboxes are not on a node runtime (a
+        cluster, a cloud): the compute service holds its adapter and its
+        credentials, so the run goes through it."""
+        yield RunEvent(type="started")
+        try:
+            async for out in self.compute.RunSandboxStream(request, metadata=peers.credentials(),
+                                                           timeout=request.timeout + config.RUN_GRACE_S):
+                yield RunEvent(type=out.type, data=out.data, exit_code=out.exit_code, timed_out=out.timed_out,
+                               truncated=out.truncated, duration_ms=out.duration_ms, reason=out.reason)
+        except grpc.aio.AioRpcError as err:
+            raise SandboxCallFailed(err.code(), errors.describe(err)) from None
 
     def _begin(self, row: SessionRow) -> None:
         """A run starts: within the account's concurrent runs, counted."""
@@ -415,6 +470,9 @@ class Sessions:
         metrics, in one transaction."""
         meta = {"exit_code": result.exit_code, "duration_ms": round(duration_ms, 2), "stream": streamed,
                 "timed_out": result.timed_out, "truncated": result.truncated, "reason": result.reason}
+        if result.HasField("cell"):  # a persistent context's run
+            meta.update(text=_bounded(result.cell.text, 4096), error_name=result.cell.error_name,
+                        displays=[sorted(r.data) for r in result.cell.results][:20])
         # An entry stays within MAX_CONTENT_CHARS whatever the compute sent.
         stdout, stderr = _bounded(result.stdout), _bounded(result.stderr)
         if len(stdout) + len(stderr) > MAX_CONTENT_CHARS:
@@ -454,7 +512,7 @@ class Sessions:
                     stdout.append(chunk.data)
                 elif chunk.type == "stderr":
                     stderr.append(chunk.data)
-                else:
+                elif chunk.type == "exit":
                     final = chunk
                     # Recorded before the exit event goes out, so a client
                     # that reads metrics right after sees this run.
@@ -663,8 +721,13 @@ class SandboxCallFailed(Exception):
 def _stream_result(stdout: list[str], stderr: list[str], final) -> pb.RunResult:
     if final is None:  # interrupted before the exit event
         return pb.RunResult(stdout="".join(stdout), stderr="".join(stderr) + "\n[stream interrupted]", exit_code=-1)
-    return pb.RunResult(stdout="".join(stdout), stderr="".join(stderr), exit_code=final.exit_code,
-                        timed_out=final.timed_out, truncated=final.truncated, reason=final.reason)
+    out = pb.RunResult(stdout="".join(stdout), stderr="".join(stderr), exit_code=final.exit_code,
+                       timed_out=final.timed_out, truncated=final.truncated, reason=final.reason)
+    if final.cell is not None:  # a persistent context's run
+        cell = final.cell
+        out.cell.MergeFrom(pb.CellOutcome(text=cell.text, results=cell.results, error_name=cell.error_name,
+                                          error_value=cell.error_value, context_restarted=cell.context_restarted))
+    return out
 
 
 def _bounded(text: str, most: int = MAX_CONTENT_CHARS // 2) -> str:

@@ -1,6 +1,7 @@
 """SessionService RPCs: validate, call the domain, shape the reply."""
 import grpc
 
+from cerver.v2 import compute_pb2
 from cerver.v2 import sessions_pb2 as pb
 from cerver.v2 import sessions_pb2_grpc
 from servicekit import errors
@@ -36,6 +37,26 @@ class SessionHandlers(sessions_pb2_grpc.SessionServiceServicer):
     async def RunCodeStream(self, request, context):
         async for event in self.sessions.stream(request.session_id, request, context):
             yield event
+
+    async def WriteSessionFile(self, request, context):
+        return await self.sessions.file_call(request.session_id, "WriteFile", compute_pb2.WriteFileRequest(
+            path=request.path, content=request.content, encoding=request.encoding))
+
+    async def ReadSessionFile(self, request, context):
+        return await self.sessions.file_call(request.session_id, "ReadFile", compute_pb2.ReadFileRequest(
+            path=request.path, encoding=request.encoding))
+
+    async def ListSessionFiles(self, request, context):
+        return await self.sessions.file_call(request.session_id, "ListFiles",
+                                             compute_pb2.ListFilesRequest(path=request.path))
+
+    async def SessionFileExists(self, request, context):
+        return await self.sessions.file_call(request.session_id, "FileExists",
+                                             compute_pb2.FileExistsRequest(path=request.path))
+
+    async def DeleteSessionFile(self, request, context):
+        return await self.sessions.file_call(request.session_id, "DeleteFile",
+                                             compute_pb2.DeleteFileRequest(path=request.path))
 
     async def RunLlm(self, request, context):
         raise errors.ServiceError(

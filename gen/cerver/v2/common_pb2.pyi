@@ -140,3 +140,18 @@ class RecommendationReport(_message.Message):
     decision: RoutingDecision
     human_summary: HumanSummary
     def __init__(self, request_id: _Optional[str] = ..., task: _Optional[str] = ..., workload: _Optional[str] = ..., providers: _Optional[_Iterable[_Union[ProviderAssessment, _Mapping]]] = ..., decision: _Optional[_Union[RoutingDecision, _Mapping]] = ..., human_summary: _Optional[_Union[HumanSummary, _Mapping]] = ...) -> None: ...
+
+class DisplayData(_message.Message):
+    __slots__ = ("data", "is_main_result")
+    class DataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    IS_MAIN_RESULT_FIELD_NUMBER: _ClassVar[int]
+    data: _containers.ScalarMap[str, str]
+    is_main_result: bool
+    def __init__(self, data: _Optional[_Mapping[str, str]] = ..., is_main_result: _Optional[bool] = ...) -> None: ...

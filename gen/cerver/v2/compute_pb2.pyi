@@ -14,8 +14,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ResolveNodeRequest(_message.Message):
+    __slots__ = ("compute_id",)
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    compute_id: str
+    def __init__(self, compute_id: _Optional[str] = ...) -> None: ...
+
+class NodeAddress(_message.Message):
+    __slots__ = ("compute_id", "address")
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    compute_id: str
+    address: str
+    def __init__(self, compute_id: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
+
 class ComputeCapabilities(_message.Message):
-    __slots__ = ("runtimes", "cores", "memory_mb", "os", "arch", "isolated", "network")
+    __slots__ = ("runtimes", "cores", "memory_mb", "os", "arch", "isolated", "network", "max_sandboxes")
     RUNTIMES_FIELD_NUMBER: _ClassVar[int]
     CORES_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +37,7 @@ class ComputeCapabilities(_message.Message):
     ARCH_FIELD_NUMBER: _ClassVar[int]
     ISOLATED_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
+    MAX_SANDBOXES_FIELD_NUMBER: _ClassVar[int]
     runtimes: _containers.RepeatedScalarFieldContainer[str]
     cores: int
     memory_mb: int
@@ -30,7 +45,8 @@ class ComputeCapabilities(_message.Message):
     arch: str
     isolated: bool
     network: bool
-    def __init__(self, runtimes: _Optional[_Iterable[str]] = ..., cores: _Optional[int] = ..., memory_mb: _Optional[int] = ..., os: _Optional[str] = ..., arch: _Optional[str] = ..., isolated: _Optional[bool] = ..., network: _Optional[bool] = ...) -> None: ...
+    max_sandboxes: int
+    def __init__(self, runtimes: _Optional[_Iterable[str]] = ..., cores: _Optional[int] = ..., memory_mb: _Optional[int] = ..., os: _Optional[str] = ..., arch: _Optional[str] = ..., isolated: _Optional[bool] = ..., network: _Optional[bool] = ..., max_sandboxes: _Optional[int] = ...) -> None: ...
 
 class Compute(_message.Message):
     __slots__ = ("compute_id", "name", "provider", "kind", "status", "capabilities", "last_heartbeat_at", "created_at", "active_sandboxes", "heartbeat_window_s")
@@ -200,14 +216,94 @@ class SandboxOutput(_message.Message):
     def __init__(self, type: _Optional[str] = ..., data: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., duration_ms: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class InstallPackageRequest(_message.Message):
-    __slots__ = ("sandbox_id", "manager", "packages")
+    __slots__ = ("sandbox_id", "manager", "packages", "package")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     MANAGER_FIELD_NUMBER: _ClassVar[int]
     PACKAGES_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     manager: str
     packages: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, sandbox_id: _Optional[str] = ..., manager: _Optional[str] = ..., packages: _Optional[_Iterable[str]] = ...) -> None: ...
+    package: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., manager: _Optional[str] = ..., packages: _Optional[_Iterable[str]] = ..., package: _Optional[str] = ...) -> None: ...
+
+class InstallPackageResponse(_message.Message):
+    __slots__ = ("sandbox_id", "stdout", "stderr", "exit_code", "timed_out", "truncated", "duration_ms", "reason", "success")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    stdout: str
+    stderr: str
+    exit_code: int
+    timed_out: bool
+    truncated: bool
+    duration_ms: float
+    reason: str
+    success: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., duration_ms: _Optional[float] = ..., reason: _Optional[str] = ..., success: _Optional[bool] = ...) -> None: ...
+
+class RunCellRequest(_message.Message):
+    __slots__ = ("sandbox_id", "code", "timeout", "language")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    code: str
+    timeout: float
+    language: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., code: _Optional[str] = ..., timeout: _Optional[float] = ..., language: _Optional[str] = ...) -> None: ...
+
+class CellResult(_message.Message):
+    __slots__ = ("sandbox_id", "output", "error", "exit_code", "duration", "timed_out", "text", "results", "error_name", "error_value", "traceback", "truncated", "context_restarted")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_NAME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_VALUE_FIELD_NUMBER: _ClassVar[int]
+    TRACEBACK_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_RESTARTED_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    output: str
+    error: str
+    exit_code: int
+    duration: int
+    timed_out: bool
+    text: str
+    results: _containers.RepeatedCompositeFieldContainer[_common_pb2.DisplayData]
+    error_name: str
+    error_value: str
+    traceback: _containers.RepeatedScalarFieldContainer[str]
+    truncated: bool
+    context_restarted: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., output: _Optional[str] = ..., error: _Optional[str] = ..., exit_code: _Optional[int] = ..., duration: _Optional[int] = ..., timed_out: _Optional[bool] = ..., text: _Optional[str] = ..., results: _Optional[_Iterable[_Union[_common_pb2.DisplayData, _Mapping]]] = ..., error_name: _Optional[str] = ..., error_value: _Optional[str] = ..., traceback: _Optional[_Iterable[str]] = ..., truncated: _Optional[bool] = ..., context_restarted: _Optional[bool] = ...) -> None: ...
+
+class RestartContextRequest(_message.Message):
+    __slots__ = ("sandbox_id",)
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    def __init__(self, sandbox_id: _Optional[str] = ...) -> None: ...
+
+class RestartContextResponse(_message.Message):
+    __slots__ = ("sandbox_id", "restarted")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    RESTARTED_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    restarted: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., restarted: _Optional[bool] = ...) -> None: ...
 
 class WriteFileRequest(_message.Message):
     __slots__ = ("sandbox_id", "path", "content", "encoding")
@@ -238,6 +334,72 @@ class ReadFileRequest(_message.Message):
     path: str
     encoding: str
     def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ..., encoding: _Optional[str] = ...) -> None: ...
+
+class ListFilesRequest(_message.Message):
+    __slots__ = ("sandbox_id", "path")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    path: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class FileEntry(_message.Message):
+    __slots__ = ("name", "path", "type", "size", "modified_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MODIFIED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    path: str
+    type: str
+    size: int
+    modified_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., type: _Optional[str] = ..., size: _Optional[int] = ..., modified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListFilesResponse(_message.Message):
+    __slots__ = ("path", "entries", "truncated")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    entries: _containers.RepeatedCompositeFieldContainer[FileEntry]
+    truncated: bool
+    def __init__(self, path: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[FileEntry, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class FileExistsRequest(_message.Message):
+    __slots__ = ("sandbox_id", "path")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    path: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class FileExistsResponse(_message.Message):
+    __slots__ = ("path", "exists", "type")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    EXISTS_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    exists: bool
+    type: str
+    def __init__(self, path: _Optional[str] = ..., exists: _Optional[bool] = ..., type: _Optional[str] = ...) -> None: ...
+
+class DeleteFileRequest(_message.Message):
+    __slots__ = ("sandbox_id", "path")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    path: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class DeleteFileResponse(_message.Message):
+    __slots__ = ("path", "deleted")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    deleted: bool
+    def __init__(self, path: _Optional[str] = ..., deleted: _Optional[bool] = ...) -> None: ...
 
 class FileContent(_message.Message):
     __slots__ = ("path", "content", "encoding", "size")

@@ -77,7 +77,17 @@ class ComputeServiceStub:
         self.InstallPackage = channel.unary_unary(
                 '/cerver.v2.ComputeService/InstallPackage',
                 request_serializer=cerver_dot_v2_dot_compute__pb2.InstallPackageRequest.SerializeToString,
-                response_deserializer=cerver_dot_v2_dot_compute__pb2.RunSandboxResponse.FromString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.InstallPackageResponse.FromString,
+                _registered_method=True)
+        self.RunCell = channel.unary_unary(
+                '/cerver.v2.ComputeService/RunCell',
+                request_serializer=cerver_dot_v2_dot_compute__pb2.RunCellRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.CellResult.FromString,
+                _registered_method=True)
+        self.RestartContext = channel.unary_unary(
+                '/cerver.v2.ComputeService/RestartContext',
+                request_serializer=cerver_dot_v2_dot_compute__pb2.RestartContextRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.RestartContextResponse.FromString,
                 _registered_method=True)
         self.WriteFile = channel.unary_unary(
                 '/cerver.v2.ComputeService/WriteFile',
@@ -88,6 +98,21 @@ class ComputeServiceStub:
                 '/cerver.v2.ComputeService/ReadFile',
                 request_serializer=cerver_dot_v2_dot_compute__pb2.ReadFileRequest.SerializeToString,
                 response_deserializer=cerver_dot_v2_dot_compute__pb2.FileContent.FromString,
+                _registered_method=True)
+        self.ListFiles = channel.unary_unary(
+                '/cerver.v2.ComputeService/ListFiles',
+                request_serializer=cerver_dot_v2_dot_compute__pb2.ListFilesRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.ListFilesResponse.FromString,
+                _registered_method=True)
+        self.FileExists = channel.unary_unary(
+                '/cerver.v2.ComputeService/FileExists',
+                request_serializer=cerver_dot_v2_dot_compute__pb2.FileExistsRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.FileExistsResponse.FromString,
+                _registered_method=True)
+        self.DeleteFile = channel.unary_unary(
+                '/cerver.v2.ComputeService/DeleteFile',
+                request_serializer=cerver_dot_v2_dot_compute__pb2.DeleteFileRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.FromString,
                 _registered_method=True)
         self.GetState = channel.unary_unary(
                 '/cerver.v2.ComputeService/GetState',
@@ -103,6 +128,11 @@ class ComputeServiceStub:
                 '/cerver.v2.ComputeService/DeleteSandbox',
                 request_serializer=cerver_dot_v2_dot_compute__pb2.DeleteSandboxRequest.SerializeToString,
                 response_deserializer=cerver_dot_v2_dot_compute__pb2.DeleteSandboxResponse.FromString,
+                _registered_method=True)
+        self.ResolveNode = channel.unary_unary(
+                '/cerver.v2.ComputeService/ResolveNode',
+                request_serializer=cerver_dot_v2_dot_compute__pb2.ResolveNodeRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.NodeAddress.FromString,
                 _registered_method=True)
 
 
@@ -147,7 +177,15 @@ class ComputeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RunSandbox(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """What `code` means: with `runtime` on the run, code in that language
+        (shell: /bin/sh -c, python: python3 -c, node: node -e). Without, a command
+        line for /bin/sh when its first word is a program on the sandbox's PATH
+        (npm, node, python3, echo, ...), a path, an assignment (A=1 cmd) or cd,
+        export or source; otherwise source in the sandbox's language: its runtime
+        when python or node, and JavaScript when it named none (where shell
+        keywords, builtins and ( or { also make a command line). A shell
+        sandbox reads every code as a command line.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -164,6 +202,21 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunCell(self, request, context):
+        """A cell of code in the sandbox's persistent context (a Jupyter kernel):
+        variables, imports and definitions stay from one cell to the next.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestartContext(self, request, context):
+        """A fresh context: everything the cells defined is gone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WriteFile(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -172,6 +225,26 @@ class ComputeServiceServicer:
 
     def ReadFile(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFiles(self, request, context):
+        """The entries of a folder of the workspace (its root when path is empty).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FileExists(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteFile(self, request, context):
+        """A file, or a folder with what it holds.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -190,6 +263,14 @@ class ComputeServiceServicer:
 
     def DeleteSandbox(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveNode(self, request, context):
+        """Where the node of a compute is reached now (the data path resolves it
+        at attach and again when the address it cached stops answering).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -240,7 +321,17 @@ def add_ComputeServiceServicer_to_server(servicer, server):
             'InstallPackage': grpc.unary_unary_rpc_method_handler(
                     servicer.InstallPackage,
                     request_deserializer=cerver_dot_v2_dot_compute__pb2.InstallPackageRequest.FromString,
-                    response_serializer=cerver_dot_v2_dot_compute__pb2.RunSandboxResponse.SerializeToString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.InstallPackageResponse.SerializeToString,
+            ),
+            'RunCell': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunCell,
+                    request_deserializer=cerver_dot_v2_dot_compute__pb2.RunCellRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.CellResult.SerializeToString,
+            ),
+            'RestartContext': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestartContext,
+                    request_deserializer=cerver_dot_v2_dot_compute__pb2.RestartContextRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.RestartContextResponse.SerializeToString,
             ),
             'WriteFile': grpc.unary_unary_rpc_method_handler(
                     servicer.WriteFile,
@@ -251,6 +342,21 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.ReadFile,
                     request_deserializer=cerver_dot_v2_dot_compute__pb2.ReadFileRequest.FromString,
                     response_serializer=cerver_dot_v2_dot_compute__pb2.FileContent.SerializeToString,
+            ),
+            'ListFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFiles,
+                    request_deserializer=cerver_dot_v2_dot_compute__pb2.ListFilesRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.ListFilesResponse.SerializeToString,
+            ),
+            'FileExists': grpc.unary_unary_rpc_method_handler(
+                    servicer.FileExists,
+                    request_deserializer=cerver_dot_v2_dot_compute__pb2.FileExistsRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.FileExistsResponse.SerializeToString,
+            ),
+            'DeleteFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteFile,
+                    request_deserializer=cerver_dot_v2_dot_compute__pb2.DeleteFileRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.SerializeToString,
             ),
             'GetState': grpc.unary_unary_rpc_method_handler(
                     servicer.GetState,
@@ -266,6 +372,11 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.DeleteSandbox,
                     request_deserializer=cerver_dot_v2_dot_compute__pb2.DeleteSandboxRequest.FromString,
                     response_serializer=cerver_dot_v2_dot_compute__pb2.DeleteSandboxResponse.SerializeToString,
+            ),
+            'ResolveNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveNode,
+                    request_deserializer=cerver_dot_v2_dot_compute__pb2.ResolveNodeRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.NodeAddress.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -510,7 +621,61 @@ class ComputeService:
             target,
             '/cerver.v2.ComputeService/InstallPackage',
             cerver_dot_v2_dot_compute__pb2.InstallPackageRequest.SerializeToString,
-            cerver_dot_v2_dot_compute__pb2.RunSandboxResponse.FromString,
+            cerver_dot_v2_dot_compute__pb2.InstallPackageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunCell(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.ComputeService/RunCell',
+            cerver_dot_v2_dot_compute__pb2.RunCellRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.CellResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestartContext(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.ComputeService/RestartContext',
+            cerver_dot_v2_dot_compute__pb2.RestartContextRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.RestartContextResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -565,6 +730,87 @@ class ComputeService:
             '/cerver.v2.ComputeService/ReadFile',
             cerver_dot_v2_dot_compute__pb2.ReadFileRequest.SerializeToString,
             cerver_dot_v2_dot_compute__pb2.FileContent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.ComputeService/ListFiles',
+            cerver_dot_v2_dot_compute__pb2.ListFilesRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.ListFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FileExists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.ComputeService/FileExists',
+            cerver_dot_v2_dot_compute__pb2.FileExistsRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.FileExistsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.ComputeService/DeleteFile',
+            cerver_dot_v2_dot_compute__pb2.DeleteFileRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -646,6 +892,33 @@ class ComputeService:
             '/cerver.v2.ComputeService/DeleteSandbox',
             cerver_dot_v2_dot_compute__pb2.DeleteSandboxRequest.SerializeToString,
             cerver_dot_v2_dot_compute__pb2.DeleteSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.ComputeService/ResolveNode',
+            cerver_dot_v2_dot_compute__pb2.ResolveNodeRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.NodeAddress.FromString,
             options,
             channel_credentials,
             insecure,

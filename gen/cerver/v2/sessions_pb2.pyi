@@ -1,6 +1,7 @@
 import datetime
 
 from cerver.v2 import common_pb2 as _common_pb2
+from cerver.v2 import compute_pb2 as _compute_pb2
 from cerver.v2 import options_pb2 as _options_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
@@ -191,7 +192,7 @@ class Session(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., session_name: _Optional[str] = ..., status: _Optional[str] = ..., state: _Optional[str] = ..., provider: _Optional[str] = ..., compute_id: _Optional[str] = ..., sandbox_id: _Optional[str] = ..., harness: _Optional[str] = ..., session_type: _Optional[str] = ..., task: _Optional[str] = ..., workload: _Optional[str] = ..., parent_session_id: _Optional[str] = ..., end_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requirements: _Optional[_Union[_common_pb2.Requirements, _Mapping]] = ..., policy: _Optional[_Union[_common_pb2.Policy, _Mapping]] = ..., repo: _Optional[_Union[_common_pb2.Repo, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metrics: _Optional[_Union[SessionMetrics, _Mapping]] = ..., routing: _Optional[_Union[_common_pb2.RoutingDecision, _Mapping]] = ..., transcript: _Optional[_Iterable[_Union[TranscriptEntry, _Mapping]]] = ..., transcript_count: _Optional[int] = ..., events: _Optional[_Iterable[_Union[SessionEvent, _Mapping]]] = ...) -> None: ...
 
 class RunCodeRequest(_message.Message):
-    __slots__ = ("session_id", "code", "runtime", "timeout", "stdin", "env")
+    __slots__ = ("session_id", "code", "runtime", "timeout", "stdin", "env", "context")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -205,29 +206,47 @@ class RunCodeRequest(_message.Message):
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     STDIN_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     code: str
     runtime: str
     timeout: float
     stdin: str
     env: _containers.ScalarMap[str, str]
-    def __init__(self, session_id: _Optional[str] = ..., code: _Optional[str] = ..., runtime: _Optional[str] = ..., timeout: _Optional[float] = ..., stdin: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    context: str
+    def __init__(self, session_id: _Optional[str] = ..., code: _Optional[str] = ..., runtime: _Optional[str] = ..., timeout: _Optional[float] = ..., stdin: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., context: _Optional[str] = ...) -> None: ...
 
 class RunResult(_message.Message):
-    __slots__ = ("stdout", "stderr", "exit_code", "timed_out", "truncated", "reason")
+    __slots__ = ("stdout", "stderr", "exit_code", "timed_out", "truncated", "reason", "cell")
     STDOUT_FIELD_NUMBER: _ClassVar[int]
     STDERR_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    CELL_FIELD_NUMBER: _ClassVar[int]
     stdout: str
     stderr: str
     exit_code: int
     timed_out: bool
     truncated: bool
     reason: str
-    def __init__(self, stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+    cell: CellOutcome
+    def __init__(self, stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., reason: _Optional[str] = ..., cell: _Optional[_Union[CellOutcome, _Mapping]] = ...) -> None: ...
+
+class CellOutcome(_message.Message):
+    __slots__ = ("text", "results", "error_name", "error_value", "context_restarted")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_NAME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_VALUE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_RESTARTED_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    results: _containers.RepeatedCompositeFieldContainer[_common_pb2.DisplayData]
+    error_name: str
+    error_value: str
+    context_restarted: bool
+    def __init__(self, text: _Optional[str] = ..., results: _Optional[_Iterable[_Union[_common_pb2.DisplayData, _Mapping]]] = ..., error_name: _Optional[str] = ..., error_value: _Optional[str] = ..., context_restarted: _Optional[bool] = ...) -> None: ...
 
 class RunCodeResponse(_message.Message):
     __slots__ = ("session_id", "duration_ms", "result", "metrics")
@@ -396,3 +415,33 @@ class TerminateSessionRequest(_message.Message):
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class WriteSessionFileRequest(_message.Message):
+    __slots__ = ("session_id", "path", "content", "encoding")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    path: str
+    content: str
+    encoding: str
+    def __init__(self, session_id: _Optional[str] = ..., path: _Optional[str] = ..., content: _Optional[str] = ..., encoding: _Optional[str] = ...) -> None: ...
+
+class SessionFileRequest(_message.Message):
+    __slots__ = ("session_id", "path", "encoding")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    path: str
+    encoding: str
+    def __init__(self, session_id: _Optional[str] = ..., path: _Optional[str] = ..., encoding: _Optional[str] = ...) -> None: ...
+
+class ListSessionFilesRequest(_message.Message):
+    __slots__ = ("session_id", "path")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    path: str
+    def __init__(self, session_id: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...

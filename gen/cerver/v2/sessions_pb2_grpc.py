@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from cerver.v2 import compute_pb2 as cerver_dot_v2_dot_compute__pb2
 from cerver.v2 import sessions_pb2 as cerver_dot_v2_dot_sessions__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -99,6 +100,31 @@ class SessionServiceStub:
                 request_serializer=cerver_dot_v2_dot_sessions__pb2.SwapComputeRequest.SerializeToString,
                 response_deserializer=cerver_dot_v2_dot_sessions__pb2.Session.FromString,
                 _registered_method=True)
+        self.WriteSessionFile = channel.unary_unary(
+                '/cerver.v2.SessionService/WriteSessionFile',
+                request_serializer=cerver_dot_v2_dot_sessions__pb2.WriteSessionFileRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.FileInfo.FromString,
+                _registered_method=True)
+        self.ReadSessionFile = channel.unary_unary(
+                '/cerver.v2.SessionService/ReadSessionFile',
+                request_serializer=cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.FileContent.FromString,
+                _registered_method=True)
+        self.ListSessionFiles = channel.unary_unary(
+                '/cerver.v2.SessionService/ListSessionFiles',
+                request_serializer=cerver_dot_v2_dot_sessions__pb2.ListSessionFilesRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.ListFilesResponse.FromString,
+                _registered_method=True)
+        self.SessionFileExists = channel.unary_unary(
+                '/cerver.v2.SessionService/SessionFileExists',
+                request_serializer=cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.FileExistsResponse.FromString,
+                _registered_method=True)
+        self.DeleteSessionFile = channel.unary_unary(
+                '/cerver.v2.SessionService/DeleteSessionFile',
+                request_serializer=cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.FromString,
+                _registered_method=True)
         self.TerminateSession = channel.unary_unary(
                 '/cerver.v2.SessionService/TerminateSession',
                 request_serializer=cerver_dot_v2_dot_sessions__pb2.TerminateSessionRequest.SerializeToString,
@@ -130,14 +156,22 @@ class SessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RunCode(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """What `code` means: with `runtime` on the run, code in that language
+        (shell: /bin/sh -c, python: python3 -c, node: node -e). Without, a command
+        line for /bin/sh when its first word is a program on the sandbox's PATH
+        (npm, node, python3, echo, ...), a path, an assignment (A=1 cmd) or cd,
+        export or source; otherwise source in the sandbox's language: its runtime
+        when python or node, and JavaScript when it named none (where shell
+        keywords, builtins and ( or { also make a command line). A shell
+        sandbox reads every code as a command line.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RunCodeStream(self, request, context):
         """Served as SSE by the edges; initial metadata carries X-Cerver-Session-Id,
-        X-Cerver-Provider and X-Cerver-Stream-Latency-Ms.
+        X-Cerver-Provider and X-Cerver-Stream-Latency-Ms. `code` reads as in RunCode.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,6 +225,38 @@ class SessionServiceServicer:
     def SwapCompute(self, request, context):
         """Swap the compute under the same session and transcript.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WriteSessionFile(self, request, context):
+        """The files of the session's workspace (its compute's sandbox), as
+        /v2/sandbox/{sandbox_id}/files... does them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadSessionFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessionFiles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SessionFileExists(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSessionFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -269,6 +335,31 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.SwapCompute,
                     request_deserializer=cerver_dot_v2_dot_sessions__pb2.SwapComputeRequest.FromString,
                     response_serializer=cerver_dot_v2_dot_sessions__pb2.Session.SerializeToString,
+            ),
+            'WriteSessionFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.WriteSessionFile,
+                    request_deserializer=cerver_dot_v2_dot_sessions__pb2.WriteSessionFileRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.FileInfo.SerializeToString,
+            ),
+            'ReadSessionFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadSessionFile,
+                    request_deserializer=cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.FileContent.SerializeToString,
+            ),
+            'ListSessionFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessionFiles,
+                    request_deserializer=cerver_dot_v2_dot_sessions__pb2.ListSessionFilesRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.ListFilesResponse.SerializeToString,
+            ),
+            'SessionFileExists': grpc.unary_unary_rpc_method_handler(
+                    servicer.SessionFileExists,
+                    request_deserializer=cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.FileExistsResponse.SerializeToString,
+            ),
+            'DeleteSessionFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSessionFile,
+                    request_deserializer=cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.SerializeToString,
             ),
             'TerminateSession': grpc.unary_unary_rpc_method_handler(
                     servicer.TerminateSession,
@@ -627,6 +718,141 @@ class SessionService:
             '/cerver.v2.SessionService/SwapCompute',
             cerver_dot_v2_dot_sessions__pb2.SwapComputeRequest.SerializeToString,
             cerver_dot_v2_dot_sessions__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WriteSessionFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.SessionService/WriteSessionFile',
+            cerver_dot_v2_dot_sessions__pb2.WriteSessionFileRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.FileInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadSessionFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.SessionService/ReadSessionFile',
+            cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.FileContent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessionFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.SessionService/ListSessionFiles',
+            cerver_dot_v2_dot_sessions__pb2.ListSessionFilesRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.ListFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SessionFileExists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.SessionService/SessionFileExists',
+            cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.FileExistsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSessionFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.SessionService/DeleteSessionFile',
+            cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,6 +9,16 @@ from servicekit.limits import Limits
 RUNTIME_ARGV = {"shell": ["/bin/sh", "-c"], "python": ["python3", "-c"], "node": ["node", "-e"]}
 
 
+def install_command(manager: str, packages: list[str]) -> str:
+    """The shell command that installs packages into the workspace (pip:
+    the user site under /workspace/.local; npm: ./node_modules). Names are
+    held to the contract's pattern: no quote, no leading dash."""
+    quoted = " ".join("'" + p + "'" for p in packages)
+    if manager == "pip":
+        return f"python3 -m pip install --user --break-system-packages --no-input --disable-pip-version-check {quoted}"
+    return f"npm install --no-audit --no-fund {quoted}"
+
+
 @dataclasses.dataclass
 class RunEvent:
     type: str  # started | stdout | stderr | exit
@@ -18,6 +28,22 @@ class RunEvent:
     truncated: bool = False
     duration_ms: float = 0.0
     reason: str = ""  # on exit: "" | timeout | oom
+    cell: object = None  # on exit of a persistent context's run: its CellResult
+
+
+@dataclasses.dataclass
+class Cell:
+    """What a cell of the persistent context did (the CellResult's content)."""
+    stdout: list[str] = dataclasses.field(default_factory=list)
+    stderr: list[str] = dataclasses.field(default_factory=list)
+    results: list[tuple[dict[str, str], bool]] = dataclasses.field(default_factory=list)  # (MIME bundle, main?)
+    error_name: str = ""
+    error_value: str = ""
+    traceback: list[str] = dataclasses.field(default_factory=list)
+    timed_out: bool = False
+    truncated: bool = False
+    context_restarted: bool = False
+    duration_ms: float = 0.0
 
 
 class SandboxGone(Exception):
@@ -42,6 +68,7 @@ class SandboxRecord(Protocol):
     compute_id: str
     workspace_id: str
     network: bool
+    runtime: str  # the language it was made for: shell | python | node | "" (none named)
 
 
 class Adapter(Protocol):

@@ -31,7 +31,8 @@ import time
 from collections.abc import AsyncIterator
 
 from servicekit import config
-from services.compute.adapters.base import RUNTIME_ARGV, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
+from services.compute.adapters.base import (RUNTIME_ARGV, Cell, RunEvent, SandboxGone, SandboxRecord, SandboxRefused,
+                                           install_command)
 from servicekit import limits as limits_mod
 from services.compute.isolation import cgroups, seccomp
 from services.compute.isolation.identities import Identities, UidRange
@@ -43,7 +44,8 @@ AGENT = pathlib.Path(__file__).resolve().parent.parent / "sandbox_agent.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # the sandbox's own interpreter, not Cerver's venv
 SANDBOX_UID = 1000  # inside the sandbox; mapped to the workspace's host uid
 ETC_SHARED = ("hosts", "nsswitch.conf", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives",
-              "ssl", "ca-certificates", "localtime", "mime.types")
+              "ssl", "ca-certificates", "localtime", "mime.types",
+              "matplotlibrc", "fonts")  # what Debian's matplotlib reads: its defaults, fontconfig
 # Sandboxes that ask for network get it through slirp4netns in their own
 # network namespace: outbound traffic is NATed in user space, and the host's
 # loopback (Cerver's own services, a local database) stays out of reach.
@@ -56,6 +58,9 @@ LAUNCHER = 'for f; do [ "$f" = -- ] && break; echo 0 > "$f" || exit 125; shift; 
 HOST_GRACE_S = 10.0
 LINE_LIMIT = 1 << 20  # the longest line the agent may send (its chunks are 64 KiB)
 CAP_NOTE_ROOM = 4096  # past a run's output cap, room for the agent's note that it cut
+# A cell's deadline past its timeout: the kernel's start (on the first cell)
+# and the interrupt's grace (the agent gives up on a kernel after 5 s).
+KERNEL_START_S = 90.0
 
 
 async def _read_pipe(fd: int, until: bytes | None, timeout: float) -> bytes:
@@ -148,8 +153,10 @@ class LocalSandbox:
                     raise SandboxGone(self.broken or "the sandbox stopped while serving the request")
                 if kind == "error":
                     finished = True
+                    if msg.get("kind") == "unavailable":  # what serves the request in the sandbox failed
+                        raise SandboxGone(str(msg.get("message", "unavailable"))[:1000])
                     raise SandboxRefused(msg.get("message", "refused"), not_found=msg.get("kind") == "not_found")
-                finished = kind in ("exit", "file")
+                finished = kind in ("exit", "file", "cell", "restarted")
                 yield msg
                 if finished:
                     return
@@ -336,7 +343,10 @@ class LocalProvider:
         if info_fd >= 0:
             args += ["--info-fd", str(info_fd)]
         if block_fd >= 0:
-            args += ["--block-fd", str(block_fd), "--ro-bind", str(etc / "resolv.conf"), "/etc/resolv.conf"]
+            args += ["--block-fd", str(block_fd)]
+        # slirp4netns's resolver, for when the sandbox has network (from the
+        # start, or for a package install).
+        args += ["--ro-bind", str(etc / "resolv.conf"), "/etc/resolv.conf"]
         if seccomp_fd >= 0:
             args += ["--seccomp", str(seccomp_fd)]
         args += ["--ro-bind", "/usr", "/usr"]
@@ -536,11 +546,16 @@ class LocalProvider:
     async def run(self, box: SandboxRecord, runtime: str, code: str, stdin: str, env: dict[str, str],
                   timeout: float) -> AsyncIterator[RunEvent]:
         sandbox = self._get(box.sandbox_id)
-        argv = [*RUNTIME_ARGV[runtime], code]
+        argv = [*RUNTIME_ARGV[runtime or "shell"], code]
+        meaning = {}
+        if not runtime and box.runtime != "shell":
+            # The agent decides, by the rule of what code means: a command
+            # line, or source in the sandbox's language (node when it names none).
+            meaning = {"source": [*RUNTIME_ARGV[box.runtime or "node"], code], "shell_words": not box.runtime}
         sent = {"stdout": 0, "stderr": 0}
         truncated = False
         async for msg in sandbox.request("run", deadline=timeout + HOST_GRACE_S, argv=argv, stdin=stdin, env=env,
-                                         timeout=timeout):
+                                         timeout=timeout, **meaning):
             kind = msg["type"]
             if kind in sent:
                 # The agent caps output (and says so past the cap); the host
@@ -566,6 +581,65 @@ class LocalProvider:
                     yield RunEvent(type="stderr", data=f"[killed: the sandbox ran out of memory "
                                                        f"(limit {sandbox.limits.memory_mb} MiB, /tmp included)]\n")
             yield event
+
+    async def install(self, box: SandboxRecord, manager: str, packages: list[str], env: dict[str, str],
+                      timeout: float) -> AsyncIterator[RunEvent]:
+        """A package install, with network for the install's time where the
+        sandbox has none (meanwhile its other runs have it too)."""
+        sandbox = self._get(box.sandbox_id)
+        temporary = sandbox.network is None
+        if temporary:
+            await self._attach_network(sandbox)
+        try:
+            async for event in self.run(box, "shell", install_command(manager, packages), "", env, timeout):
+                yield event
+        finally:
+            if temporary and sandbox.network is not None:
+                sandbox.network.kill()  # its tap device, and the namespace's route out, go with it
+                await sandbox.network.wait()
+                sandbox.network = None
+
+    async def run_cell(self, box: SandboxRecord, code: str, timeout: float) -> Cell:
+        """A cell in the sandbox's persistent Python context. What the agent
+        sends is held to its shapes and to the sandbox's output cap."""
+        sandbox = self._get(box.sandbox_id)
+        cell = Cell()
+        room = sandbox.cap + CAP_NOTE_ROOM
+        async for msg in sandbox.request("cell", deadline=timeout + KERNEL_START_S, code=code, timeout=timeout):
+            kind = msg.get("type")
+            if kind in ("stdout", "stderr"):
+                data = str(msg.get("data", ""))
+                texts = cell.stdout if kind == "stdout" else cell.stderr
+                used = sum(map(len, cell.stdout)) + sum(map(len, cell.stderr))
+                if used + len(data) > room:
+                    data, cell.truncated = data[:max(0, room - used)], True
+                texts.append(data)
+            elif kind == "cell":
+                cell.error_name = str(msg.get("error_name", ""))[:200]
+                cell.error_value = str(msg.get("error_value", ""))[:room]
+                cell.traceback = [str(line)[:room] for line in list(msg.get("traceback") or [])[:200]]
+                for item in list(msg.get("results") or [])[:100]:
+                    data = item.get("data") if isinstance(item, dict) else None
+                    if isinstance(data, dict):
+                        cell.results.append(({str(k)[:100]: str(v) for k, v in list(data.items())[:20]},
+                                             bool(item.get("is_main_result"))))
+                if sum(len(v) for data, _ in cell.results for v in data.values()) > room:
+                    cell.results, cell.truncated = [], True
+                cell.timed_out = bool(msg.get("timed_out"))
+                cell.truncated = cell.truncated or bool(msg.get("truncated"))
+                cell.context_restarted = bool(msg.get("context_restarted"))
+                cell.duration_ms = float(msg.get("duration_ms") or 0)
+        return cell
+
+    async def restart_context(self, box: SandboxRecord) -> None:
+        async for _ in self._get(box.sandbox_id).request("restart_context", deadline=KERNEL_START_S):
+            return
+
+    async def file_call(self, box: SandboxRecord, op: str, path: str) -> dict:
+        """list_files, file_exists or delete_file, answered by the agent."""
+        async for msg in self._get(box.sandbox_id).request(op, deadline=120, path=path):
+            return msg
+        raise SandboxGone("no reply")
 
     async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int:
         async for msg in self._get(box.sandbox_id).request("write_file", deadline=120, path=path,

@@ -83,6 +83,14 @@ async def test_a_session_runs_on_kubernetes_from_create_to_delete(cluster, tmp_p
         _, got, _, _ = await api.call("GET", f"{base}?path=data/blob.bin&encoding=base64", key=key)
         assert base64.b64decode(got["content"]) == blob
         assert (await api.call("GET", f"{base}?path=missing.txt", key=key))[0] == 404
+        _, listed, _, _ = await api.call("GET", f"{base}/list?path=data", key=key)
+        assert [(e["name"], e["path"], e["type"], e["size"]) for e in listed["entries"]] == \
+            [("blob.bin", "data/blob.bin", "file", str(len(blob)))]
+        assert (await api.call("GET", f"{base}/exists?path=data/blob.bin", key=key))[1]["exists"] is True
+        assert (await api.call("DELETE", f"{base}?path=data", key=key))[1]["deleted"] is True
+        assert (await api.call("GET", f"{base}/exists?path=data/blob.bin", key=key))[1]["exists"] is False
+        assert (await api.call("DELETE", f"{base}?path=data", key=key))[0] == 404
+        assert (await api.call("DELETE", f"{base}?path=../x", key=key))[0] == 400
         assert (await api.call("POST", base, {"path": "../../escape", "content": "x"}, key=key))[0] == 400
 
         # Pause: the Sandbox is Suspended (its pod ends, its volume stays).

@@ -17,7 +17,7 @@ It follows what agent-sandbox documents and its clients rely on:
   X-Sandbox-Port; 502 when the pod does not answer) in front of the example
   python-runtime-sandbox (`POST /execute {command}` split with shlex, run from
   the base directory, `POST /upload` multipart, `GET /download/{path}`,
-  paths kept inside the base directory).
+  `/list/{path}`, `/exists/{path}`, paths kept inside the base directory).
 Each "pod" is a directory on this machine and its commands run as plain
 processes: isolation is the runtime class's job (gVisor, Kata) on a cluster.
 """
@@ -302,6 +302,8 @@ class Router:
         self.app.router.add_post("/execute", self.execute)
         self.app.router.add_post("/upload", self.upload)
         self.app.router.add_get("/download/{path:.*}", self.download)
+        self.app.router.add_get("/list/{path:.*}", self.list)
+        self.app.router.add_get("/exists/{path:.*}", self.exists)
 
     def _pod(self, request: web.Request) -> pathlib.Path | web.Response:
         sandbox = request.headers.get("X-Sandbox-ID")
@@ -362,6 +364,29 @@ class Router:
         if not target.is_file():
             return web.json_response({"message": "File not found"}, status=404)
         return web.FileResponse(target)
+
+
+    async def list(self, request: web.Request) -> web.Response:
+        base = self._pod(request)
+        if isinstance(base, web.Response):
+            return base
+        target = self._safe(base, request.match_info["path"])
+        if target is None:
+            return web.json_response({"message": "Access denied"}, status=403)
+        if not target.is_dir():
+            return web.json_response({"message": "Path is not a directory"}, status=404)
+        return web.json_response([{"name": e.name, "size": e.stat().st_size,
+                                   "type": "directory" if e.is_dir() else "file", "mod_time": e.stat().st_mtime}
+                                  for e in os.scandir(target)])
+
+    async def exists(self, request: web.Request) -> web.Response:
+        base = self._pod(request)
+        if isinstance(base, web.Response):
+            return base
+        target = self._safe(base, request.match_info["path"])
+        if target is None:
+            return web.json_response({"message": "Access denied"}, status=403)
+        return web.json_response({"path": request.match_info["path"], "exists": target.exists()})
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ service finds it again: this adapter keeps nothing that a restart loses.
 Isolation is the cluster's (a gVisor or Kata runtime class in the warm
 pool's template), and so are resources: the template sets them."""
 import os
+import posixpath
 import secrets
 import shlex
 import time
@@ -29,6 +30,7 @@ from k8s_agent_sandbox.models import SandboxDirectConnectionConfig
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 
+from cerver.v2 import compute_pb2
 from servicekit import config
 from servicekit.config import KubernetesSettings
 from servicekit.limits import Limits
@@ -158,6 +160,32 @@ class KubernetesProvider:
         sandbox = await self._sandbox(box)
         with _translated(path):
             return await sandbox.files.read(path)
+
+    async def list_files(self, box: SandboxRecord, path: str) -> compute_pb2.ListFilesResponse:
+        sandbox = await self._sandbox(box)
+        with _translated(path or "."):
+            entries = await sandbox.files.list(path or ".")
+        out = compute_pb2.ListFilesResponse(path=path)
+        for e in sorted(entries, key=lambda e: e.name)[:10_000]:
+            entry = out.entries.add(name=e.name, path=posixpath.join(path, e.name) if path else e.name,
+                                    type="dir" if e.type == "directory" else e.type, size=e.size)
+            entry.modified_at.FromDatetime(e.modified)
+        return out
+
+    async def file_exists(self, box: SandboxRecord, path: str) -> compute_pb2.FileExistsResponse:
+        sandbox = await self._sandbox(box)
+        with _translated(path):
+            return compute_pb2.FileExistsResponse(path=path, exists=await sandbox.files.exists(path))
+
+    async def delete_file(self, box: SandboxRecord, path: str) -> None:
+        """Through a run: the example runtime has no delete endpoint."""
+        clean = posixpath.normpath(path)
+        if clean in (".", "..") or clean.startswith(("../", "/")):
+            raise SandboxRefused("path must stay inside the workspace")
+        async for event in self.run(box, "shell", f"test -e {shlex.quote(clean)} && rm -rf -- {shlex.quote(clean)}",
+                                    "", {}, config.CALL_TIMEOUT_S):
+            if event.type == "exit" and event.exit_code != 0:
+                raise SandboxRefused(f"no file {path}", not_found=True)
 
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
         if not box.workspace_id:

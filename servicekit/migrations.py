@@ -1,12 +1,15 @@
 """Schema migrations with Alembic, one history per service
 (services/<name>/migrations/versions), each with its own version table so
 that services may share one database. Every service upgrades its schema to
-head at start-up (under an advisory lock on PostgreSQL, so replicas starting
-together take turns); `make migrate` does the same ahead of a deployment.
+head at start-up (under an advisory lock on PostgreSQL, a file lock on
+SQLite, so replicas starting together take turns); `make migrate` does the
+same ahead of a deployment.
 
 A database made before migrations existed (the first wave's create_all) has
 the baseline's tables but no version table: it is stamped at the baseline,
 then upgraded."""
+import contextlib
+import fcntl
 import pathlib
 
 from alembic import command
@@ -39,8 +42,24 @@ def metadata(service: str) -> MetaData:
     return md
 
 
+@contextlib.contextmanager
+def _sqlite_turn(engine: Engine):
+    """Replicas of a service starting together on one SQLite file take turns
+    (PostgreSQL's turns are an advisory lock, in the migration's transaction)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def upgrade(service: str, engine: Engine, revision: str = "head") -> None:
-    with engine.begin() as conn:
+    with _sqlite_turn(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"migrate:{service}"})
         cfg = config(service, conn)

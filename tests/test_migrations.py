@@ -72,3 +72,21 @@ async def test_a_first_wave_database_with_data_upgrades_and_keeps_it(sync_url):
         for service in ("auth", "sessions"):
             assert migrations.current(service, conn) == "0002"
     engine.dispose()
+
+
+def test_replicas_starting_together_on_one_sqlite_file_take_turns(tmp_path):
+    """Two replicas of each service migrating one fresh SQLite file at once
+    (`CERVER_DEV_REPLICAS=2 cerver dev`): both start, the schema is made once."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    code = ("import sys; from sqlalchemy import create_engine; from servicekit import migrations; "
+            "[migrations.upgrade(s, create_engine(sys.argv[1])) for s in sys.argv[2:]]")
+    procs = [subprocess.Popen([sys.executable, "-c", code, url, *SERVICES], stderr=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
+    with create_engine(url).connect() as conn:
+        assert all(migrations.current(s, conn) for s in SERVICES)

@@ -10,6 +10,7 @@ the baseline's tables but no version table: it is stamped at the baseline,
 then upgraded."""
 import contextlib
 import fcntl
+import os
 import pathlib
 
 from alembic import command
@@ -50,12 +51,12 @@ def _sqlite_turn(engine: Engine):
     if not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.migrate-lock", "a") as lock:
+    lock = os.open(f"{database}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o600)  # the owner's alone, as the data
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        yield
+    finally:
+        os.close(lock)  # and with it the lock
 
 
 def upgrade(service: str, engine: Engine, revision: str = "head") -> None:

@@ -14,12 +14,13 @@ STAMP   := $(VENV)/.installed
 # without the host's loopback; PostgreSQL's binaries give the tests a
 # throwaway cluster; ipykernel and jupyter_client (Debian's, for the system
 # python3 the sandboxes run) give each sandbox its persistent Python context,
-# with matplotlib for charts.
+# with matplotlib for charts; pip installs packages into a workspace.
 system-deps:
 	@missing=""; command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	 command -v slirp4netns >/dev/null || missing="$$missing slirp4netns"; \
 	 [ -x /usr/bin/python3 ] || missing="$$missing python3"; \
 	 command -v node >/dev/null || missing="$$missing nodejs"; \
+	 command -v npm >/dev/null || missing="$$missing npm"; \
 	 command -v ps >/dev/null || missing="$$missing procps"; \
 	 command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
 	 command -v setpriv >/dev/null || missing="$$missing util-linux"; \
@@ -27,6 +28,7 @@ system-deps:
 	 ls /usr/lib/*/libseccomp.so.2 >/dev/null 2>&1 || missing="$$missing libseccomp2"; \
 	 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	 /usr/bin/python3 -c 'import ipykernel, jupyter_client, matplotlib' 2>/dev/null || missing="$$missing python3-ipykernel python3-jupyter-client python3-matplotlib"; \
+	 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing="$$missing python3-pip"; \
 	 if [ -n "$$missing" ]; then \
 	   echo "installing Debian packages:$$missing"; \
 	   if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

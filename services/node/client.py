@@ -16,6 +16,12 @@ from services.compute.adapters.base import ComputeUnreachable, RunEvent, Sandbox
 from servicekit.limits import Limits
 
 
+def run_event(out: compute_pb2.SandboxOutput) -> RunEvent:
+    """A run's event as the contract carries it, as the adapters yield it."""
+    return RunEvent(type=out.type, data=out.data, exit_code=out.exit_code, timed_out=out.timed_out,
+                    truncated=out.truncated, duration_ms=out.duration_ms, reason=out.reason)
+
+
 class CallAdapter:
     provider = ""
 
@@ -63,16 +69,12 @@ class CallAdapter:
                                                 timeout=timeout, stdin=stdin, env=env)
         yield RunEvent(type="started")
         async for reply in self._call(box, timeout + config.RUN_GRACE_S, run_sandbox_stream=request):
-            out = reply.output
-            yield RunEvent(type=out.type, data=out.data, exit_code=out.exit_code, timed_out=out.timed_out,
-                           truncated=out.truncated, duration_ms=out.duration_ms, reason=out.reason)
+            yield run_event(reply.output)
 
     async def install(self, box: SandboxRecord, manager: str, packages: list[str]) -> AsyncIterator[RunEvent]:
         request = compute_pb2.InstallPackageRequest(sandbox_id=box.sandbox_id, manager=manager, packages=packages)
         async for reply in self._call(box, config.INSTALL_TIMEOUT_S + config.RUN_GRACE_S, install_package=request):
-            out = reply.output
-            yield RunEvent(type=out.type, data=out.data, exit_code=out.exit_code, timed_out=out.timed_out,
-                           truncated=out.truncated, duration_ms=out.duration_ms, reason=out.reason)
+            yield run_event(reply.output)
 
     async def run_cell(self, box: SandboxRecord, code: str, timeout: float) -> compute_pb2.CellResult:
         reply = await self._one(box, timeout + config.CELL_GRACE_S, run_cell=compute_pb2.RunCellRequest(

@@ -446,8 +446,7 @@ class Sessions:
         try:
             async for out in self.compute.RunSandboxStream(request, metadata=peers.credentials(),
                                                            timeout=request.timeout + config.RUN_GRACE_S):
-                yield RunEvent(type=out.type, data=out.data, exit_code=out.exit_code, timed_out=out.timed_out,
-                               truncated=out.truncated, duration_ms=out.duration_ms, reason=out.reason)
+                yield node_client.run_event(out)
         except grpc.aio.AioRpcError as err:
             raise SandboxCallFailed(err.code(), errors.describe(err)) from None
 

@@ -354,25 +354,27 @@ class Router:
                 f.write(chunk)
         return web.json_response({"message": f"File '{part.filename}' uploaded successfully."})
 
-    async def download(self, request: web.Request) -> web.StreamResponse:
+    def _target(self, request: web.Request) -> pathlib.Path | web.Response:
+        """The pod's file a request's {path} names, or the runtime's refusal."""
         base = self._pod(request)
         if isinstance(base, web.Response):
             return base
         target = self._safe(base, request.match_info["path"])
-        if target is None:
-            return web.json_response({"message": "Access denied"}, status=403)
+        return web.json_response({"message": "Access denied"}, status=403) if target is None else target
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        target = self._target(request)
+        if isinstance(target, web.Response):
+            return target
         if not target.is_file():
             return web.json_response({"message": "File not found"}, status=404)
         return web.FileResponse(target)
 
 
     async def list(self, request: web.Request) -> web.Response:
-        base = self._pod(request)
-        if isinstance(base, web.Response):
-            return base
-        target = self._safe(base, request.match_info["path"])
-        if target is None:
-            return web.json_response({"message": "Access denied"}, status=403)
+        target = self._target(request)
+        if isinstance(target, web.Response):
+            return target
         if not target.is_dir():
             return web.json_response({"message": "Path is not a directory"}, status=404)
         return web.json_response([{"name": e.name, "size": e.stat().st_size,
@@ -380,12 +382,9 @@ class Router:
                                   for e in os.scandir(target)])
 
     async def exists(self, request: web.Request) -> web.Response:
-        base = self._pod(request)
-        if isinstance(base, web.Response):
-            return base
-        target = self._safe(base, request.match_info["path"])
-        if target is None:
-            return web.json_response({"message": "Access denied"}, status=403)
+        target = self._target(request)
+        if isinstance(target, web.Response):
+            return target
         return web.json_response({"path": request.match_info["path"], "exists": target.exists()})
 
 

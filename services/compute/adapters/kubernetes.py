@@ -25,7 +25,8 @@ import aiohttp
 from k8s_agent_sandbox import exceptions as sandbox_errors
 from k8s_agent_sandbox.async_k8s_helper import AsyncK8sHelper
 from k8s_agent_sandbox.async_sandbox import AsyncSandbox
-from k8s_agent_sandbox.constants import SANDBOX_API_GROUP, SANDBOX_API_VERSION, SANDBOX_PLURAL_NAME
+from k8s_agent_sandbox.constants import (CLAIM_API_GROUP, CLAIM_API_VERSION, SANDBOX_API_GROUP, SANDBOX_API_VERSION,
+                                         SANDBOX_PLURAL_NAME)
 from k8s_agent_sandbox.models import SandboxDirectConnectionConfig
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
@@ -92,7 +93,7 @@ class KubernetesProvider:
         pool exists; None otherwise (offline)."""
         try:
             await self.objects.get_namespaced_custom_object(
-                "extensions.agents.x-k8s.io", "v1beta1", self.settings.namespace, "sandboxwarmpools",
+                CLAIM_API_GROUP, CLAIM_API_VERSION, self.settings.namespace, "sandboxwarmpools",
                 self.settings.warmpool, _request_timeout=config.node_poll_s())
         except (k8s.ApiException, aiohttp.ClientError, TimeoutError):
             return None

@@ -25,7 +25,11 @@ def channel_to(address: str) -> grpc.aio.Channel:
     ch = _channels.get(address)
     if ch is None:
         options = [("grpc.max_receive_message_length", config.MAX_REPLY_BYTES),
-                   ("grpc.max_send_message_length", config.MAX_MESSAGE_BYTES)]
+                   ("grpc.max_send_message_length", config.MAX_MESSAGE_BYTES),
+                   # A peer restarts in seconds: reconnect within as much
+                   # (gRPC's default backoff grows to 2 minutes of refusals).
+                   ("grpc.initial_reconnect_backoff_ms", 250),
+                   ("grpc.max_reconnect_backoff_ms", 2000)]
         if address.startswith(BALANCED):
             # Calls spread over every address the target names (replicas:
             # `ipv4:a,b`, or `dns:///name` of a headless Service's pods),

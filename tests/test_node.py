@@ -5,6 +5,7 @@ import asyncio
 
 from services.compute.__main__ import start as start_compute
 from services.node.__main__ import start as start_node
+from services.sessions.__main__ import start as start_sessions
 
 
 async def _restart(stack, name: str, start) -> None:
@@ -38,6 +39,34 @@ async def test_sandboxes_survive_a_restart_of_the_compute_service(stack):
     # The registry still counts it, and can delete it.
     status, _, text, _ = await api.call("DELETE", f"/v2/sessions/{s['session_id']}", key=key)
     assert status == 200, text
+
+
+async def test_a_run_that_cannot_find_its_node_is_retryable_and_keeps_the_session(stack):
+    """Sessions restarted while compute is down cannot look up which node holds
+    a sandbox: its runs get a retryable 503, and the session is not taken for
+    lost (nothing is known to be wrong with its sandbox); once compute is back
+    the same sandbox answers."""
+    api = stack.api
+    key = await api.login()
+    s = await _session(api, key)
+    await _run(api, key, s["session_id"], "echo kept > state")
+    await stack.hosts["compute"].stop(grace=1)
+    try:
+        await _restart(stack, "sessions", start_sessions)  # its cache of node addresses is gone
+        status, body, text, headers = await api.call("POST", f"/v2/sessions/{s['session_id']}/run",
+                                                     {"code": "cat state"}, key=key)
+        assert status == 503 and headers.get("Retry-After") and body["code"] == 14, text
+    finally:
+        stack.hosts["compute"] = await start_compute(stack.env["CERVER_COMPUTE_ADDR"])
+    for _ in range(50):  # the callers' channels reconnect to the new compute
+        status, ran, text, _ = await api.call("POST", f"/v2/sessions/{s['session_id']}/run", {"code": "cat state"},
+                                              key=key)
+        if status != 503:
+            break
+        await asyncio.sleep(0.2)
+    assert status == 200 and ran["result"]["stdout"] == "kept\n", text
+    _, after, _, _ = await api.call("GET", f"/v2/sessions/{s['session_id']}", key=key)
+    assert after["status"] != "paused" and after["sandbox_id"] == s["sandbox_id"], after["events"][-1]
 
 
 async def test_what_a_restarted_node_no_longer_holds_is_reconciled(stack):

@@ -12,7 +12,8 @@ import grpc
 
 from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, node_pb2, node_pb2_grpc, relay_pb2, relay_pb2_grpc
 from servicekit import auth, config, errors, peers
-from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
+from services.compute.adapters.base import (ComputeUnreachable, DirectoryUnavailable, RunEvent, SandboxGone,
+                                            SandboxRecord, SandboxRefused)
 from servicekit.limits import Limits
 
 
@@ -139,7 +140,8 @@ class AskCompute:
             except grpc.aio.AioRpcError as err:
                 if err.code() == grpc.StatusCode.NOT_FOUND:
                     raise SandboxRefused(errors.describe(err), not_found=True) from None
-                raise ComputeUnreachable(errors.describe(err)) from None
+                # Compute restarting says nothing of the node: not a lost sandbox.
+                raise DirectoryUnavailable(errors.describe(err)) from None
             address = self._addresses[compute_id] = reply.address
         return address
 

@@ -3,6 +3,7 @@ through the compute service), transcript appends and reads, runs and
 streams, pause/resume/spawn/swap/terminate, and automatic timeouts."""
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -22,7 +23,7 @@ from servicekit import auth, config, errors, peers, telemetry
 from servicekit import limits as sandbox_limits
 from servicekit.clock import from_timestamp, now
 from servicekit.quotas import Quotas
-from services.compute.adapters.base import RunEvent, SandboxGone, SandboxRefused
+from services.compute.adapters.base import DirectoryUnavailable, RunEvent, SandboxGone, SandboxRefused
 from services.node import client as node_client
 from services.sessions import metrics
 from services.sessions.store import (ENDED, EventRow, IdempotencyConflict, SessionRow, SessionStore, decode_cursor,
@@ -403,35 +404,23 @@ class Sessions:
             async for event in self._through_compute(request):
                 yield event
             return
-        try:
+        with _node_failures():
             async for event in client.run(row, request.runtime, request.code, request.stdin, dict(request.env),
                                           request.timeout):
                 yield event
-        except SandboxRefused as exc:
-            raise SandboxCallFailed(grpc.StatusCode.NOT_FOUND if exc.not_found
-                                    else grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
-        except SandboxGone as exc:  # its machine is not there (unreachable, or gone mid-run)
-            raise SandboxCallFailed(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
 
     async def _cell(self, client, row: SessionRow, request: compute_pb2.RunSandboxRequest) -> AsyncIterator[RunEvent]:
         """A run in the sandbox's persistent Python context: the node's (or,
         for providers not on a node, compute's) cell, as run events; the
         exit event carries the cell."""
         yield RunEvent(type="started")
-        try:
+        with _node_failures():
             if client is not None:
                 cell = await client.run_cell(row, request.code, request.timeout)
             else:
                 cell = await self.compute.RunCell(
                     compute_pb2.RunCellRequest(sandbox_id=row.sandbox_id, code=request.code, timeout=request.timeout),
                     metadata=peers.credentials(), timeout=request.timeout + config.CELL_GRACE_S)
-        except SandboxRefused as exc:
-            raise SandboxCallFailed(grpc.StatusCode.NOT_FOUND if exc.not_found
-                                    else grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
-        except SandboxGone as exc:
-            raise SandboxCallFailed(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
-        except grpc.aio.AioRpcError as err:
-            raise SandboxCallFailed(err.code(), errors.describe(err)) from None
         for kind, data in (("stdout", cell.output), ("stderr", cell.error)):
             if data:
                 yield RunEvent(type=kind, data=data)
@@ -715,6 +704,25 @@ class SandboxCallFailed(Exception):
 
     def details(self) -> str:
         return self._message
+
+
+@contextlib.contextmanager
+def _node_failures():
+    """A sandbox call's failures as SandboxCallFailed, with the gRPC code they
+    mean; the registry not answering is a plain retryable error (nothing ran,
+    and nothing is known to be wrong with the sandbox)."""
+    try:
+        yield
+    except SandboxRefused as exc:
+        raise SandboxCallFailed(grpc.StatusCode.NOT_FOUND if exc.not_found
+                                else grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+    except SandboxGone as exc:  # its machine is not there (unreachable, or gone mid-run)
+        raise SandboxCallFailed(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
+    except DirectoryUnavailable:
+        raise errors.unavailable("where the sandbox runs cannot be looked up now (the compute service does not "
+                                 "answer); nothing ran: try again shortly") from None
+    except grpc.aio.AioRpcError as err:
+        raise SandboxCallFailed(err.code(), errors.describe(err)) from None
 
 
 def _stream_result(stdout: list[str], stderr: list[str], final) -> pb.RunResult:

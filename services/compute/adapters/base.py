@@ -54,6 +54,11 @@ class ComputeUnreachable(SandboxGone):
     """The compute's machine is not connected (a relay agent that is not there)."""
 
 
+class DirectoryUnavailable(Exception):
+    """Where the sandbox is cannot be looked up now (the registry does not
+    answer): nothing is known about the sandbox or its machine."""
+
+
 class SandboxRefused(Exception):
     """The sandbox could not do what was asked (bad path, no such file, ...)."""
 

@@ -47,6 +47,7 @@ def stack_env(http_port: int, data_dir: pathlib.Path) -> dict[str, str]:
         # Free ports, so that stacks on different HTTP ports never collide.
         env[f"CERVER_{service.upper()}_ADDR"] = f"127.0.0.1:{free_port()}"
     env["CERVER_RELAY_WS_ADDR"] = f"127.0.0.1:{free_port()}"
+    env["CERVER_PREVIEW_ADDR"] = f"127.0.0.1:{free_port()}"
     env.pop("CERVER_LISTEN_ADDR", None)
     return env
 
@@ -225,6 +226,7 @@ Cerver is running at {base}   (data: {data_dir})
     curl -s -X POST {base}/v2/sessions -H "Authorization: Bearer $CERVER_API_TOKEN" \\
          -H 'Content-Type: application/json' -d '{{"session_name": "hello", "requirements": {{"runtime": "shell"}}}}'
   API index: {base}/   ·   OpenAPI: {base}/v2/docs   ·   Ctrl-C stops everything.
+  Public previews ("public_preview": true): http://<label>.preview.localhost:{stack.env["CERVER_PREVIEW_ADDR"].rpartition(":")[2]}/ (the session's preview_url)
 """, flush=True)
     try:
         code = stack.watch(lambda: bool(signalled))

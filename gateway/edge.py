@@ -30,6 +30,27 @@ def _identity(b: bytes) -> bytes:
     return b
 
 
+async def _pieces(request: web.Request, route: routes.Route, first):
+    """A streamed upload's messages, as Envoy's transcoder makes them: the
+    first carries what the path and query bind, each the next piece of the
+    body (of FILE_PIECE_BYTES, so a piece is never held whole in memory twice)."""
+    message, pending = first, bytearray()
+    while True:
+        data = await request.content.read(config.FILE_PIECE_BYTES - len(pending))
+        pending += data
+        if len(pending) < config.FILE_PIECE_BYTES and data:
+            continue
+        if pending or message is first:
+            body = message
+            for name in route.body.split("."):
+                body = getattr(body, name)
+            body.data = bytes(pending)
+            yield message.SerializeToString()
+            message, pending = route.request_class()(), bytearray()
+        if not data:
+            return
+
+
 class Edge:
     def __init__(self, descriptor_set=DESCRIPTOR_SET, backends=BACKENDS):
         self.pool, files = routes.load(descriptor_set)
@@ -104,8 +125,10 @@ class Edge:
                                   f"the {header} header must be printable ASCII")
         route, path_vars = found
         try:
-            body = await request.read() if route.body else b""
-            message = build_request(route, path_vars, list(request.query.items()), body, self.pool)
+            # A streamed upload's body is read piece by piece as it is sent on.
+            body = await request.read() if route.body and not route.client_streaming else b""
+            message = build_request(route, path_vars, list(request.query.items()), body, self.pool,
+                                    request.headers.get("Content-Type", ""))
         except web.HTTPRequestEntityTooLarge:
             return self.error(413, 8, f"request body exceeds {MAX_BODY_BYTES} bytes")
         except BadRequest as exc:
@@ -117,9 +140,15 @@ class Edge:
         response_class = route.response_class()
         channel = peers.channel(route.backend)
         if route.server_streaming:
-            return await self._stream(request, channel, route, message, metadata, response_class)
-        call = channel.unary_unary(route.grpc_path, request_serializer=_identity, response_deserializer=_identity)(
-            message.SerializeToString(), metadata=metadata)
+            handler = self._download if route.raw_response else self._stream
+            return await handler(request, channel, route, message, metadata, response_class)
+        if route.client_streaming:
+            call = channel.stream_unary(route.grpc_path, request_serializer=_identity,
+                                        response_deserializer=_identity)(
+                _pieces(request, route, message), metadata=metadata)
+        else:
+            call = channel.unary_unary(route.grpc_path, request_serializer=_identity,
+                                       response_deserializer=_identity)(message.SerializeToString(), metadata=metadata)
         try:
             raw = await call
         except grpc.aio.AioRpcError as err:
@@ -150,6 +179,35 @@ class Edge:
             await response.write(b"event: error\ndata: " + self._status_body(err) + b"\n\n")
         except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
             call.cancel()  # the client went away: stop the run's stream upstream
+            raise
+        await response.write_eof()
+        return response
+
+    async def _download(self, request, channel, route, message, metadata, response_class):
+        """A google.api.HttpBody stream as one response body, as Envoy's
+        transcoder sends it: the first message's content type, then each
+        message's bytes as they come."""
+        call = channel.unary_stream(route.grpc_path, request_serializer=_identity, response_deserializer=_identity)(
+            message.SerializeToString(), metadata=metadata)
+        try:
+            first = response_class.FromString(await call.read())
+        except grpc.aio.AioRpcError as err:
+            return self._rpc_error(err)
+        response = web.StreamResponse(headers={"Content-Type": first.content_type or "application/octet-stream",
+                                               **_passed_headers(await call.initial_metadata())})
+        try:
+            await response.prepare(request)
+            await response.write(first.data)
+            while (raw := await call.read()) is not grpc.aio.EOF:
+                await response.write(response_class.FromString(raw).data)
+        except grpc.aio.AioRpcError as err:
+            # Too late for a status: the body is cut short (no last chunk),
+            # so no client takes what it got for the whole file.
+            log.warning("download %s ended early: %s", route.template, err.code().name)
+            request.transport.abort()
+            return response
+        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
+            call.cancel()
             raise
         await response.write_eof()
         return response

@@ -215,14 +215,21 @@ def document(routes: list[Route], comments: dict[str, str], bounds: dict[str, tu
         _component(method.input_type, refs)
         _component(method.output_type, refs)
         out_ref = {"$ref": f"#/components/schemas/{method.output_type.full_name}"}
-        if route.server_streaming:
+        if route.raw_response:
+            op["responses"]["200"]["content"] = {"application/octet-stream": {"schema": {
+                "type": "string", "format": "binary"}}}
+            op["responses"]["200"]["description"] = "The bytes, streamed as they are read"
+        elif route.server_streaming:
             # Each event's data: a message, or (event: error) a google.rpc.Status.
             op["responses"]["200"]["content"] = {"text/event-stream": {"schema": {"oneOf": [
                 out_ref, {"$ref": "#/components/schemas/google.rpc.Status"}]}}}
             op["responses"]["200"]["description"] = "Server-sent events, one `data:` JSON message each"
         else:
             op["responses"]["200"]["content"] = {"application/json": {"schema": out_ref}}
-        if route.body:
+        if route.raw_body:
+            op["requestBody"] = {"required": True, "content": {"*/*": {"schema": {"type": "string",
+                                                                                  "format": "binary"}}}}
+        elif route.body:
             op["requestBody"] = {"content": {"application/json": {"schema": {
                 "$ref": f"#/components/schemas/{method.input_type.full_name}"}}}}
             if any(rules.required(f) for f in method.input_type.fields if f.name not in route_fields(route)) \

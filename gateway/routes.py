@@ -8,6 +8,7 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import MethodDescriptor
 
+HTTP_BODY = "google.api.HttpBody"
 _VAR = re.compile(r"^\{([a-zA-Z_][\w.]*)(?:=([^}]*))?\}$")
 
 
@@ -34,6 +35,26 @@ class Route:
     @property
     def server_streaming(self) -> bool:
         return self.method.server_streaming
+
+    @property
+    def client_streaming(self) -> bool:
+        return self.method.client_streaming
+
+    @property
+    def raw_body(self) -> bool:
+        """The request body is the bytes of a google.api.HttpBody field, not JSON."""
+        if self.body in ("", "*"):
+            return False
+        message = self.method.input_type
+        for name in self.body.split("."):
+            field = message.fields_by_name[name]
+            message = field.message_type
+        return message is not None and message.full_name == HTTP_BODY
+
+    @property
+    def raw_response(self) -> bool:
+        """The response is google.api.HttpBody: its bytes, as they are, not JSON."""
+        return self.method.output_type.full_name == HTTP_BODY
 
     def request_class(self):
         return message_factory.GetMessageClass(self.method.input_type)

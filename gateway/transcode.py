@@ -54,9 +54,13 @@ def status_json(code: int, message: str, details=(), pool=None) -> bytes:
     return to_json(status, pool)
 
 
-def build_request(route, path_vars: dict[str, str], query: list[tuple[str, str]], body: bytes, pool) -> Message:
+def build_request(route, path_vars: dict[str, str], query: list[tuple[str, str]], body: bytes, pool,
+                  content_type: str = "") -> Message:
     request = route.request_class()()
-    if route.body:
+    if route.raw_body:
+        http_body = _field_message(request, route.body)
+        http_body.content_type, http_body.data = content_type, body
+    elif route.body:
         target = request if route.body == "*" else _field_message(request, route.body)
         try:
             data = json.loads(body.decode("utf-8", errors="strict")) if body.strip() else {}
@@ -144,6 +148,12 @@ def _is_wrapper(field) -> bool:
         and field.message_type.full_name.endswith("Value") and "value" in field.message_type.fields_by_name
 
 
+_INT_RANGES = {**dict.fromkeys((FD.TYPE_INT32, FD.TYPE_SINT32, FD.TYPE_SFIXED32), (-2**31, 2**31)),
+               **dict.fromkeys((FD.TYPE_INT64, FD.TYPE_SINT64, FD.TYPE_SFIXED64), (-2**63, 2**63)),
+               **dict.fromkeys((FD.TYPE_UINT32, FD.TYPE_FIXED32), (0, 2**32)),
+               **dict.fromkeys((FD.TYPE_UINT64, FD.TYPE_FIXED64), (0, 2**64))}
+
+
 def _scalar(field, raw: str, name: str):
     if field.message_type is not None:
         field = field.message_type.fields_by_name["value"]
@@ -152,9 +162,8 @@ def _scalar(field, raw: str, name: str):
         if t in (FD.TYPE_INT32, FD.TYPE_INT64, FD.TYPE_SINT32, FD.TYPE_SINT64, FD.TYPE_SFIXED32,
                  FD.TYPE_SFIXED64, FD.TYPE_UINT32, FD.TYPE_UINT64, FD.TYPE_FIXED32, FD.TYPE_FIXED64):
             value = int(raw)
-            if t in (FD.TYPE_UINT32, FD.TYPE_UINT64, FD.TYPE_FIXED32, FD.TYPE_FIXED64) and value < 0:
-                raise ValueError
-            if t in (FD.TYPE_INT32, FD.TYPE_SINT32, FD.TYPE_SFIXED32) and not -2**31 <= value < 2**31:
+            low, high = _INT_RANGES[t]
+            if not low <= value < high:
                 raise ValueError
             return value
         if t in (FD.TYPE_DOUBLE, FD.TYPE_FLOAT):

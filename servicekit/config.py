@@ -15,6 +15,14 @@ NODE = "node"
 # stay small; an answer may carry a whole transcript (?full=1 of 100 MB).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MAX_REPLY_BYTES = 1 << 30
+# A streamed file travels in pieces of this size on every hop (Envoy's
+# transcoder cuts a request body into pieces of 1 MiB too).
+FILE_PIECE_BYTES = 1 << 20
+# A file read or written whole in one JSON call (base64 in a message); larger
+# files stream (/files/content).
+MAX_FILE_BYTES = 8 << 20
+PREVIEW_PORT = 3000  # a public preview's port when requirements name none (a dev server's usual)
+TRANSFER_TIMEOUT_S = 3600.0  # a streamed file's deadline on internal hops, whatever its size
 # Deadlines of internal calls: a run's is its own timeout plus this grace
 # (the sandbox ends it at the timeout; the grace covers the way back); any
 # other sandbox call gets CALL_TIMEOUT_S, a create CREATE_TIMEOUT_S.
@@ -56,6 +64,31 @@ def node_addrs() -> list[str]:
     CERVER_NODE_ADDR, host:port, comma-separated; a name may resolve to
     several (a headless Service's pods)."""
     return [a.strip() for a in peer_addr(NODE).split(",") if a.strip()]
+
+
+def preview_addr() -> str:
+    """The embedded edge's preview listener (CERVER_PREVIEW_ADDR, host:port);
+    empty: it serves none."""
+    return env("CERVER_PREVIEW_ADDR")
+
+
+def preview_url_template() -> str:
+    """Where a public preview is reached, with {label} for the first label
+    of its host name: CERVER_PREVIEW_URL (e.g. https://{label}.preview.example.com/,
+    a wildcard name that leads to the preview listener), else the embedded
+    edge's listener under *.localhost, which browsers resolve to this
+    machine; empty: this deployment serves no previews."""
+    template = env("CERVER_PREVIEW_URL")
+    if template or not preview_addr():
+        return template
+    return f"http://{{label}}.preview.localhost:{preview_addr().rpartition(':')[2]}/"
+
+
+def node_preview_addr(grpc_address: str) -> str:
+    """Where the node's preview listener listens (CERVER_NODE_PREVIEW_ADDR):
+    by default on the host of its gRPC address, on a port of the system's
+    choosing (the node reports it; compute reaches it on the node's host)."""
+    return env("CERVER_NODE_PREVIEW_ADDR") or f"{grpc_address.rpartition(':')[0]}:0"
 
 
 def node_poll_s() -> float:

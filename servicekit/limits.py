@@ -59,6 +59,13 @@ def documented_bounds() -> dict[str, tuple]:
             for field, name, _, lowest in FIELDS}
 
 
+def needs_network(requirements) -> bool:
+    """Whether a sandbox gets a way out (its own slirp network): to install
+    packages, or for a browser. A public preview needs none: it is reached
+    inside the sandbox's own namespace."""
+    return requirements.package_install or requirements.browser
+
+
 def check(requirements) -> None:
     """Refuse requirements outside this deployment's range (400)."""
     choose(requirements, defaults(), maxima())

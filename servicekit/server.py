@@ -65,7 +65,12 @@ class Guard(grpc.aio.ServerInterceptor):
                 self._wrap_stream(name, handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
-        return handler
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_client_stream(name, handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        return None  # fail closed: a kind of method not guarded here is not served
 
     async def _principal(self, name: str, context) -> auth.Principal | None:
         if name in self.public:
@@ -81,7 +86,8 @@ class Guard(grpc.aio.ServerInterceptor):
         token = None
         try:
             token = auth.bind(await self._principal(name, context))
-            rules.check(request)
+            if request is not None:
+                rules.check(request)
             yield
         except Exception as exc:  # noqa: BLE001 - mapped to a status by _abort
             await _abort(context, name, exc)
@@ -101,6 +107,19 @@ class Guard(grpc.aio.ServerInterceptor):
                 async for item in behavior(request, context):
                     yield item
         return call
+
+    def _wrap_client_stream(self, name, behavior):
+        async def call(request_iterator, context):
+            async with self._guarded(name, None, context):
+                return await behavior(_checked(request_iterator), context)
+        return call
+
+
+async def _checked(requests):
+    """A client stream's messages, each held to the contract's rules."""
+    async for request in requests:
+        rules.check(request)
+        yield request
 
 
 async def _abort(context, name: str, exc: Exception) -> None:

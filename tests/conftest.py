@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from cli.dev import free_port
 from gateway.edge import Edge
+from gateway.previews import PreviewListener
 from servicekit import config, peers, telemetry
 from tests import pg
 
@@ -88,6 +89,7 @@ async def running_stack(tmp_path, database_url: str = ""):
     addrs = {s: f"127.0.0.1:{free_port()}" for s in (*config.SERVICES, config.NODE)}
     env.update({f"CERVER_{s.upper()}_ADDR": a for s, a in addrs.items()})
     env["CERVER_RELAY_WS_ADDR"] = f"127.0.0.1:{free_port()}"
+    env["CERVER_PREVIEW_ADDR"] = f"127.0.0.1:{free_port()}"
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     hosts = {}
@@ -98,8 +100,11 @@ async def running_stack(tmp_path, database_url: str = ""):
             hosts[name] = await start(addrs[name])
         port = free_port()
         runner = await Edge().start("127.0.0.1", port)
+        previews = PreviewListener()
+        await previews.start(env["CERVER_PREVIEW_ADDR"])
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
             yield Stack(hosts, runner, Api(f"http://127.0.0.1:{port}", http), env)
+        await previews.close()
         await runner.cleanup()
     finally:
         for host in reversed(list(hosts.values())):

@@ -69,7 +69,7 @@ def test_same_inputs_same_decision():
 @pytest.mark.parametrize("kw,filtered,reason", [
     (dict(policy={"allowed_providers": ["e2b"]}), "vercel", "allowed_providers"),
     (dict(requirements={"runtime": "python"}), None, None),
-    (dict(requirements={"public_preview": True}), "local", "public preview"),
+    (dict(requirements={"public_preview": True}), "relay", "public preview"),
     (dict(requirements={"browser": True}), "vercel", "a browser"),
     (dict(requirements={"desktop": True}), "daytona", "a desktop"),
     (dict(requirements={"timeout_minutes": 120}), "vercel", "exceeds its maximum"),

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import math
+import posixpath
 import secrets
 import socket
 import time
@@ -28,7 +29,11 @@ from services.node.client import clients
 
 log = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 8 << 20
+
+
+def _check_path(path: str, field: str = "path") -> None:
+    if not path or path.startswith("/"):
+        raise errors.invalid("path must be relative to the workspace", field)
 
 
 def is_online(row: ComputeRow) -> bool:
@@ -96,6 +101,8 @@ class Computes:
                                                  always_print_fields_with_no_presence=True)
         row = self._shared(f"comp_local_{node.node_id}", "local", f"local ({node.hostname})", capabilities,
                            address, node.boot_id)
+        if node.preview_port:  # on the host the node was reached at
+            row.preview_address = f"{address.rpartition(':')[0]}:{node.preview_port}"
         if await self.store.observe_shared(row, list(node.sandbox_ids), asked_at):
             for sandbox_id in [s for s, r in self._running.items() if r.compute_id == row.compute_id]:
                 self._running.pop(sandbox_id, None)
@@ -146,6 +153,11 @@ class Computes:
 
     def forget_address(self, compute_id: str) -> None:
         self._addresses.pop(compute_id, None)
+
+    async def preview_address(self, compute_id: str) -> str:
+        """Where a node's preview listener is reached; empty when it has none."""
+        row = await self.store.compute(compute_id)
+        return row.preview_address if row is not None and row.provider == "local" else ""
 
     # -- registry ------------------------------------------------------------
     async def visible(self, account_id: str) -> list[ComputeRow]:
@@ -220,7 +232,7 @@ class Computes:
     async def create_sandbox(self, account_id: str, compute_id: str, provider: str, requirements,
                              session_id: str, workspace_id: str) -> SandboxRow:
         runtime = requirements.runtime
-        network = requirements.package_install or requirements.public_preview or requirements.browser
+        network = sandbox_limits.needs_network(requirements)
         limits = sandbox_limits.choose(requirements, self.limits, self.maxima)
         if workspace_id and not WORKSPACE_ID.fullmatch(workspace_id):
             raise errors.not_found("workspace", workspace_id[:40])
@@ -237,7 +249,8 @@ class Computes:
             raise errors.quota("node_capacity", _capacity(compute), f"sandboxes on compute {compute.compute_id}", 5)
         row = SandboxRow(sandbox_id="sbx_" + secrets.token_hex(10), account_id=account_id,
                          compute_id=compute.compute_id, provider=compute.provider, session_id=session_id,
-                         workspace_id=workspace_id, runtime=runtime, network=network, created_at=now())
+                         workspace_id=workspace_id, runtime=runtime, network=network,
+                         preview=requirements.public_preview, created_at=now())
         started = time.perf_counter()
         try:
             created = await self.adapters[compute.provider].create(row, limits)
@@ -326,18 +339,65 @@ class Computes:
         except SandboxRefused as exc:
             raise (errors.not_found("sandbox", sandbox_id) if exc.not_found else errors.invalid(str(exc))) from None
 
-    async def write_file(self, account_id: str, sandbox_id: str, path: str, data: bytes) -> int:
+    async def write_file(self, account_id: str, sandbox_id: str, path: str, data: bytes, offset: int = 0) -> int:
         row = await self.sandbox(account_id, sandbox_id)
-        if not path or path.startswith("/") or len(data) > MAX_FILE_BYTES:
-            raise errors.invalid(f"path must be relative to the workspace and content at most {MAX_FILE_BYTES} bytes",
-                                 "path")
-        return await self._file_call(self.adapters[row.provider].write_file(row, path, data), path)
+        _check_path(path)
+        if len(data) > config.MAX_FILE_BYTES:
+            raise errors.invalid(f"content is at most {config.MAX_FILE_BYTES} bytes: upload larger files to "
+                                 f"/files/content", "content")
+        return await self._file_call(self.adapters[row.provider].write_file(row, path, data, offset), path)
 
-    async def read_file(self, account_id: str, sandbox_id: str, path: str) -> bytes:
+    async def read_file(self, account_id: str, sandbox_id: str, path: str, offset: int = 0,
+                        length: int = 0) -> bytes:
         row = await self.sandbox(account_id, sandbox_id)
-        if not path or path.startswith("/"):
-            raise errors.invalid("path must be relative to the workspace", "path")
-        return await self._file_call(self.adapters[row.provider].read_file(row, path), path)
+        _check_path(path)
+        return await self._file_call(self.adapters[row.provider].read_file(row, path, offset, length), path)
+
+    async def move_file(self, account_id: str, sandbox_id: str, path: str, to: str) -> int:
+        row = await self.sandbox(account_id, sandbox_id)
+        _check_path(path)
+        _check_path(to, "to_path")
+        return await self._file_call(self.adapters[row.provider].move_file(row, path, to), path)
+
+    async def upload(self, account_id: str, sandbox_id: str, path: str, pieces: AsyncIterator[bytes]) -> int:
+        """A file of any size, written piece by piece under a temporary name
+        beside it and renamed once whole: an upload cut off midway leaves
+        what was there, and no piece is held here longer than it takes to
+        pass it on."""
+        row = await self.sandbox(account_id, sandbox_id)
+        _check_path(path)
+        adapter = self.adapters[row.provider]
+        folder, name = posixpath.split(path)
+        temp = posixpath.join(folder, f".{name}.upload-{secrets.token_hex(6)}")
+        offset, pending = 0, bytearray()
+        try:
+            async for piece in pieces:
+                pending += piece
+                while len(pending) >= config.FILE_PIECE_BYTES:
+                    offset = await self._file_call(adapter.write_file(
+                        row, temp, bytes(pending[:config.FILE_PIECE_BYTES]), offset), path)
+                    del pending[:config.FILE_PIECE_BYTES]
+            if pending or not offset:  # the rest; an empty file is a file too
+                await self._file_call(adapter.write_file(row, temp, bytes(pending), offset), path)
+            return await self._file_call(adapter.move_file(row, temp, path), path)
+        except BaseException:
+            # The caller went away or a piece failed: no half file is left.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(adapter.delete_file(row, temp))
+            raise
+
+    async def download(self, account_id: str, sandbox_id: str, path: str) -> AsyncIterator[bytes]:
+        """A file of any size, read piece by piece as the caller takes them."""
+        row = await self.sandbox(account_id, sandbox_id)
+        _check_path(path)
+        adapter, offset = self.adapters[row.provider], 0
+        while True:
+            piece = await self._file_call(adapter.read_file(row, path, offset, config.FILE_PIECE_BYTES), path)
+            if piece or not offset:
+                yield piece
+            if len(piece) < config.FILE_PIECE_BYTES:
+                return
+            offset += len(piece)
 
     async def file_op(self, account_id: str, sandbox_id: str, op: str, path: str):
         """list_files, file_exists or delete_file on a sandbox's workspace."""

@@ -3,6 +3,7 @@ import base64
 import binascii
 import json
 
+from google.api import httpbody_pb2
 from google.protobuf import json_format, struct_pb2
 
 from cerver.v2 import compute_pb2 as pb
@@ -115,11 +116,13 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
                 else request.content.encode()
         except binascii.Error:
             raise errors.invalid("content is not valid base64", "content") from None
-        size = await self.computes.write_file(auth.account_id(), request.sandbox_id, request.path, data)
+        size = await self.computes.write_file(auth.account_id(), request.sandbox_id, request.path, data,
+                                              request.offset)
         return pb.FileInfo(path=request.path, size=size)
 
     async def ReadFile(self, request, context):
-        data = await self.computes.read_file(auth.account_id(), request.sandbox_id, request.path)
+        data = await self.computes.read_file(auth.account_id(), request.sandbox_id, request.path, request.offset,
+                                             request.length)
         if request.encoding == "base64":
             return pb.FileContent(path=request.path, content=base64.b64encode(data).decode(), encoding="base64",
                                   size=len(data))
@@ -128,6 +131,28 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
         except UnicodeDecodeError:
             return pb.FileContent(path=request.path, content=base64.b64encode(data).decode(), encoding="base64",
                                   size=len(data))
+
+    async def MoveFile(self, request, context):
+        size = await self.computes.move_file(auth.account_id(), request.sandbox_id, request.from_path,
+                                             request.to_path)
+        return pb.FileInfo(path=request.to_path, size=size)
+
+    async def UploadFile(self, request_iterator, context):
+        first = await anext(aiter(request_iterator), None)
+        if first is None:
+            raise errors.invalid("an upload names its sandbox and path in its first message", "path")
+
+        async def pieces():
+            yield first.file.data
+            async for more in request_iterator:
+                yield more.file.data
+
+        size = await self.computes.upload(auth.account_id(), first.sandbox_id, first.path, pieces())
+        return pb.FileInfo(path=first.path, size=size)
+
+    async def DownloadFile(self, request, context):
+        async for piece in self.computes.download(auth.account_id(), request.sandbox_id, request.path):
+            yield httpbody_pb2.HttpBody(content_type="application/octet-stream", data=piece)
 
     async def ListFiles(self, request, context):
         return await self.computes.file_op(auth.account_id(), request.sandbox_id, "list_files", request.path)
@@ -155,7 +180,8 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
 
     async def ResolveNode(self, request, context):
         return pb.NodeAddress(compute_id=request.compute_id,
-                              address=await self.computes.node_address(request.compute_id))
+                              address=await self.computes.node_address(request.compute_id),
+                              preview_address=await self.computes.preview_address(request.compute_id))
 
 
 def _struct(value: dict) -> struct_pb2.Struct:

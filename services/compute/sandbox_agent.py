@@ -373,16 +373,36 @@ def file_op(rid, req: dict) -> None:
             send({"id": rid, "type": "file", "deleted": True})
             return
         if req["op"] == "write_file":
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(base64.b64decode(req["data"]))
+            offset = int(req.get("offset") or 0)
+            if offset:  # the next piece of an upload: only where the last one ended
+                with open(path, "r+b") as f:
+                    size = f.seek(0, os.SEEK_END)
+                    if size != offset:
+                        raise ValueError(f"the file is {size} bytes, not {offset}: pieces must come in order")
+                    f.write(base64.b64decode(req["data"]))
+            else:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "wb") as f:
+                    f.write(base64.b64decode(req["data"]))
             send({"id": rid, "type": "file", "path": req["path"], "size": os.path.getsize(path)})
             return
-        size = os.path.getsize(path)
-        if size > req.get("max_bytes", 8 << 20):
-            raise ValueError(f"file is {size} bytes, over the read limit")
+        if req["op"] == "move_file":
+            target = resolve(req["to"])
+            if WORKSPACE in (path, target):
+                raise ValueError("the workspace itself cannot be moved")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(path, target)
+            send({"id": rid, "type": "file", "path": req["to"], "size": os.lstat(target).st_size})
+            return
+        limit, offset = int(req["max_bytes"]), int(req.get("offset") or 0)
         with open(path, "rb") as f:
-            data = f.read()
+            size = os.fstat(f.fileno()).st_size
+            length = int(req.get("length") or 0) or max(0, size - offset)
+            if length > limit:
+                raise ValueError(f"file is {size} bytes, over the read limit of {limit}: "
+                                 "read it in ranges, or download it")
+            f.seek(offset)
+            data = f.read(length)
         send({"id": rid, "type": "file", "path": req["path"], "size": size, "data": base64.b64encode(data).decode()})
     except (OSError, ValueError, KeyError) as exc:
         send({"id": rid, "type": "error", "kind": "not_found" if isinstance(exc, FileNotFoundError) else "invalid",
@@ -617,7 +637,7 @@ class Agent:
             threading.Thread(target=self.kernel.cell, args=(rid, req), daemon=True).start()
         elif op == "restart_context":
             threading.Thread(target=self.kernel.restart, args=(rid,), daemon=True).start()
-        elif op in ("write_file", "read_file", "list_files", "file_exists", "delete_file"):
+        elif op in ("write_file", "read_file", "list_files", "file_exists", "delete_file", "move_file"):
             # Off the loop: a large file must not hold up other runs' output.
             threading.Thread(target=file_op, args=(rid, req), daemon=True).start()
         else:

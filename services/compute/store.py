@@ -18,6 +18,7 @@ class ComputeRow(SQLModel, table=True):
     capabilities_json: str = "{}"
     address: str = ""  # a node's NodeService (host:port), as last seen answering
     boot_id: str = ""  # a node's process, as last seen: a new one holds only what it lists
+    preview_address: str = ""  # a node's preview listener (host:port); empty: none
     heartbeat_window_s: int = 60
     last_heartbeat_at: datetime | None = utc_field(default=None)
     created_at: datetime = utc_field()
@@ -33,6 +34,7 @@ class SandboxRow(SQLModel, table=True):
     workspace_id: str = ""
     runtime: str = "shell"
     network: bool = False
+    preview: bool = False  # its port requirements.preview_port is served publicly
     status: str = "running"  # running | deleted
     state_json: str = "{}"
     provision_ms: float = 0.0

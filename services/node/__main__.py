@@ -5,16 +5,21 @@ from cerver.v2 import node_pb2, node_pb2_grpc
 from servicekit import config, peers, server
 from services.compute.adapters.local import LocalProvider
 from services.node.handlers import NodeHandlers
+from services.node.previews import PreviewListener
 from services.node.runtime import NodeRuntime
 
 
 async def start(address: str) -> server.Host:
     provider = await LocalProvider.from_env(config.data_dir() / "compute")
     await provider.start()
+    runtime = NodeRuntime(provider)
+    previews = PreviewListener(runtime)
+    runtime.preview_port = await previews.start(config.node_preview_addr(address))
     host = server.Host("node", peers.remote_authenticator())
-    host.add(NodeHandlers(NodeRuntime(provider)), node_pb2_grpc.add_NodeServiceServicer_to_server,
+    host.add(NodeHandlers(runtime), node_pb2_grpc.add_NodeServiceServicer_to_server,
              node_pb2.DESCRIPTOR.services_by_name["NodeService"])
     host.on_stop(provider.close)
+    host.on_stop(previews.close)
     await host.start(address)
     return host
 

@@ -57,6 +57,7 @@ class CallAdapter:
 
     async def create(self, box: SandboxRecord, limits: Limits) -> str:
         requirements = common_pb2.Requirements(runtime=box.runtime, package_install=box.network,
+                                               public_preview=box.preview,
                                                memory_mb=limits.memory_mb,
                                                cpus=limits.cpus, max_processes=limits.pids, disk_mb=limits.disk_mb,
                                                tmp_mb=limits.tmp_mb or None)  # unset: half of memory
@@ -86,15 +87,21 @@ class CallAdapter:
         await self._one(box, config.CELL_GRACE_S, restart_context=compute_pb2.RestartContextRequest(
             sandbox_id=box.sandbox_id))
 
-    async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int:
+    async def write_file(self, box: SandboxRecord, path: str, data: bytes, offset: int = 0) -> int:
         reply = await self._one(box, write_file=compute_pb2.WriteFileRequest(
-            sandbox_id=box.sandbox_id, path=path, content=base64.b64encode(data).decode(), encoding="base64"))
+            sandbox_id=box.sandbox_id, path=path, content=base64.b64encode(data).decode(), encoding="base64",
+            offset=offset))
         return reply.file_info.size
 
-    async def read_file(self, box: SandboxRecord, path: str) -> bytes:
+    async def read_file(self, box: SandboxRecord, path: str, offset: int = 0, length: int = 0) -> bytes:
         reply = await self._one(box, read_file=compute_pb2.ReadFileRequest(
-            sandbox_id=box.sandbox_id, path=path, encoding="base64"))
+            sandbox_id=box.sandbox_id, path=path, encoding="base64", offset=offset, length=length))
         return base64.b64decode(reply.file_content.content)
+
+    async def move_file(self, box: SandboxRecord, path: str, to: str) -> int:
+        reply = await self._one(box, move_file=compute_pb2.MoveFileRequest(
+            sandbox_id=box.sandbox_id, from_path=path, to_path=to))
+        return reply.file_info.size
 
     async def list_files(self, box: SandboxRecord, path: str) -> compute_pb2.ListFilesResponse:
         return (await self._one(box, list_files=compute_pb2.ListFilesRequest(sandbox_id=box.sandbox_id,
@@ -128,13 +135,13 @@ class AskCompute:
     keeps the answer, and asks again once an address stops answering."""
 
     def __init__(self):
-        self._addresses: dict[str, str] = {}
+        self._nodes: dict[str, compute_pb2.NodeAddress] = {}
 
-    async def node_address(self, compute_id: str) -> str:
-        address = self._addresses.get(compute_id)
-        if address is None:
+    async def _node(self, compute_id: str, fresh: bool = False) -> compute_pb2.NodeAddress:
+        node = None if fresh else self._nodes.get(compute_id)
+        if node is None:
             try:
-                reply = await peers.stub("compute", compute_pb2_grpc.ComputeServiceStub).ResolveNode(
+                node = await peers.stub("compute", compute_pb2_grpc.ComputeServiceStub).ResolveNode(
                     compute_pb2.ResolveNodeRequest(compute_id=compute_id), metadata=auth.service_metadata(""),
                     timeout=config.CALL_TIMEOUT_S)
             except grpc.aio.AioRpcError as err:
@@ -142,11 +149,19 @@ class AskCompute:
                     raise SandboxRefused(errors.describe(err), not_found=True) from None
                 # Compute restarting says nothing of the node: not a lost sandbox.
                 raise DirectoryUnavailable(errors.describe(err)) from None
-            address = self._addresses[compute_id] = reply.address
-        return address
+            self._nodes[compute_id] = node
+        return node
+
+    async def node_address(self, compute_id: str) -> str:
+        return (await self._node(compute_id)).address
+
+    async def preview_address(self, compute_id: str) -> str:
+        """Where the node's preview listener is reached now ("": it has none).
+        Asked afresh: a preview connection has no call to retry on a miss."""
+        return (await self._node(compute_id, fresh=True)).preview_address
 
     def forget_address(self, compute_id: str) -> None:
-        self._addresses.pop(compute_id, None)
+        self._nodes.pop(compute_id, None)
 
 
 def _node(address: str) -> node_pb2_grpc.NodeServiceStub:

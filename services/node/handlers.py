@@ -28,4 +28,4 @@ class NodeHandlers(node_pb2_grpc.NodeServiceServicer):
         return node_pb2.NodeInfo(
             capabilities=compute_pb2.ComputeCapabilities(**self.runtime.capabilities),
             sandbox_ids=self.runtime.sandbox_ids(), node_id=self.runtime.node_id, hostname=socket.gethostname(),
-            boot_id=self.runtime.boot_id)
+            boot_id=self.runtime.boot_id, preview_port=self.runtime.preview_port)

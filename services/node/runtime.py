@@ -65,6 +65,7 @@ class Box:
     compute_id: str = ""
     workspace_id: str = ""
     network: bool = False
+    preview: bool = False
     runtime: str = ""
 
 
@@ -78,9 +79,19 @@ class NodeRuntime:
         self.node_id = hashlib.sha256(f"{machine}:{config.data_dir()}".encode()).hexdigest()[:16]
         self.boot_id = secrets.token_hex(8)
         self.capabilities = host_capabilities(provider.isolated)  # as settings were at start
+        self.preview_port = 0  # the node's preview listener, once it listens
 
     def sandbox_ids(self) -> list[str]:
         return list(self.boxes)
+
+    async def connect_preview(self, sandbox_id: str, port: int) -> socket.socket:
+        """A connection to port inside a sandbox made for a public preview."""
+        box = self.boxes.get(sandbox_id)
+        if box is None or not box.preview:
+            raise SandboxRefused(f"no sandbox {sandbox_id} with a public preview on this node", not_found=True)
+        if not 1 <= port <= 65535:
+            raise SandboxRefused(f"no port {port}")
+        return await self.provider.connect_inside(box, port)
 
     async def handle(self, call: relay_pb2.RelayCall) -> AsyncIterator[tuple[relay_pb2.RelayReply, bool]]:
         """The call's replies, each with whether it is the last. Raises
@@ -90,8 +101,8 @@ class NodeRuntime:
         if kind == "create_sandbox":
             req = call.create_sandbox
             box.workspace_id, box.runtime = req.workspace_id, req.requirements.runtime
-            box.network = req.requirements.package_install or req.requirements.public_preview \
-                or req.requirements.browser
+            box.network = sandbox_limits.needs_network(req.requirements)
+            box.preview = req.requirements.public_preview
             try:
                 limits = sandbox_limits.choose(req.requirements, self.provider.limits, self.provider.maxima)
             except ServiceError as exc:  # asks for more than this machine allows
@@ -125,13 +136,17 @@ class NodeRuntime:
                 sandbox_id=box.sandbox_id, restarted=True)), True
         elif kind == "write_file":
             req = call.write_file
-            size = await self.provider.write_file(box, req.path, base64.b64decode(req.content))
+            size = await self.provider.write_file(box, req.path, base64.b64decode(req.content), req.offset)
             yield relay_pb2.RelayReply(file_info=compute_pb2.FileInfo(path=req.path, size=size)), True
         elif kind == "read_file":
-            data = await self.provider.read_file(box, call.read_file.path)
+            req = call.read_file
+            data = await self.provider.read_file(box, req.path, req.offset, req.length)
             yield relay_pb2.RelayReply(file_content=compute_pb2.FileContent(
-                path=call.read_file.path, content=base64.b64encode(data).decode(), encoding="base64",
-                size=len(data))), True
+                path=req.path, content=base64.b64encode(data).decode(), encoding="base64", size=len(data))), True
+        elif kind == "move_file":
+            req = call.move_file
+            size = await self.provider.move_file(box, req.from_path, req.to_path)
+            yield relay_pb2.RelayReply(file_info=compute_pb2.FileInfo(path=req.to_path, size=size)), True
         elif kind == "list_files":
             msg = await self.provider.file_call(box, "list_files", call.list_files.path)
             entries = []

@@ -25,10 +25,10 @@ from servicekit.clock import from_timestamp, now
 from servicekit.quotas import Quotas
 from services.compute.adapters.base import DirectoryUnavailable, RunEvent, SandboxGone, SandboxRefused
 from services.node import client as node_client
-from services.sessions import metrics
+from services.sessions import metrics, previews
 from services.sessions.store import (ENDED, EventRow, IdempotencyConflict, SessionRow, SessionStore, decode_cursor,
                                      encode_cursor)
-from services.sessions.views import dump, load
+from services.sessions.views import dump, load, previewable
 
 log = logging.getLogger("cerver.sessions")
 tracer = telemetry.tracer("cerver.sessions")
@@ -98,7 +98,8 @@ class Sessions:
         self.paused_retention = timedelta(seconds=paused_retention_s)
         self.in_flight: collections.Counter[str] = collections.Counter()
         self._account_runs: collections.Counter[str] = collections.Counter()  # runs in flight per account
-        self.sandboxes = node_client.clients(node_client.AskCompute())  # the data path: straight to the node
+        self.nodes = node_client.AskCompute()
+        self.sandboxes = node_client.clients(self.nodes)  # the data path: straight to the node
         self._background: set[asyncio.Task] = set()
         # Rows of sessions with compute attached, as this process last read
         # them, so a run skips the database read. The compute service is the
@@ -330,6 +331,59 @@ class Sessions:
                                                        timeout=config.CALL_TIMEOUT_S)
         except grpc.aio.AioRpcError as err:
             raise errors.from_rpc_error(err) from None
+
+    async def resolve_preview(self, host_label: str) -> pb.PreviewTarget:
+        """Where a preview's host name leads: the signature in it is the grant
+        (anyone holding the URL may reach the port), for as long as the
+        session has compute on a node."""
+        session_id = previews.session_of(host_label)
+        row = await self.store.find(session_id) if session_id else None
+        if row is None:
+            raise errors.not_found("preview", host_label[:63])
+        requirements = load(row.requirements_json, common_pb2.Requirements)
+        if not previewable(row, requirements):
+            raise errors.conflict(f"session {row.session_id} has no public preview now (it is {row.status}"
+                                  f"{'' if requirements.public_preview else ', without public_preview'})")
+        try:
+            address = await self.nodes.preview_address(row.compute_id)
+        except (SandboxRefused, DirectoryUnavailable) as exc:
+            raise errors.unavailable(f"the preview's node cannot be looked up now ({exc})") from None
+        if not address:
+            raise errors.conflict(f"the node of session {row.session_id} serves no previews")
+        return pb.PreviewTarget(session_id=row.session_id, sandbox_id=row.sandbox_id, node_preview_address=address,
+                                port=requirements.preview_port if requirements.HasField("preview_port") else
+                                config.PREVIEW_PORT)
+
+    async def upload(self, requests: AsyncIterator) -> compute_pb2.FileInfo:
+        """A streamed upload into the session's sandbox, passed on to compute
+        piece by piece as it comes (the first message names the session)."""
+        first = await anext(aiter(requests), None)
+        if first is None:
+            raise errors.invalid("an upload names its session and path in its first message", "path")
+        row = await self._runnable(first.session_id)
+
+        async def pieces():
+            yield compute_pb2.UploadFileRequest(sandbox_id=row.sandbox_id, path=first.path, file=first.file)
+            async for more in requests:
+                yield compute_pb2.UploadFileRequest(file=more.file)
+
+        try:
+            return await self.compute.UploadFile(pieces(), metadata=peers.credentials(),
+                                                 timeout=config.TRANSFER_TIMEOUT_S)
+        except grpc.aio.AioRpcError as err:
+            raise errors.from_rpc_error(err) from None
+
+    async def download(self, session_id: str, path: str) -> AsyncIterator:
+        row = await self._runnable(session_id)
+        call = self.compute.DownloadFile(compute_pb2.DownloadFileRequest(sandbox_id=row.sandbox_id, path=path),
+                                         metadata=peers.credentials(), timeout=config.TRANSFER_TIMEOUT_S)
+        try:
+            async for piece in call:
+                yield piece
+        except grpc.aio.AioRpcError as err:
+            raise errors.from_rpc_error(err) from None
+        finally:
+            call.cancel()  # the caller went away: stop reading the file
 
     def _run_request(self, row: SessionRow, req: pb.RunCodeRequest) -> compute_pb2.RunSandboxRequest:
         runtime = req.runtime  # none named: the node reads code by the rule (README, "What code means")

@@ -58,6 +58,16 @@ class SessionHandlers(sessions_pb2_grpc.SessionServiceServicer):
         return await self.sessions.file_call(request.session_id, "DeleteFile",
                                              compute_pb2.DeleteFileRequest(path=request.path))
 
+    async def ResolvePreview(self, request, context):
+        return await self.sessions.resolve_preview(request.label)
+
+    async def UploadSessionFile(self, request_iterator, context):
+        return await self.sessions.upload(request_iterator)
+
+    async def DownloadSessionFile(self, request, context):
+        async for piece in self.sessions.download(request.session_id, request.path):
+            yield piece
+
     async def RunLlm(self, request, context):
         raise errors.ServiceError(
             grpc.StatusCode.UNIMPLEMENTED,

@@ -5,8 +5,8 @@ from google.protobuf import json_format, struct_pb2
 
 from cerver.v2 import common_pb2, sessions_pb2 as pb
 from servicekit.clock import to_timestamp
-from services.sessions import metrics
-from services.sessions.store import EventRow, SessionRow, TranscriptRow, coarse_state
+from services.sessions import metrics, previews
+from services.sessions.store import ENDED, EventRow, SessionRow, TranscriptRow, coarse_state
 
 
 def dump(message) -> str:
@@ -49,4 +49,12 @@ def session(row: SessionRow, transcript=(), events=(), status: str | None = None
     for name in ("compute_id", "sandbox_id", "parent_session_id"):
         if getattr(row, name):
             setattr(out, name, getattr(row, name))
+    if previewable(row, out.requirements):
+        out.preview_url = previews.url(row.session_id)
     return out
+
+
+def previewable(row: SessionRow, requirements: common_pb2.Requirements) -> bool:
+    """A public preview is served while compute on a node is attached."""
+    return requirements.public_preview and bool(row.sandbox_id) and row.provider == "local" \
+        and row.status not in (*ENDED, "paused")

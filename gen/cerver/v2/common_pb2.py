@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cerver.v2 import options_pb2 as cerver_dot_v2_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x65rver/v2/common.proto\x12\tcerver.v2\x1a\x17\x63\x65rver/v2/options.proto\"\xc1\x03\n\x0cRequirements\x12,\n\x07runtime\x18\x01 \x01(\tB\x1b\xd2\xf3\x18\x17\n\x00\n\x05shell\n\x06python\n\x04node\x12\x34\n\x11persistence_level\x18\x02 \x01(\tB\x19\xd2\xf3\x18\x15\n\x00\n\x03low\n\x06medium\n\x04high\x12\x34\n\x0ftimeout_minutes\x18\x03 \x01(\x05\x42\x16\xd2\xf3\x18\x12\x11\x00\x00\x00\x00\x00\x00\xf0?\x19\x00\x00\x00\x00\x00\x80\x96@H\x00\x88\x01\x01\x12\x17\n\x0fpackage_install\x18\x04 \x01(\x08\x12\x16\n\x0epublic_preview\x18\x05 \x01(\x08\x12\x0f\n\x07\x62rowser\x18\x06 \x01(\x08\x12\x0f\n\x07\x64\x65sktop\x18\x07 \x01(\x08\x12\x16\n\tmemory_mb\x18\x08 \x01(\x05H\x01\x88\x01\x01\x12\x11\n\x04\x63pus\x18\t \x01(\x01H\x02\x88\x01\x01\x12\x1a\n\rmax_processes\x18\n \x01(\x05H\x03\x88\x01\x01\x12\x14\n\x07\x64isk_mb\x18\x0b \x01(\x05H\x04\x88\x01\x01\x12\x13\n\x06tmp_mb\x18\x0c \x01(\x05H\x05\x88\x01\x01\x42\x12\n\x10_timeout_minutesB\x0c\n\n_memory_mbB\x07\n\x05_cpusB\x10\n\x0e_max_processesB\n\n\x08_disk_mbB\t\n\x07_tmp_mb\"\xa1\x02\n\x06Policy\x12\x44\n\x04mode\x18\x01 \x01(\tB6\xd2\xf3\x18\x32\n\x00\n\x08\x62\x61lanced\n\x07\x66\x61stest\n\x08\x63heapest\n\tresilient\n\x06pinned\x12\x19\n\x11\x61llowed_providers\x18\x02 \x03(\t\x12(\n\x0cmax_cost_usd\x18\x03 \x01(\x01\x42\r\xd2\xf3\x18\t\x11\x00\x00\x00\x00\x00\x00\x00\x00H\x00\x88\x01\x01\x12*\n\x0emax_startup_ms\x18\x04 \x01(\x05\x42\r\xd2\xf3\x18\t\x11\x00\x00\x00\x00\x00\x00\x00\x00H\x01\x88\x01\x01\x12\x17\n\x0fpinned_provider\x18\x05 \x01(\t:#\xda\xf3\x18\x1f\n\x04mode\x12\x06pinned\x1a\x0fpinned_providerB\x0f\n\r_max_cost_usdB\x11\n\x0f_max_startup_ms\"5\n\rComputeTarget\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x12\n\ncompute_id\x18\x02 \x01(\t\"K\n\x04Repo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tframework\x18\x02 \x01(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\x0f\n\x07signals\x18\x04 \x03(\t\"\xf0\x01\n\x12ProviderAssessment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x1a\n\x12\x65stimated_cost_usd\x18\x04 \x01(\x01\x12\x1c\n\x14predicted_startup_ms\x18\x05 \x01(\x05\x12\x12\n\nexecutable\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x08 \x01(\t\x12$\n\x05price\x18\t \x01(\x0b\x32\x15.cerver.v2.PriceModel\x12\x13\n\x0breliability\x18\n \x01(\x01\"=\n\nPriceModel\x12\x16\n\x0eper_second_usd\x18\x01 \x01(\x01\x12\x17\n\x0fper_session_usd\x18\x02 \x01(\x01\"\xa2\x01\n\x0fRoutingDecision\x12\x1c\n\x14recommended_provider\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\t\x12\x16\n\x0eprimary_reason\x18\x03 \x01(\t\x12\x19\n\x11secondary_reasons\x18\x04 \x03(\t\x12\x16\n\x0e\x66\x61llback_order\x18\x05 \x03(\t\x12\x12\n\ncanary_run\x18\x06 \x01(\x08\"5\n\x0cHumanSummary\x12\x10\n\x08headline\x18\x01 \x01(\t\x12\x13\n\x0bnext_action\x18\x02 \x01(\t\"\xda\x01\n\x14RecommendationReport\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x10\n\x08workload\x18\x03 \x01(\t\x12\x30\n\tproviders\x18\x04 \x03(\x0b\x32\x1d.cerver.v2.ProviderAssessment\x12,\n\x08\x64\x65\x63ision\x18\x05 \x01(\x0b\x32\x1a.cerver.v2.RoutingDecision\x12.\n\rhuman_summary\x18\x06 \x01(\x0b\x32\x17.cerver.v2.HumanSummary\"\x82\x01\n\x0b\x44isplayData\x12.\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32 .cerver.v2.DisplayData.DataEntry\x12\x16\n\x0eis_main_result\x18\x02 \x01(\x08\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x65rver/v2/common.proto\x12\tcerver.v2\x1a\x17\x63\x65rver/v2/options.proto\"\x85\x04\n\x0cRequirements\x12,\n\x07runtime\x18\x01 \x01(\tB\x1b\xd2\xf3\x18\x17\n\x00\n\x05shell\n\x06python\n\x04node\x12\x34\n\x11persistence_level\x18\x02 \x01(\tB\x19\xd2\xf3\x18\x15\n\x00\n\x03low\n\x06medium\n\x04high\x12\x34\n\x0ftimeout_minutes\x18\x03 \x01(\x05\x42\x16\xd2\xf3\x18\x12\x11\x00\x00\x00\x00\x00\x00\xf0?\x19\x00\x00\x00\x00\x00\x80\x96@H\x00\x88\x01\x01\x12\x17\n\x0fpackage_install\x18\x04 \x01(\x08\x12\x16\n\x0epublic_preview\x18\x05 \x01(\x08\x12\x0f\n\x07\x62rowser\x18\x06 \x01(\x08\x12\x0f\n\x07\x64\x65sktop\x18\x07 \x01(\x08\x12\x16\n\tmemory_mb\x18\x08 \x01(\x05H\x01\x88\x01\x01\x12\x11\n\x04\x63pus\x18\t \x01(\x01H\x02\x88\x01\x01\x12\x1a\n\rmax_processes\x18\n \x01(\x05H\x03\x88\x01\x01\x12\x14\n\x07\x64isk_mb\x18\x0b \x01(\x05H\x04\x88\x01\x01\x12\x13\n\x06tmp_mb\x18\x0c \x01(\x05H\x05\x88\x01\x01\x12\x31\n\x0cpreview_port\x18\r \x01(\x05\x42\x16\xd2\xf3\x18\x12\x11\x00\x00\x00\x00\x00\x00\xf0?\x19\x00\x00\x00\x00\xe0\xff\xef@H\x06\x88\x01\x01\x42\x12\n\x10_timeout_minutesB\x0c\n\n_memory_mbB\x07\n\x05_cpusB\x10\n\x0e_max_processesB\n\n\x08_disk_mbB\t\n\x07_tmp_mbB\x0f\n\r_preview_port\"\xa1\x02\n\x06Policy\x12\x44\n\x04mode\x18\x01 \x01(\tB6\xd2\xf3\x18\x32\n\x00\n\x08\x62\x61lanced\n\x07\x66\x61stest\n\x08\x63heapest\n\tresilient\n\x06pinned\x12\x19\n\x11\x61llowed_providers\x18\x02 \x03(\t\x12(\n\x0cmax_cost_usd\x18\x03 \x01(\x01\x42\r\xd2\xf3\x18\t\x11\x00\x00\x00\x00\x00\x00\x00\x00H\x00\x88\x01\x01\x12*\n\x0emax_startup_ms\x18\x04 \x01(\x05\x42\r\xd2\xf3\x18\t\x11\x00\x00\x00\x00\x00\x00\x00\x00H\x01\x88\x01\x01\x12\x17\n\x0fpinned_provider\x18\x05 \x01(\t:#\xda\xf3\x18\x1f\n\x04mode\x12\x06pinned\x1a\x0fpinned_providerB\x0f\n\r_max_cost_usdB\x11\n\x0f_max_startup_ms\"5\n\rComputeTarget\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x12\n\ncompute_id\x18\x02 \x01(\t\"K\n\x04Repo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tframework\x18\x02 \x01(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\x0f\n\x07signals\x18\x04 \x03(\t\"\xf0\x01\n\x12ProviderAssessment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x1a\n\x12\x65stimated_cost_usd\x18\x04 \x01(\x01\x12\x1c\n\x14predicted_startup_ms\x18\x05 \x01(\x05\x12\x12\n\nexecutable\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x08 \x01(\t\x12$\n\x05price\x18\t \x01(\x0b\x32\x15.cerver.v2.PriceModel\x12\x13\n\x0breliability\x18\n \x01(\x01\"=\n\nPriceModel\x12\x16\n\x0eper_second_usd\x18\x01 \x01(\x01\x12\x17\n\x0fper_session_usd\x18\x02 \x01(\x01\"\xa2\x01\n\x0fRoutingDecision\x12\x1c\n\x14recommended_provider\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\t\x12\x16\n\x0eprimary_reason\x18\x03 \x01(\t\x12\x19\n\x11secondary_reasons\x18\x04 \x03(\t\x12\x16\n\x0e\x66\x61llback_order\x18\x05 \x03(\t\x12\x12\n\ncanary_run\x18\x06 \x01(\x08\"5\n\x0cHumanSummary\x12\x10\n\x08headline\x18\x01 \x01(\t\x12\x13\n\x0bnext_action\x18\x02 \x01(\t\"\xda\x01\n\x14RecommendationReport\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x10\n\x08workload\x18\x03 \x01(\t\x12\x30\n\tproviders\x18\x04 \x03(\x0b\x32\x1d.cerver.v2.ProviderAssessment\x12,\n\x08\x64\x65\x63ision\x18\x05 \x01(\x0b\x32\x1a.cerver.v2.RoutingDecision\x12.\n\rhuman_summary\x18\x06 \x01(\x0b\x32\x17.cerver.v2.HumanSummary\"\x82\x01\n\x0b\x44isplayData\x12.\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32 .cerver.v2.DisplayData.DataEntry\x12\x16\n\x0eis_main_result\x18\x02 \x01(\x08\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,6 +38,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REQUIREMENTS'].fields_by_name['persistence_level']._serialized_options = b'\322\363\030\025\n\000\n\003low\n\006medium\n\004high'
   _globals['_REQUIREMENTS'].fields_by_name['timeout_minutes']._loaded_options = None
   _globals['_REQUIREMENTS'].fields_by_name['timeout_minutes']._serialized_options = b'\322\363\030\022\021\000\000\000\000\000\000\360?\031\000\000\000\000\000\200\226@'
+  _globals['_REQUIREMENTS'].fields_by_name['preview_port']._loaded_options = None
+  _globals['_REQUIREMENTS'].fields_by_name['preview_port']._serialized_options = b'\322\363\030\022\021\000\000\000\000\000\000\360?\031\000\000\000\000\340\377\357@'
   _globals['_POLICY'].fields_by_name['mode']._loaded_options = None
   _globals['_POLICY'].fields_by_name['mode']._serialized_options = b'\322\363\0302\n\000\n\010balanced\n\007fastest\n\010cheapest\n\tresilient\n\006pinned'
   _globals['_POLICY'].fields_by_name['max_cost_usd']._loaded_options = None
@@ -49,25 +51,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DISPLAYDATA_DATAENTRY']._loaded_options = None
   _globals['_DISPLAYDATA_DATAENTRY']._serialized_options = b'8\001'
   _globals['_REQUIREMENTS']._serialized_start=63
-  _globals['_REQUIREMENTS']._serialized_end=512
-  _globals['_POLICY']._serialized_start=515
-  _globals['_POLICY']._serialized_end=804
-  _globals['_COMPUTETARGET']._serialized_start=806
-  _globals['_COMPUTETARGET']._serialized_end=859
-  _globals['_REPO']._serialized_start=861
-  _globals['_REPO']._serialized_end=936
-  _globals['_PROVIDERASSESSMENT']._serialized_start=939
-  _globals['_PROVIDERASSESSMENT']._serialized_end=1179
-  _globals['_PRICEMODEL']._serialized_start=1181
-  _globals['_PRICEMODEL']._serialized_end=1242
-  _globals['_ROUTINGDECISION']._serialized_start=1245
-  _globals['_ROUTINGDECISION']._serialized_end=1407
-  _globals['_HUMANSUMMARY']._serialized_start=1409
-  _globals['_HUMANSUMMARY']._serialized_end=1462
-  _globals['_RECOMMENDATIONREPORT']._serialized_start=1465
-  _globals['_RECOMMENDATIONREPORT']._serialized_end=1683
-  _globals['_DISPLAYDATA']._serialized_start=1686
-  _globals['_DISPLAYDATA']._serialized_end=1816
-  _globals['_DISPLAYDATA_DATAENTRY']._serialized_start=1773
-  _globals['_DISPLAYDATA_DATAENTRY']._serialized_end=1816
+  _globals['_REQUIREMENTS']._serialized_end=580
+  _globals['_POLICY']._serialized_start=583
+  _globals['_POLICY']._serialized_end=872
+  _globals['_COMPUTETARGET']._serialized_start=874
+  _globals['_COMPUTETARGET']._serialized_end=927
+  _globals['_REPO']._serialized_start=929
+  _globals['_REPO']._serialized_end=1004
+  _globals['_PROVIDERASSESSMENT']._serialized_start=1007
+  _globals['_PROVIDERASSESSMENT']._serialized_end=1247
+  _globals['_PRICEMODEL']._serialized_start=1249
+  _globals['_PRICEMODEL']._serialized_end=1310
+  _globals['_ROUTINGDECISION']._serialized_start=1313
+  _globals['_ROUTINGDECISION']._serialized_end=1475
+  _globals['_HUMANSUMMARY']._serialized_start=1477
+  _globals['_HUMANSUMMARY']._serialized_end=1530
+  _globals['_RECOMMENDATIONREPORT']._serialized_start=1533
+  _globals['_RECOMMENDATIONREPORT']._serialized_end=1751
+  _globals['_DISPLAYDATA']._serialized_start=1754
+  _globals['_DISPLAYDATA']._serialized_end=1884
+  _globals['_DISPLAYDATA_DATAENTRY']._serialized_start=1841
+  _globals['_DISPLAYDATA_DATAENTRY']._serialized_end=1884
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Requirements(_message.Message):
-    __slots__ = ("runtime", "persistence_level", "timeout_minutes", "package_install", "public_preview", "browser", "desktop", "memory_mb", "cpus", "max_processes", "disk_mb", "tmp_mb")
+    __slots__ = ("runtime", "persistence_level", "timeout_minutes", "package_install", "public_preview", "browser", "desktop", "memory_mb", "cpus", "max_processes", "disk_mb", "tmp_mb", "preview_port")
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     PERSISTENCE_LEVEL_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MINUTES_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class Requirements(_message.Message):
     MAX_PROCESSES_FIELD_NUMBER: _ClassVar[int]
     DISK_MB_FIELD_NUMBER: _ClassVar[int]
     TMP_MB_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_PORT_FIELD_NUMBER: _ClassVar[int]
     runtime: str
     persistence_level: str
     timeout_minutes: int
@@ -33,7 +34,8 @@ class Requirements(_message.Message):
     max_processes: int
     disk_mb: int
     tmp_mb: int
-    def __init__(self, runtime: _Optional[str] = ..., persistence_level: _Optional[str] = ..., timeout_minutes: _Optional[int] = ..., package_install: _Optional[bool] = ..., public_preview: _Optional[bool] = ..., browser: _Optional[bool] = ..., desktop: _Optional[bool] = ..., memory_mb: _Optional[int] = ..., cpus: _Optional[float] = ..., max_processes: _Optional[int] = ..., disk_mb: _Optional[int] = ..., tmp_mb: _Optional[int] = ...) -> None: ...
+    preview_port: int
+    def __init__(self, runtime: _Optional[str] = ..., persistence_level: _Optional[str] = ..., timeout_minutes: _Optional[int] = ..., package_install: _Optional[bool] = ..., public_preview: _Optional[bool] = ..., browser: _Optional[bool] = ..., desktop: _Optional[bool] = ..., memory_mb: _Optional[int] = ..., cpus: _Optional[float] = ..., max_processes: _Optional[int] = ..., disk_mb: _Optional[int] = ..., tmp_mb: _Optional[int] = ..., preview_port: _Optional[int] = ...) -> None: ...
 
 class Policy(_message.Message):
     __slots__ = ("mode", "allowed_providers", "max_cost_usd", "max_startup_ms", "pinned_provider")

@@ -26,11 +26,12 @@ from cerver.v2 import common_pb2 as cerver_dot_v2_dot_common__pb2
 from cerver.v2 import options_pb2 as cerver_dot_v2_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x65rver/v2/compute.proto\x12\tcerver.v2\x1a\x16\x63\x65rver/v2/common.proto\x1a\x17\x63\x65rver/v2/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"(\n\x12ResolveNodeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"2\n\x0bNodeAddress\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"\x9d\x01\n\x13\x43omputeCapabilities\x12\x10\n\x08runtimes\x18\x01 \x03(\t\x12\r\n\x05\x63ores\x18\x02 \x01(\x05\x12\x11\n\tmemory_mb\x18\x03 \x01(\x05\x12\n\n\x02os\x18\x04 \x01(\t\x12\x0c\n\x04\x61rch\x18\x05 \x01(\t\x12\x10\n\x08isolated\x18\x06 \x01(\x08\x12\x0f\n\x07network\x18\x07 \x01(\x08\x12\x15\n\rmax_sandboxes\x18\x08 \x01(\x05\"\xae\x02\n\x07\x43ompute\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x34\n\x0c\x63\x61pabilities\x18\x06 \x01(\x0b\x32\x1e.cerver.v2.ComputeCapabilities\x12\x35\n\x11last_heartbeat_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61\x63tive_sandboxes\x18\t \x01(\x05\x12\x1a\n\x12heartbeat_window_s\x18\n \x01(\x05\"\x15\n\x13ListComputesRequest\"<\n\x14ListComputesResponse\x12$\n\x08\x63omputes\x18\x01 \x03(\x0b\x32\x12.cerver.v2.Compute\"\'\n\x11GetComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"|\n\x16RegisterComputeRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xd2\xf3\x18\x02 d\x12\x34\n\x0c\x63\x61pabilities\x18\x02 \x01(\x0b\x32\x1e.cerver.v2.ComputeCapabilities\x12\x12\n\ncompute_id\x18\x03 \x01(\t\"-\n\x17HeartbeatComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\".\n\x18UnregisterComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"E\n\x19UnregisterComputeResponse\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x14\n\x0cunregistered\x18\x02 \x01(\x08\"\x95\x01\n\x14\x43reateSandboxRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12-\n\x0crequirements\x18\x03 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x05 \x01(\t\"\xd1\x01\n\x07Sandbox\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x12\n\ncompute_id\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07runtime\x18\x05 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x06 \x01(\t\x12\x0f\n\x07network\x18\x07 \x01(\x08\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cprovision_ms\x18\t \x01(\x01\"\xff\x02\n\x11RunSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12M\n\x04\x63ode\x18\x02 \x01(\tB?\xe2\x41\x01\x02\xd2\xf3\x18\x37 \xc0\x84=*\x19[^\\x00]*[^\\s\\x00][^\\x00]*2\x16not blank, without NUL\x12,\n\x07runtime\x18\x03 \x01(\tB\x1b\xd2\xf3\x18\x17\n\x00\n\x05shell\n\x06python\n\x04node\x12,\n\x07timeout\x18\x04 \x01(\x01\x42\x16\xd2\xf3\x18\x12\x11\xfc\xa9\xf1\xd2MbP?\x19\x00\x00\x00\x00\x00 \xac@H\x00\x88\x01\x01\x12\x15\n\x05stdin\x18\x05 \x01(\tB\x06\xd2\xf3\x18\x02\x38\x01\x12\\\n\x03\x65nv\x18\x06 \x03(\x0b\x32%.cerver.v2.RunSandboxRequest.EnvEntryB(\xd2\xf3\x18$B\t[^=\\x00]+J\x17\x61 name without = or NUL\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08_timeout\"\xa6\x01\n\x12RunSandboxResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0e\n\x06stdout\x18\x02 \x01(\t\x12\x0e\n\x06stderr\x18\x03 \x01(\t\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x11\n\ttimed_out\x18\x05 \x01(\x08\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x01\x12\x0e\n\x06reason\x18\x08 \x01(\t\"\x89\x01\n\rSandboxOutput\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\t\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x11\n\ttimed_out\x18\x04 \x01(\x08\x12\x11\n\ttruncated\x18\x05 \x01(\x08\x12\x13\n\x0b\x64uration_ms\x18\x06 \x01(\x01\x12\x0e\n\x06reason\x18\x07 \x01(\t\"\xbc\x02\n\x15InstallPackageRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12!\n\x07manager\x18\x02 \x01(\tB\x10\xd2\xf3\x18\x0c\n\x00\n\x03pip\n\x03npm\x12i\n\x08packages\x18\x03 \x03(\tBW\xd2\xf3\x18S d*?[A-Za-z0-9@._/\\[\\]=<>~!^,+][A-Za-z0-9@._/\\-\\[\\]=<>~!^,+]{0,199}2\x0e\x61 package name\x12\x66\n\x07package\x18\x04 \x01(\tBU\xd2\xf3\x18Q*?[A-Za-z0-9@._/\\[\\]=<>~!^,+][A-Za-z0-9@._/\\-\\[\\]=<>~!^,+]{0,199}2\x0e\x61 package name:\x19\xda\xf3\x18\x15\n\x07package\x12\x00\x1a\x08packages\"\xbb\x01\n\x16InstallPackageResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0e\n\x06stdout\x18\x02 \x01(\t\x12\x0e\n\x06stderr\x18\x03 \x01(\t\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x11\n\ttimed_out\x18\x05 \x01(\x08\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x01\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x0f\n\x07success\x18\t \x01(\x08\"\xcf\x01\n\x0eRunCellRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12M\n\x04\x63ode\x18\x02 \x01(\tB?\xe2\x41\x01\x02\xd2\xf3\x18\x37 \xc0\x84=*\x19[^\\x00]*[^\\s\\x00][^\\x00]*2\x16not blank, without NUL\x12,\n\x07timeout\x18\x03 \x01(\x01\x42\x16\xd2\xf3\x18\x12\x11\xfc\xa9\xf1\xd2MbP?\x19\x00\x00\x00\x00\x00 \xac@H\x00\x88\x01\x01\x12 \n\x08language\x18\x04 \x01(\tB\x0e\xd2\xf3\x18\n\n\x00\n\x06pythonB\n\n\x08_timeout\"\x98\x02\n\nCellResult\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x10\n\x08\x64uration\x18\x05 \x01(\x05\x12\x11\n\ttimed_out\x18\x06 \x01(\x08\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\'\n\x07results\x18\x08 \x03(\x0b\x32\x16.cerver.v2.DisplayData\x12\x12\n\nerror_name\x18\t \x01(\t\x12\x13\n\x0b\x65rror_value\x18\n \x01(\t\x12\x11\n\ttraceback\x18\x0b \x03(\t\x12\x11\n\ttruncated\x18\x0c \x01(\x08\x12\x19\n\x11\x63ontext_restarted\x18\r \x01(\x08\"+\n\x15RestartContextRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\"?\n\x16RestartContextResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x11\n\trestarted\x18\x02 \x01(\x08\"\xbb\x02\n\x10WriteFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12S\n\x04path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\x12\x17\n\x07\x63ontent\x18\x03 \x01(\tB\x06\xd2\xf3\x18\x02\x38\x01\x12\'\n\x08\x65ncoding\x18\x04 \x01(\tB\x15\xd2\xf3\x18\x11\n\x00\n\x05utf-8\n\x06\x62\x61se64:|\xda\xf3\x18x\n\x08\x65ncoding\x12\x06\x62\x61se64*I\n\x07\x63ontent\x12>(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?2\x19\x62\x61se64 (RFC 4648, padded)\"&\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x05\"\xa3\x01\n\x0fReadFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12S\n\x04path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\x12\'\n\x08\x65ncoding\x18\x03 \x01(\tB\x15\xd2\xf3\x18\x11\n\x00\n\x05utf-8\n\x06\x62\x61se64\"|\n\x10ListFilesRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12T\n\x04path\x18\x02 \x01(\tBF\xd2\xf3\x18\x42 \x80 *\x15(?:[^/\\x00][^\\x00]*)?2&relative to the workspace, without NUL\"t\n\tFileEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x03\x12/\n\x0bmodified_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"[\n\x11ListFilesResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12%\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x14.cerver.v2.FileEntry\x12\x11\n\ttruncated\x18\x03 \x01(\x08\"|\n\x11\x46ileExistsRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12S\n\x04path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\"@\n\x12\x46ileExistsResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06\x65xists\x18\x02 \x01(\x08\x12\x0c\n\x04type\x18\x03 \x01(\t\"|\n\x11\x44\x65leteFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12S\n\x04path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\"3\n\x12\x44\x65leteFileResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\"L\n\x0b\x46ileContent\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x05\"%\n\x0fGetStateRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\"M\n\x0fSetStateRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"J\n\x0cSandboxState\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"B\n\x14\x44\x65leteSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x16\n\x0ekeep_workspace\x18\x02 \x01(\x08\"T\n\x15\x44\x65leteSandboxResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x12\x16\n\x0eworkspace_kept\x18\x03 \x01(\x08\x32\xae\x12\n\x0e\x43omputeService\x12\x65\n\x0cListComputes\x12\x1e.cerver.v2.ListComputesRequest\x1a\x1f.cerver.v2.ListComputesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v2/computes\x12\x61\n\nGetCompute\x12\x1c.cerver.v2.GetComputeRequest\x1a\x12.cerver.v2.Compute\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v2/computes/{compute_id}\x12j\n\x0fRegisterCompute\x12!.cerver.v2.RegisterComputeRequest\x1a\x12.cerver.v2.Compute\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v2/computes/register:\x01*\x12z\n\x10HeartbeatCompute\x12\".cerver.v2.HeartbeatComputeRequest\x1a\x12.cerver.v2.Compute\".\x82\xd3\xe4\x93\x02(\"#/v2/computes/{compute_id}/heartbeat:\x01*\x12\x81\x01\n\x11UnregisterCompute\x12#.cerver.v2.UnregisterComputeRequest\x1a$.cerver.v2.UnregisterComputeResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v2/computes/{compute_id}\x12k\n\rCreateSandbox\x12\x1f.cerver.v2.CreateSandboxRequest\x1a\x12.cerver.v2.Sandbox\"%\x82\xd3\xe4\x93\x02\x1f\"\x0b/v2/sandbox:\x01*Z\r\"\x08/sandbox:\x01*\x12r\n\nRunSandbox\x12\x1c.cerver.v2.RunSandboxRequest\x1a\x1d.cerver.v2.RunSandboxResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v2/sandbox/{sandbox_id}/run:\x01*\x12|\n\x10RunSandboxStream\x12\x1c.cerver.v2.RunSandboxRequest\x1a\x18.cerver.v2.SandboxOutput\".\x82\xd3\xe4\x93\x02(\"#/v2/sandbox/{sandbox_id}/run/stream:\x01*0\x01\x12\xa7\x01\n\x0eInstallPackage\x12 .cerver.v2.InstallPackageRequest\x1a!.cerver.v2.InstallPackageResponse\"P\x82\xd3\xe4\x93\x02J\"!/v2/sandbox/{sandbox_id}/packages:\x01*Z\"\"\x1d/sandbox/{sandbox_id}/install:\x01*\x12\x86\x01\n\x07RunCell\x12\x19.cerver.v2.RunCellRequest\x1a\x15.cerver.v2.CellResult\"I\x82\xd3\xe4\x93\x02\x43\"\x1e/v2/sandbox/{sandbox_id}/cells:\x01*Z\x1e\"\x19/sandbox/{sandbox_id}/run:\x01*\x12\x88\x01\n\x0eRestartContext\x12 .cerver.v2.RestartContextRequest\x1a!.cerver.v2.RestartContextResponse\"1\x82\xd3\xe4\x93\x02+\"&/v2/sandbox/{sandbox_id}/cells/restart:\x01*\x12h\n\tWriteFile\x12\x1b.cerver.v2.WriteFileRequest\x1a\x13.cerver.v2.FileInfo\")\x82\xd3\xe4\x93\x02#\"\x1e/v2/sandbox/{sandbox_id}/files:\x01*\x12\x66\n\x08ReadFile\x12\x1a.cerver.v2.ReadFileRequest\x1a\x16.cerver.v2.FileContent\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v2/sandbox/{sandbox_id}/files\x12s\n\tListFiles\x12\x1b.cerver.v2.ListFilesRequest\x1a\x1c.cerver.v2.ListFilesResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v2/sandbox/{sandbox_id}/files/list\x12x\n\nFileExists\x12\x1c.cerver.v2.FileExistsRequest\x1a\x1d.cerver.v2.FileExistsResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/v2/sandbox/{sandbox_id}/files/exists\x12q\n\nDeleteFile\x12\x1c.cerver.v2.DeleteFileRequest\x1a\x1d.cerver.v2.DeleteFileResponse\"&\x82\xd3\xe4\x93\x02 *\x1e/v2/sandbox/{sandbox_id}/files\x12g\n\x08GetState\x12\x1a.cerver.v2.GetStateRequest\x1a\x17.cerver.v2.SandboxState\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v2/sandbox/{sandbox_id}/state\x12j\n\x08SetState\x12\x1a.cerver.v2.SetStateRequest\x1a\x17.cerver.v2.SandboxState\")\x82\xd3\xe4\x93\x02#\x1a\x1e/v2/sandbox/{sandbox_id}/state:\x01*\x12t\n\rDeleteSandbox\x12\x1f.cerver.v2.DeleteSandboxRequest\x1a .cerver.v2.DeleteSandboxResponse\" \x82\xd3\xe4\x93\x02\x1a*\x18/v2/sandbox/{sandbox_id}\x12J\n\x0bResolveNode\x12\x1d.cerver.v2.ResolveNodeRequest\x1a\x16.cerver.v2.NodeAddress\"\x04\xc8\xf3\x18\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x65rver/v2/compute.proto\x12\tcerver.v2\x1a\x16\x63\x65rver/v2/common.proto\x1a\x17\x63\x65rver/v2/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"(\n\x12ResolveNodeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"K\n\x0bNodeAddress\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x17\n\x0fpreview_address\x18\x03 \x01(\t\"\x9d\x01\n\x13\x43omputeCapabilities\x12\x10\n\x08runtimes\x18\x01 \x03(\t\x12\r\n\x05\x63ores\x18\x02 \x01(\x05\x12\x11\n\tmemory_mb\x18\x03 \x01(\x05\x12\n\n\x02os\x18\x04 \x01(\t\x12\x0c\n\x04\x61rch\x18\x05 \x01(\t\x12\x10\n\x08isolated\x18\x06 \x01(\x08\x12\x0f\n\x07network\x18\x07 \x01(\x08\x12\x15\n\rmax_sandboxes\x18\x08 \x01(\x05\"\xae\x02\n\x07\x43ompute\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x34\n\x0c\x63\x61pabilities\x18\x06 \x01(\x0b\x32\x1e.cerver.v2.ComputeCapabilities\x12\x35\n\x11last_heartbeat_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61\x63tive_sandboxes\x18\t \x01(\x05\x12\x1a\n\x12heartbeat_window_s\x18\n \x01(\x05\"\x15\n\x13ListComputesRequest\"<\n\x14ListComputesResponse\x12$\n\x08\x63omputes\x18\x01 \x03(\x0b\x32\x12.cerver.v2.Compute\"\'\n\x11GetComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"|\n\x16RegisterComputeRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xd2\xf3\x18\x02 d\x12\x34\n\x0c\x63\x61pabilities\x18\x02 \x01(\x0b\x32\x1e.cerver.v2.ComputeCapabilities\x12\x12\n\ncompute_id\x18\x03 \x01(\t\"-\n\x17HeartbeatComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\".\n\x18UnregisterComputeRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\"E\n\x19UnregisterComputeResponse\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x14\n\x0cunregistered\x18\x02 \x01(\x08\"\x95\x01\n\x14\x43reateSandboxRequest\x12\x12\n\ncompute_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12-\n\x0crequirements\x18\x03 \x01(\x0b\x32\x17.cerver.v2.Requirements\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x05 \x01(\t\"\xd1\x01\n\x07Sandbox\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x12\n\ncompute_id\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07runtime\x18\x05 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x06 \x01(\t\x12\x0f\n\x07network\x18\x07 \x01(\x08\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cprovision_ms\x18\t \x01(\x01\"\xff\x02\n\x11RunSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12M\n\x04\x63ode\x18\x02 \x01(\tB?\xe2\x41\x01\x02\xd2\xf3\x18\x37 \xc0\x84=*\x19[^\\x00]*[^\\s\\x00][^\\x00]*2\x16not blank, without NUL\x12,\n\x07runtime\x18\x03 \x01(\tB\x1b\xd2\xf3\x18\x17\n\x00\n\x05shell\n\x06python\n\x04node\x12,\n\x07timeout\x18\x04 \x01(\x01\x42\x16\xd2\xf3\x18\x12\x11\xfc\xa9\xf1\xd2MbP?\x19\x00\x00\x00\x00\x00 \xac@H\x00\x88\x01\x01\x12\x15\n\x05stdin\x18\x05 \x01(\tB\x06\xd2\xf3\x18\x02\x38\x01\x12\\\n\x03\x65nv\x18\x06 \x03(\x0b\x32%.cerver.v2.RunSandboxRequest.EnvEntryB(\xd2\xf3\x18$B\t[^=\\x00]+J\x17\x61 name without = or NUL\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08_timeout\"\xa6\x01\n\x12RunSandboxResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0e\n\x06stdout\x18\x02 \x01(\t\x12\x0e\n\x06stderr\x18\x03 \x01(\t\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x11\n\ttimed_out\x18\x05 \x01(\x08\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x01\x12\x0e\n\x06reason\x18\x08 \x01(\t\"\x89\x01\n\rSandboxOutput\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\t\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x11\n\ttimed_out\x18\x04 \x01(\x08\x12\x11\n\ttruncated\x18\x05 \x01(\x08\x12\x13\n\x0b\x64uration_ms\x18\x06 \x01(\x01\x12\x0e\n\x06reason\x18\x07 \x01(\t\"\xbc\x02\n\x15InstallPackageRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12!\n\x07manager\x18\x02 \x01(\tB\x10\xd2\xf3\x18\x0c\n\x00\n\x03pip\n\x03npm\x12i\n\x08packages\x18\x03 \x03(\tBW\xd2\xf3\x18S d*?[A-Za-z0-9@._/\\[\\]=<>~!^,+][A-Za-z0-9@._/\\-\\[\\]=<>~!^,+]{0,199}2\x0e\x61 package name\x12\x66\n\x07package\x18\x04 \x01(\tBU\xd2\xf3\x18Q*?[A-Za-z0-9@._/\\[\\]=<>~!^,+][A-Za-z0-9@._/\\-\\[\\]=<>~!^,+]{0,199}2\x0e\x61 package name:\x19\xda\xf3\x18\x15\n\x07package\x12\x00\x1a\x08packages\"\xbb\x01\n\x16InstallPackageResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0e\n\x06stdout\x18\x02 \x01(\t\x12\x0e\n\x06stderr\x18\x03 \x01(\t\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x11\n\ttimed_out\x18\x05 \x01(\x08\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x01\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x0f\n\x07success\x18\t \x01(\x08\"\xcf\x01\n\x0eRunCellRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12M\n\x04\x63ode\x18\x02 \x01(\tB?\xe2\x41\x01\x02\xd2\xf3\x18\x37 \xc0\x84=*\x19[^\\x00]*[^\\s\\x00][^\\x00]*2\x16not blank, without NUL\x12,\n\x07timeout\x18\x03 \x01(\x01\x42\x16\xd2\xf3\x18\x12\x11\xfc\xa9\xf1\xd2MbP?\x19\x00\x00\x00\x00\x00 \xac@H\x00\x88\x01\x01\x12 \n\x08language\x18\x04 \x01(\tB\x0e\xd2\xf3\x18\n\n\x00\n\x06pythonB\n\n\x08_timeout\"\x98\x02\n\nCellResult\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x10\n\x08\x64uration\x18\x05 \x01(\x05\x12\x11\n\ttimed_out\x18\x06 \x01(\x08\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\'\n\x07results\x18\x08 \x03(\x0b\x32\x16.cerver.v2.DisplayData\x12\x12\n\nerror_name\x18\t \x01(\t\x12\x13\n\x0b\x65rror_value\x18\n \x01(\t\x12\x11\n\ttraceback\x18\x0b \x03(\t\x12\x11\n\ttruncated\x18\x0c \x01(\x08\x12\x19\n\x11\x63ontext_restarted\x18\r \x01(\x08\"+\n\x15RestartContextRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\"?\n\x16RestartContextResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x11\n\trestarted\x18\x02 \x01(\x08\"\xda\x02\n\x10WriteFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12S\n\x04path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\x12\x17\n\x07\x63ontent\x18\x03 \x01(\tB\x06\xd2\xf3\x18\x02\x38\x01\x12\'\n\x08\x65ncoding\x18\x04 \x01(\tB\x15\xd2\xf3\x18\x11\n\x00\n\x05utf-8\n\x06\x62\x61se64\x12\x1d\n\x06offset\x18\x05 \x01(\x03\x42\r\xd2\xf3\x18\t\x11\x00\x00\x00\x00\x00\x00\x00\x00:|\xda\xf3\x18x\n\x08\x65ncoding\x12\x06\x62\x61se64*I\n\x07\x63ontent\x12>(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?2\x19\x62\x61se64 (RFC 4648, padded)\"&\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x05\"\xea\x01\n\x0fReadFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12S\n\x04path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\x12\'\n\x08\x65ncoding\x18\x03 \x01(\tB\x15\xd2\xf3\x18\x11\n\x00\n\x05utf-8\n\x06\x62\x61se64\x12\x1d\n\x06offset\x18\x04 \x01(\x03\x42\r\xd2\xf3\x18\t\x11\x00\x00\x00\x00\x00\x00\x00\x00\x12&\n\x06length\x18\x05 \x01(\x05\x42\x16\xd2\xf3\x18\x12\x11\x00\x00\x00\x00\x00\x00\x00\x00\x19\x00\x00\x00\x00\x00\x00`A\"\xd7\x01\n\x0fMoveFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12X\n\tfrom_path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\x12V\n\x07to_path\x18\x03 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\"\xa1\x01\n\x11UploadFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12T\n\x04path\x18\x02 \x01(\tBF\xd2\xf3\x18\x42 \x80 *\x15(?:[^/\\x00][^\\x00]*)?2&relative to the workspace, without NUL\x12\"\n\x04\x66ile\x18\x03 \x01(\x0b\x32\x14.google.api.HttpBody\"~\n\x13\x44ownloadFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12S\n\x04path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\"|\n\x10ListFilesRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12T\n\x04path\x18\x02 \x01(\tBF\xd2\xf3\x18\x42 \x80 *\x15(?:[^/\\x00][^\\x00]*)?2&relative to the workspace, without NUL\"t\n\tFileEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x03\x12/\n\x0bmodified_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"[\n\x11ListFilesResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12%\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x14.cerver.v2.FileEntry\x12\x11\n\ttruncated\x18\x03 \x01(\x08\"|\n\x11\x46ileExistsRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12S\n\x04path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\"@\n\x12\x46ileExistsResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06\x65xists\x18\x02 \x01(\x08\x12\x0c\n\x04type\x18\x03 \x01(\t\"|\n\x11\x44\x65leteFileRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12S\n\x04path\x18\x02 \x01(\tBE\xe2\x41\x01\x02\xd2\xf3\x18= \x80 *\x10[^/\\x00][^\\x00]*2&relative to the workspace, without NUL\"3\n\x12\x44\x65leteFileResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\"L\n\x0b\x46ileContent\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x05\"%\n\x0fGetStateRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\"M\n\x0fSetStateRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"J\n\x0cSandboxState\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"B\n\x14\x44\x65leteSandboxRequest\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x16\n\x0ekeep_workspace\x18\x02 \x01(\x08\"T\n\x15\x44\x65leteSandboxResponse\x12\x12\n\nsandbox_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x12\x16\n\x0eworkspace_kept\x18\x03 \x01(\x08\x32\x8c\x15\n\x0e\x43omputeService\x12\x65\n\x0cListComputes\x12\x1e.cerver.v2.ListComputesRequest\x1a\x1f.cerver.v2.ListComputesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v2/computes\x12\x61\n\nGetCompute\x12\x1c.cerver.v2.GetComputeRequest\x1a\x12.cerver.v2.Compute\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v2/computes/{compute_id}\x12j\n\x0fRegisterCompute\x12!.cerver.v2.RegisterComputeRequest\x1a\x12.cerver.v2.Compute\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v2/computes/register:\x01*\x12z\n\x10HeartbeatCompute\x12\".cerver.v2.HeartbeatComputeRequest\x1a\x12.cerver.v2.Compute\".\x82\xd3\xe4\x93\x02(\"#/v2/computes/{compute_id}/heartbeat:\x01*\x12\x81\x01\n\x11UnregisterCompute\x12#.cerver.v2.UnregisterComputeRequest\x1a$.cerver.v2.UnregisterComputeResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v2/computes/{compute_id}\x12k\n\rCreateSandbox\x12\x1f.cerver.v2.CreateSandboxRequest\x1a\x12.cerver.v2.Sandbox\"%\x82\xd3\xe4\x93\x02\x1f\"\x0b/v2/sandbox:\x01*Z\r\"\x08/sandbox:\x01*\x12r\n\nRunSandbox\x12\x1c.cerver.v2.RunSandboxRequest\x1a\x1d.cerver.v2.RunSandboxResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v2/sandbox/{sandbox_id}/run:\x01*\x12|\n\x10RunSandboxStream\x12\x1c.cerver.v2.RunSandboxRequest\x1a\x18.cerver.v2.SandboxOutput\".\x82\xd3\xe4\x93\x02(\"#/v2/sandbox/{sandbox_id}/run/stream:\x01*0\x01\x12\xa7\x01\n\x0eInstallPackage\x12 .cerver.v2.InstallPackageRequest\x1a!.cerver.v2.InstallPackageResponse\"P\x82\xd3\xe4\x93\x02J\"!/v2/sandbox/{sandbox_id}/packages:\x01*Z\"\"\x1d/sandbox/{sandbox_id}/install:\x01*\x12\x86\x01\n\x07RunCell\x12\x19.cerver.v2.RunCellRequest\x1a\x15.cerver.v2.CellResult\"I\x82\xd3\xe4\x93\x02\x43\"\x1e/v2/sandbox/{sandbox_id}/cells:\x01*Z\x1e\"\x19/sandbox/{sandbox_id}/run:\x01*\x12\x88\x01\n\x0eRestartContext\x12 .cerver.v2.RestartContextRequest\x1a!.cerver.v2.RestartContextResponse\"1\x82\xd3\xe4\x93\x02+\"&/v2/sandbox/{sandbox_id}/cells/restart:\x01*\x12h\n\tWriteFile\x12\x1b.cerver.v2.WriteFileRequest\x1a\x13.cerver.v2.FileInfo\")\x82\xd3\xe4\x93\x02#\"\x1e/v2/sandbox/{sandbox_id}/files:\x01*\x12\x66\n\x08ReadFile\x12\x1a.cerver.v2.ReadFileRequest\x1a\x16.cerver.v2.FileContent\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v2/sandbox/{sandbox_id}/files\x12s\n\tListFiles\x12\x1b.cerver.v2.ListFilesRequest\x1a\x1c.cerver.v2.ListFilesResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v2/sandbox/{sandbox_id}/files/list\x12x\n\nFileExists\x12\x1c.cerver.v2.FileExistsRequest\x1a\x1d.cerver.v2.FileExistsResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/v2/sandbox/{sandbox_id}/files/exists\x12q\n\nDeleteFile\x12\x1c.cerver.v2.DeleteFileRequest\x1a\x1d.cerver.v2.DeleteFileResponse\"&\x82\xd3\xe4\x93\x02 *\x1e/v2/sandbox/{sandbox_id}/files\x12k\n\x08MoveFile\x12\x1a.cerver.v2.MoveFileRequest\x1a\x13.cerver.v2.FileInfo\".\x82\xd3\xe4\x93\x02(\"#/v2/sandbox/{sandbox_id}/files/move:\x01*\x12w\n\nUploadFile\x12\x1c.cerver.v2.UploadFileRequest\x1a\x13.cerver.v2.FileInfo\"4\x82\xd3\xe4\x93\x02.\x1a&/v2/sandbox/{sandbox_id}/files/content:\x04\x66ile(\x01\x12v\n\x0c\x44ownloadFile\x12\x1e.cerver.v2.DownloadFileRequest\x1a\x14.google.api.HttpBody\".\x82\xd3\xe4\x93\x02(\x12&/v2/sandbox/{sandbox_id}/files/content0\x01\x12g\n\x08GetState\x12\x1a.cerver.v2.GetStateRequest\x1a\x17.cerver.v2.SandboxState\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v2/sandbox/{sandbox_id}/state\x12j\n\x08SetState\x12\x1a.cerver.v2.SetStateRequest\x1a\x17.cerver.v2.SandboxState\")\x82\xd3\xe4\x93\x02#\x1a\x1e/v2/sandbox/{sandbox_id}/state:\x01*\x12t\n\rDeleteSandbox\x12\x1f.cerver.v2.DeleteSandboxRequest\x1a .cerver.v2.DeleteSandboxResponse\" \x82\xd3\xe4\x93\x02\x1a*\x18/v2/sandbox/{sandbox_id}\x12J\n\x0bResolveNode\x12\x1d.cerver.v2.ResolveNodeRequest\x1a\x16.cerver.v2.NodeAddress\"\x04\xc8\xf3\x18\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -71,12 +72,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WRITEFILEREQUEST'].fields_by_name['content']._serialized_options = b'\322\363\030\0028\001'
   _globals['_WRITEFILEREQUEST'].fields_by_name['encoding']._loaded_options = None
   _globals['_WRITEFILEREQUEST'].fields_by_name['encoding']._serialized_options = b'\322\363\030\021\n\000\n\005utf-8\n\006base64'
+  _globals['_WRITEFILEREQUEST'].fields_by_name['offset']._loaded_options = None
+  _globals['_WRITEFILEREQUEST'].fields_by_name['offset']._serialized_options = b'\322\363\030\t\021\000\000\000\000\000\000\000\000'
   _globals['_WRITEFILEREQUEST']._loaded_options = None
   _globals['_WRITEFILEREQUEST']._serialized_options = b'\332\363\030x\n\010encoding\022\006base64*I\n\007content\022>(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?2\031base64 (RFC 4648, padded)'
   _globals['_READFILEREQUEST'].fields_by_name['path']._loaded_options = None
   _globals['_READFILEREQUEST'].fields_by_name['path']._serialized_options = b'\342A\001\002\322\363\030= \200 *\020[^/\\x00][^\\x00]*2&relative to the workspace, without NUL'
   _globals['_READFILEREQUEST'].fields_by_name['encoding']._loaded_options = None
   _globals['_READFILEREQUEST'].fields_by_name['encoding']._serialized_options = b'\322\363\030\021\n\000\n\005utf-8\n\006base64'
+  _globals['_READFILEREQUEST'].fields_by_name['offset']._loaded_options = None
+  _globals['_READFILEREQUEST'].fields_by_name['offset']._serialized_options = b'\322\363\030\t\021\000\000\000\000\000\000\000\000'
+  _globals['_READFILEREQUEST'].fields_by_name['length']._loaded_options = None
+  _globals['_READFILEREQUEST'].fields_by_name['length']._serialized_options = b'\322\363\030\022\021\000\000\000\000\000\000\000\000\031\000\000\000\000\000\000`A'
+  _globals['_MOVEFILEREQUEST'].fields_by_name['from_path']._loaded_options = None
+  _globals['_MOVEFILEREQUEST'].fields_by_name['from_path']._serialized_options = b'\342A\001\002\322\363\030= \200 *\020[^/\\x00][^\\x00]*2&relative to the workspace, without NUL'
+  _globals['_MOVEFILEREQUEST'].fields_by_name['to_path']._loaded_options = None
+  _globals['_MOVEFILEREQUEST'].fields_by_name['to_path']._serialized_options = b'\342A\001\002\322\363\030= \200 *\020[^/\\x00][^\\x00]*2&relative to the workspace, without NUL'
+  _globals['_UPLOADFILEREQUEST'].fields_by_name['path']._loaded_options = None
+  _globals['_UPLOADFILEREQUEST'].fields_by_name['path']._serialized_options = b'\322\363\030B \200 *\025(?:[^/\\x00][^\\x00]*)?2&relative to the workspace, without NUL'
+  _globals['_DOWNLOADFILEREQUEST'].fields_by_name['path']._loaded_options = None
+  _globals['_DOWNLOADFILEREQUEST'].fields_by_name['path']._serialized_options = b'\342A\001\002\322\363\030= \200 *\020[^/\\x00][^\\x00]*2&relative to the workspace, without NUL'
   _globals['_LISTFILESREQUEST'].fields_by_name['path']._loaded_options = None
   _globals['_LISTFILESREQUEST'].fields_by_name['path']._serialized_options = b'\322\363\030B \200 *\025(?:[^/\\x00][^\\x00]*)?2&relative to the workspace, without NUL'
   _globals['_FILEEXISTSREQUEST'].fields_by_name['path']._loaded_options = None
@@ -115,6 +130,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPUTESERVICE'].methods_by_name['FileExists']._serialized_options = b'\202\323\344\223\002\'\022%/v2/sandbox/{sandbox_id}/files/exists'
   _globals['_COMPUTESERVICE'].methods_by_name['DeleteFile']._loaded_options = None
   _globals['_COMPUTESERVICE'].methods_by_name['DeleteFile']._serialized_options = b'\202\323\344\223\002 *\036/v2/sandbox/{sandbox_id}/files'
+  _globals['_COMPUTESERVICE'].methods_by_name['MoveFile']._loaded_options = None
+  _globals['_COMPUTESERVICE'].methods_by_name['MoveFile']._serialized_options = b'\202\323\344\223\002(\"#/v2/sandbox/{sandbox_id}/files/move:\001*'
+  _globals['_COMPUTESERVICE'].methods_by_name['UploadFile']._loaded_options = None
+  _globals['_COMPUTESERVICE'].methods_by_name['UploadFile']._serialized_options = b'\202\323\344\223\002.\032&/v2/sandbox/{sandbox_id}/files/content:\004file'
+  _globals['_COMPUTESERVICE'].methods_by_name['DownloadFile']._loaded_options = None
+  _globals['_COMPUTESERVICE'].methods_by_name['DownloadFile']._serialized_options = b'\202\323\344\223\002(\022&/v2/sandbox/{sandbox_id}/files/content'
   _globals['_COMPUTESERVICE'].methods_by_name['GetState']._loaded_options = None
   _globals['_COMPUTESERVICE'].methods_by_name['GetState']._serialized_options = b'\202\323\344\223\002 \022\036/v2/sandbox/{sandbox_id}/state'
   _globals['_COMPUTESERVICE'].methods_by_name['SetState']._loaded_options = None
@@ -123,84 +144,90 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPUTESERVICE'].methods_by_name['DeleteSandbox']._serialized_options = b'\202\323\344\223\002\032*\030/v2/sandbox/{sandbox_id}'
   _globals['_COMPUTESERVICE'].methods_by_name['ResolveNode']._loaded_options = None
   _globals['_COMPUTESERVICE'].methods_by_name['ResolveNode']._serialized_options = b'\310\363\030\002'
-  _globals['_RESOLVENODEREQUEST']._serialized_start=213
-  _globals['_RESOLVENODEREQUEST']._serialized_end=253
-  _globals['_NODEADDRESS']._serialized_start=255
-  _globals['_NODEADDRESS']._serialized_end=305
-  _globals['_COMPUTECAPABILITIES']._serialized_start=308
-  _globals['_COMPUTECAPABILITIES']._serialized_end=465
-  _globals['_COMPUTE']._serialized_start=468
-  _globals['_COMPUTE']._serialized_end=770
-  _globals['_LISTCOMPUTESREQUEST']._serialized_start=772
-  _globals['_LISTCOMPUTESREQUEST']._serialized_end=793
-  _globals['_LISTCOMPUTESRESPONSE']._serialized_start=795
-  _globals['_LISTCOMPUTESRESPONSE']._serialized_end=855
-  _globals['_GETCOMPUTEREQUEST']._serialized_start=857
-  _globals['_GETCOMPUTEREQUEST']._serialized_end=896
-  _globals['_REGISTERCOMPUTEREQUEST']._serialized_start=898
-  _globals['_REGISTERCOMPUTEREQUEST']._serialized_end=1022
-  _globals['_HEARTBEATCOMPUTEREQUEST']._serialized_start=1024
-  _globals['_HEARTBEATCOMPUTEREQUEST']._serialized_end=1069
-  _globals['_UNREGISTERCOMPUTEREQUEST']._serialized_start=1071
-  _globals['_UNREGISTERCOMPUTEREQUEST']._serialized_end=1117
-  _globals['_UNREGISTERCOMPUTERESPONSE']._serialized_start=1119
-  _globals['_UNREGISTERCOMPUTERESPONSE']._serialized_end=1188
-  _globals['_CREATESANDBOXREQUEST']._serialized_start=1191
-  _globals['_CREATESANDBOXREQUEST']._serialized_end=1340
-  _globals['_SANDBOX']._serialized_start=1343
-  _globals['_SANDBOX']._serialized_end=1552
-  _globals['_RUNSANDBOXREQUEST']._serialized_start=1555
-  _globals['_RUNSANDBOXREQUEST']._serialized_end=1938
-  _globals['_RUNSANDBOXREQUEST_ENVENTRY']._serialized_start=1884
-  _globals['_RUNSANDBOXREQUEST_ENVENTRY']._serialized_end=1926
-  _globals['_RUNSANDBOXRESPONSE']._serialized_start=1941
-  _globals['_RUNSANDBOXRESPONSE']._serialized_end=2107
-  _globals['_SANDBOXOUTPUT']._serialized_start=2110
-  _globals['_SANDBOXOUTPUT']._serialized_end=2247
-  _globals['_INSTALLPACKAGEREQUEST']._serialized_start=2250
-  _globals['_INSTALLPACKAGEREQUEST']._serialized_end=2566
-  _globals['_INSTALLPACKAGERESPONSE']._serialized_start=2569
-  _globals['_INSTALLPACKAGERESPONSE']._serialized_end=2756
-  _globals['_RUNCELLREQUEST']._serialized_start=2759
-  _globals['_RUNCELLREQUEST']._serialized_end=2966
-  _globals['_CELLRESULT']._serialized_start=2969
-  _globals['_CELLRESULT']._serialized_end=3249
-  _globals['_RESTARTCONTEXTREQUEST']._serialized_start=3251
-  _globals['_RESTARTCONTEXTREQUEST']._serialized_end=3294
-  _globals['_RESTARTCONTEXTRESPONSE']._serialized_start=3296
-  _globals['_RESTARTCONTEXTRESPONSE']._serialized_end=3359
-  _globals['_WRITEFILEREQUEST']._serialized_start=3362
-  _globals['_WRITEFILEREQUEST']._serialized_end=3677
-  _globals['_FILEINFO']._serialized_start=3679
-  _globals['_FILEINFO']._serialized_end=3717
-  _globals['_READFILEREQUEST']._serialized_start=3720
-  _globals['_READFILEREQUEST']._serialized_end=3883
-  _globals['_LISTFILESREQUEST']._serialized_start=3885
-  _globals['_LISTFILESREQUEST']._serialized_end=4009
-  _globals['_FILEENTRY']._serialized_start=4011
-  _globals['_FILEENTRY']._serialized_end=4127
-  _globals['_LISTFILESRESPONSE']._serialized_start=4129
-  _globals['_LISTFILESRESPONSE']._serialized_end=4220
-  _globals['_FILEEXISTSREQUEST']._serialized_start=4222
-  _globals['_FILEEXISTSREQUEST']._serialized_end=4346
-  _globals['_FILEEXISTSRESPONSE']._serialized_start=4348
-  _globals['_FILEEXISTSRESPONSE']._serialized_end=4412
-  _globals['_DELETEFILEREQUEST']._serialized_start=4414
-  _globals['_DELETEFILEREQUEST']._serialized_end=4538
-  _globals['_DELETEFILERESPONSE']._serialized_start=4540
-  _globals['_DELETEFILERESPONSE']._serialized_end=4591
-  _globals['_FILECONTENT']._serialized_start=4593
-  _globals['_FILECONTENT']._serialized_end=4669
-  _globals['_GETSTATEREQUEST']._serialized_start=4671
-  _globals['_GETSTATEREQUEST']._serialized_end=4708
-  _globals['_SETSTATEREQUEST']._serialized_start=4710
-  _globals['_SETSTATEREQUEST']._serialized_end=4787
-  _globals['_SANDBOXSTATE']._serialized_start=4789
-  _globals['_SANDBOXSTATE']._serialized_end=4863
-  _globals['_DELETESANDBOXREQUEST']._serialized_start=4865
-  _globals['_DELETESANDBOXREQUEST']._serialized_end=4931
-  _globals['_DELETESANDBOXRESPONSE']._serialized_start=4933
-  _globals['_DELETESANDBOXRESPONSE']._serialized_end=5017
-  _globals['_COMPUTESERVICE']._serialized_start=5020
-  _globals['_COMPUTESERVICE']._serialized_end=7370
+  _globals['_RESOLVENODEREQUEST']._serialized_start=240
+  _globals['_RESOLVENODEREQUEST']._serialized_end=280
+  _globals['_NODEADDRESS']._serialized_start=282
+  _globals['_NODEADDRESS']._serialized_end=357
+  _globals['_COMPUTECAPABILITIES']._serialized_start=360
+  _globals['_COMPUTECAPABILITIES']._serialized_end=517
+  _globals['_COMPUTE']._serialized_start=520
+  _globals['_COMPUTE']._serialized_end=822
+  _globals['_LISTCOMPUTESREQUEST']._serialized_start=824
+  _globals['_LISTCOMPUTESREQUEST']._serialized_end=845
+  _globals['_LISTCOMPUTESRESPONSE']._serialized_start=847
+  _globals['_LISTCOMPUTESRESPONSE']._serialized_end=907
+  _globals['_GETCOMPUTEREQUEST']._serialized_start=909
+  _globals['_GETCOMPUTEREQUEST']._serialized_end=948
+  _globals['_REGISTERCOMPUTEREQUEST']._serialized_start=950
+  _globals['_REGISTERCOMPUTEREQUEST']._serialized_end=1074
+  _globals['_HEARTBEATCOMPUTEREQUEST']._serialized_start=1076
+  _globals['_HEARTBEATCOMPUTEREQUEST']._serialized_end=1121
+  _globals['_UNREGISTERCOMPUTEREQUEST']._serialized_start=1123
+  _globals['_UNREGISTERCOMPUTEREQUEST']._serialized_end=1169
+  _globals['_UNREGISTERCOMPUTERESPONSE']._serialized_start=1171
+  _globals['_UNREGISTERCOMPUTERESPONSE']._serialized_end=1240
+  _globals['_CREATESANDBOXREQUEST']._serialized_start=1243
+  _globals['_CREATESANDBOXREQUEST']._serialized_end=1392
+  _globals['_SANDBOX']._serialized_start=1395
+  _globals['_SANDBOX']._serialized_end=1604
+  _globals['_RUNSANDBOXREQUEST']._serialized_start=1607
+  _globals['_RUNSANDBOXREQUEST']._serialized_end=1990
+  _globals['_RUNSANDBOXREQUEST_ENVENTRY']._serialized_start=1936
+  _globals['_RUNSANDBOXREQUEST_ENVENTRY']._serialized_end=1978
+  _globals['_RUNSANDBOXRESPONSE']._serialized_start=1993
+  _globals['_RUNSANDBOXRESPONSE']._serialized_end=2159
+  _globals['_SANDBOXOUTPUT']._serialized_start=2162
+  _globals['_SANDBOXOUTPUT']._serialized_end=2299
+  _globals['_INSTALLPACKAGEREQUEST']._serialized_start=2302
+  _globals['_INSTALLPACKAGEREQUEST']._serialized_end=2618
+  _globals['_INSTALLPACKAGERESPONSE']._serialized_start=2621
+  _globals['_INSTALLPACKAGERESPONSE']._serialized_end=2808
+  _globals['_RUNCELLREQUEST']._serialized_start=2811
+  _globals['_RUNCELLREQUEST']._serialized_end=3018
+  _globals['_CELLRESULT']._serialized_start=3021
+  _globals['_CELLRESULT']._serialized_end=3301
+  _globals['_RESTARTCONTEXTREQUEST']._serialized_start=3303
+  _globals['_RESTARTCONTEXTREQUEST']._serialized_end=3346
+  _globals['_RESTARTCONTEXTRESPONSE']._serialized_start=3348
+  _globals['_RESTARTCONTEXTRESPONSE']._serialized_end=3411
+  _globals['_WRITEFILEREQUEST']._serialized_start=3414
+  _globals['_WRITEFILEREQUEST']._serialized_end=3760
+  _globals['_FILEINFO']._serialized_start=3762
+  _globals['_FILEINFO']._serialized_end=3800
+  _globals['_READFILEREQUEST']._serialized_start=3803
+  _globals['_READFILEREQUEST']._serialized_end=4037
+  _globals['_MOVEFILEREQUEST']._serialized_start=4040
+  _globals['_MOVEFILEREQUEST']._serialized_end=4255
+  _globals['_UPLOADFILEREQUEST']._serialized_start=4258
+  _globals['_UPLOADFILEREQUEST']._serialized_end=4419
+  _globals['_DOWNLOADFILEREQUEST']._serialized_start=4421
+  _globals['_DOWNLOADFILEREQUEST']._serialized_end=4547
+  _globals['_LISTFILESREQUEST']._serialized_start=4549
+  _globals['_LISTFILESREQUEST']._serialized_end=4673
+  _globals['_FILEENTRY']._serialized_start=4675
+  _globals['_FILEENTRY']._serialized_end=4791
+  _globals['_LISTFILESRESPONSE']._serialized_start=4793
+  _globals['_LISTFILESRESPONSE']._serialized_end=4884
+  _globals['_FILEEXISTSREQUEST']._serialized_start=4886
+  _globals['_FILEEXISTSREQUEST']._serialized_end=5010
+  _globals['_FILEEXISTSRESPONSE']._serialized_start=5012
+  _globals['_FILEEXISTSRESPONSE']._serialized_end=5076
+  _globals['_DELETEFILEREQUEST']._serialized_start=5078
+  _globals['_DELETEFILEREQUEST']._serialized_end=5202
+  _globals['_DELETEFILERESPONSE']._serialized_start=5204
+  _globals['_DELETEFILERESPONSE']._serialized_end=5255
+  _globals['_FILECONTENT']._serialized_start=5257
+  _globals['_FILECONTENT']._serialized_end=5333
+  _globals['_GETSTATEREQUEST']._serialized_start=5335
+  _globals['_GETSTATEREQUEST']._serialized_end=5372
+  _globals['_SETSTATEREQUEST']._serialized_start=5374
+  _globals['_SETSTATEREQUEST']._serialized_end=5451
+  _globals['_SANDBOXSTATE']._serialized_start=5453
+  _globals['_SANDBOXSTATE']._serialized_end=5527
+  _globals['_DELETESANDBOXREQUEST']._serialized_start=5529
+  _globals['_DELETESANDBOXREQUEST']._serialized_end=5595
+  _globals['_DELETESANDBOXRESPONSE']._serialized_start=5597
+  _globals['_DELETESANDBOXRESPONSE']._serialized_end=5681
+  _globals['_COMPUTESERVICE']._serialized_start=5684
+  _globals['_COMPUTESERVICE']._serialized_end=8384
 # @@protoc_insertion_point(module_scope)

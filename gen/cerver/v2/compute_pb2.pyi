@@ -4,6 +4,7 @@ from cerver.v2 import common_pb2 as _common_pb2
 from cerver.v2 import options_pb2 as _options_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -21,12 +22,14 @@ class ResolveNodeRequest(_message.Message):
     def __init__(self, compute_id: _Optional[str] = ...) -> None: ...
 
 class NodeAddress(_message.Message):
-    __slots__ = ("compute_id", "address")
+    __slots__ = ("compute_id", "address", "preview_address")
     COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     compute_id: str
     address: str
-    def __init__(self, compute_id: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
+    preview_address: str
+    def __init__(self, compute_id: _Optional[str] = ..., address: _Optional[str] = ..., preview_address: _Optional[str] = ...) -> None: ...
 
 class ComputeCapabilities(_message.Message):
     __slots__ = ("runtimes", "cores", "memory_mb", "os", "arch", "isolated", "network", "max_sandboxes")
@@ -306,16 +309,18 @@ class RestartContextResponse(_message.Message):
     def __init__(self, sandbox_id: _Optional[str] = ..., restarted: _Optional[bool] = ...) -> None: ...
 
 class WriteFileRequest(_message.Message):
-    __slots__ = ("sandbox_id", "path", "content", "encoding")
+    __slots__ = ("sandbox_id", "path", "content", "encoding", "offset")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     path: str
     content: str
     encoding: str
-    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ..., content: _Optional[str] = ..., encoding: _Optional[str] = ...) -> None: ...
+    offset: int
+    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ..., content: _Optional[str] = ..., encoding: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class FileInfo(_message.Message):
     __slots__ = ("path", "size")
@@ -326,14 +331,46 @@ class FileInfo(_message.Message):
     def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
 
 class ReadFileRequest(_message.Message):
-    __slots__ = ("sandbox_id", "path", "encoding")
+    __slots__ = ("sandbox_id", "path", "encoding", "offset", "length")
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
     sandbox_id: str
     path: str
     encoding: str
-    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ..., encoding: _Optional[str] = ...) -> None: ...
+    offset: int
+    length: int
+    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ..., encoding: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+
+class MoveFileRequest(_message.Message):
+    __slots__ = ("sandbox_id", "from_path", "to_path")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_PATH_FIELD_NUMBER: _ClassVar[int]
+    TO_PATH_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    from_path: str
+    to_path: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., from_path: _Optional[str] = ..., to_path: _Optional[str] = ...) -> None: ...
+
+class UploadFileRequest(_message.Message):
+    __slots__ = ("sandbox_id", "path", "file")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    path: str
+    file: _httpbody_pb2.HttpBody
+    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ..., file: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class DownloadFileRequest(_message.Message):
+    __slots__ = ("sandbox_id", "path")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    path: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
 
 class ListFilesRequest(_message.Message):
     __slots__ = ("sandbox_id", "path")

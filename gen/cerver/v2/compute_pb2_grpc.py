@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from cerver.v2 import compute_pb2 as cerver_dot_v2_dot_compute__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -113,6 +114,21 @@ class ComputeServiceStub:
                 '/cerver.v2.ComputeService/DeleteFile',
                 request_serializer=cerver_dot_v2_dot_compute__pb2.DeleteFileRequest.SerializeToString,
                 response_deserializer=cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.FromString,
+                _registered_method=True)
+        self.MoveFile = channel.unary_unary(
+                '/cerver.v2.ComputeService/MoveFile',
+                request_serializer=cerver_dot_v2_dot_compute__pb2.MoveFileRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.FileInfo.FromString,
+                _registered_method=True)
+        self.UploadFile = channel.stream_unary(
+                '/cerver.v2.ComputeService/UploadFile',
+                request_serializer=cerver_dot_v2_dot_compute__pb2.UploadFileRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.FileInfo.FromString,
+                _registered_method=True)
+        self.DownloadFile = channel.unary_stream(
+                '/cerver.v2.ComputeService/DownloadFile',
+                request_serializer=cerver_dot_v2_dot_compute__pb2.DownloadFileRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
         self.GetState = channel.unary_unary(
                 '/cerver.v2.ComputeService/GetState',
@@ -249,6 +265,30 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MoveFile(self, request, context):
+        """Renames a file or folder within the workspace (replacing a file there).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadFile(self, request_iterator, context):
+        """A file's bytes, any size, streamed in as the request body (of any
+        content type): the first message names the path, each carries the next
+        piece. The file appears whole under its path once the last piece is in,
+        and an upload cut off midway leaves what was there before.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadFile(self, request, context):
+        """A file's bytes, any size, streamed out as they are read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetState(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -357,6 +397,21 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.DeleteFile,
                     request_deserializer=cerver_dot_v2_dot_compute__pb2.DeleteFileRequest.FromString,
                     response_serializer=cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.SerializeToString,
+            ),
+            'MoveFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.MoveFile,
+                    request_deserializer=cerver_dot_v2_dot_compute__pb2.MoveFileRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.FileInfo.SerializeToString,
+            ),
+            'UploadFile': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadFile,
+                    request_deserializer=cerver_dot_v2_dot_compute__pb2.UploadFileRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.FileInfo.SerializeToString,
+            ),
+            'DownloadFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadFile,
+                    request_deserializer=cerver_dot_v2_dot_compute__pb2.DownloadFileRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'GetState': grpc.unary_unary_rpc_method_handler(
                     servicer.GetState,
@@ -811,6 +866,87 @@ class ComputeService:
             '/cerver.v2.ComputeService/DeleteFile',
             cerver_dot_v2_dot_compute__pb2.DeleteFileRequest.SerializeToString,
             cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MoveFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.ComputeService/MoveFile',
+            cerver_dot_v2_dot_compute__pb2.MoveFileRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.FileInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadFile(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/cerver.v2.ComputeService/UploadFile',
+            cerver_dot_v2_dot_compute__pb2.UploadFileRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.FileInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cerver.v2.ComputeService/DownloadFile',
+            cerver_dot_v2_dot_compute__pb2.DownloadFileRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

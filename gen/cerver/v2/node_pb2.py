@@ -27,7 +27,7 @@ from cerver.v2 import options_pb2 as cerver_dot_v2_dot_options__pb2
 from cerver.v2 import relay_pb2 as cerver_dot_v2_dot_relay__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x63\x65rver/v2/node.proto\x12\tcerver.v2\x1a\x17\x63\x65rver/v2/compute.proto\x1a\x17\x63\x65rver/v2/options.proto\x1a\x15\x63\x65rver/v2/relay.proto\"\x15\n\x13\x44\x65scribeNodeRequest\"\x89\x01\n\x08NodeInfo\x12\x34\n\x0c\x63\x61pabilities\x18\x01 \x01(\x0b\x32\x1e.cerver.v2.ComputeCapabilities\x12\x13\n\x0bsandbox_ids\x18\x02 \x03(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x0f\n\x07\x62oot_id\x18\x05 \x01(\t2\x91\x01\n\x0bNodeService\x12;\n\x04\x43\x61ll\x12\x14.cerver.v2.RelayCall\x1a\x15.cerver.v2.RelayReply\"\x04\xc8\xf3\x18\x02\x30\x01\x12\x45\n\x08\x44\x65scribe\x12\x1e.cerver.v2.DescribeNodeRequest\x1a\x13.cerver.v2.NodeInfo\"\x04\xc8\xf3\x18\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x63\x65rver/v2/node.proto\x12\tcerver.v2\x1a\x17\x63\x65rver/v2/compute.proto\x1a\x17\x63\x65rver/v2/options.proto\x1a\x15\x63\x65rver/v2/relay.proto\"\x15\n\x13\x44\x65scribeNodeRequest\"\x9f\x01\n\x08NodeInfo\x12\x34\n\x0c\x63\x61pabilities\x18\x01 \x01(\x0b\x32\x1e.cerver.v2.ComputeCapabilities\x12\x13\n\x0bsandbox_ids\x18\x02 \x03(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x0f\n\x07\x62oot_id\x18\x05 \x01(\t\x12\x14\n\x0cpreview_port\x18\x06 \x01(\x05\x32\x91\x01\n\x0bNodeService\x12;\n\x04\x43\x61ll\x12\x14.cerver.v2.RelayCall\x1a\x15.cerver.v2.RelayReply\"\x04\xc8\xf3\x18\x02\x30\x01\x12\x45\n\x08\x44\x65scribe\x12\x1e.cerver.v2.DescribeNodeRequest\x1a\x13.cerver.v2.NodeInfo\"\x04\xc8\xf3\x18\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,7 +41,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESCRIBENODEREQUEST']._serialized_start=108
   _globals['_DESCRIBENODEREQUEST']._serialized_end=129
   _globals['_NODEINFO']._serialized_start=132
-  _globals['_NODEINFO']._serialized_end=269
-  _globals['_NODESERVICE']._serialized_start=272
-  _globals['_NODESERVICE']._serialized_end=417
+  _globals['_NODEINFO']._serialized_end=291
+  _globals['_NODESERVICE']._serialized_start=294
+  _globals['_NODESERVICE']._serialized_end=439
 # @@protoc_insertion_point(module_scope)

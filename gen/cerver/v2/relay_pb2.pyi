@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RelayCall(_message.Message):
-    __slots__ = ("compute_id", "sandbox_id", "create_sandbox", "run_sandbox", "run_sandbox_stream", "install_package", "write_file", "read_file", "get_state", "set_state", "delete_sandbox", "run_cell", "restart_context", "list_files", "file_exists", "delete_file")
+    __slots__ = ("compute_id", "sandbox_id", "create_sandbox", "run_sandbox", "run_sandbox_stream", "install_package", "write_file", "read_file", "get_state", "set_state", "delete_sandbox", "run_cell", "restart_context", "list_files", "file_exists", "delete_file", "move_file")
     COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_SANDBOX_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class RelayCall(_message.Message):
     LIST_FILES_FIELD_NUMBER: _ClassVar[int]
     FILE_EXISTS_FIELD_NUMBER: _ClassVar[int]
     DELETE_FILE_FIELD_NUMBER: _ClassVar[int]
+    MOVE_FILE_FIELD_NUMBER: _ClassVar[int]
     compute_id: str
     sandbox_id: str
     create_sandbox: _compute_pb2.CreateSandboxRequest
@@ -45,7 +46,8 @@ class RelayCall(_message.Message):
     list_files: _compute_pb2.ListFilesRequest
     file_exists: _compute_pb2.FileExistsRequest
     delete_file: _compute_pb2.DeleteFileRequest
-    def __init__(self, compute_id: _Optional[str] = ..., sandbox_id: _Optional[str] = ..., create_sandbox: _Optional[_Union[_compute_pb2.CreateSandboxRequest, _Mapping]] = ..., run_sandbox: _Optional[_Union[_compute_pb2.RunSandboxRequest, _Mapping]] = ..., run_sandbox_stream: _Optional[_Union[_compute_pb2.RunSandboxRequest, _Mapping]] = ..., install_package: _Optional[_Union[_compute_pb2.InstallPackageRequest, _Mapping]] = ..., write_file: _Optional[_Union[_compute_pb2.WriteFileRequest, _Mapping]] = ..., read_file: _Optional[_Union[_compute_pb2.ReadFileRequest, _Mapping]] = ..., get_state: _Optional[_Union[_compute_pb2.GetStateRequest, _Mapping]] = ..., set_state: _Optional[_Union[_compute_pb2.SetStateRequest, _Mapping]] = ..., delete_sandbox: _Optional[_Union[_compute_pb2.DeleteSandboxRequest, _Mapping]] = ..., run_cell: _Optional[_Union[_compute_pb2.RunCellRequest, _Mapping]] = ..., restart_context: _Optional[_Union[_compute_pb2.RestartContextRequest, _Mapping]] = ..., list_files: _Optional[_Union[_compute_pb2.ListFilesRequest, _Mapping]] = ..., file_exists: _Optional[_Union[_compute_pb2.FileExistsRequest, _Mapping]] = ..., delete_file: _Optional[_Union[_compute_pb2.DeleteFileRequest, _Mapping]] = ...) -> None: ...
+    move_file: _compute_pb2.MoveFileRequest
+    def __init__(self, compute_id: _Optional[str] = ..., sandbox_id: _Optional[str] = ..., create_sandbox: _Optional[_Union[_compute_pb2.CreateSandboxRequest, _Mapping]] = ..., run_sandbox: _Optional[_Union[_compute_pb2.RunSandboxRequest, _Mapping]] = ..., run_sandbox_stream: _Optional[_Union[_compute_pb2.RunSandboxRequest, _Mapping]] = ..., install_package: _Optional[_Union[_compute_pb2.InstallPackageRequest, _Mapping]] = ..., write_file: _Optional[_Union[_compute_pb2.WriteFileRequest, _Mapping]] = ..., read_file: _Optional[_Union[_compute_pb2.ReadFileRequest, _Mapping]] = ..., get_state: _Optional[_Union[_compute_pb2.GetStateRequest, _Mapping]] = ..., set_state: _Optional[_Union[_compute_pb2.SetStateRequest, _Mapping]] = ..., delete_sandbox: _Optional[_Union[_compute_pb2.DeleteSandboxRequest, _Mapping]] = ..., run_cell: _Optional[_Union[_compute_pb2.RunCellRequest, _Mapping]] = ..., restart_context: _Optional[_Union[_compute_pb2.RestartContextRequest, _Mapping]] = ..., list_files: _Optional[_Union[_compute_pb2.ListFilesRequest, _Mapping]] = ..., file_exists: _Optional[_Union[_compute_pb2.FileExistsRequest, _Mapping]] = ..., delete_file: _Optional[_Union[_compute_pb2.DeleteFileRequest, _Mapping]] = ..., move_file: _Optional[_Union[_compute_pb2.MoveFileRequest, _Mapping]] = ...) -> None: ...
 
 class RelayReply(_message.Message):
     __slots__ = ("sandbox", "run", "output", "file_info", "file_content", "state", "deleted", "cell", "restarted", "listing", "exists", "file_deleted")

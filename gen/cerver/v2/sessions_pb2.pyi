@@ -5,6 +5,7 @@ from cerver.v2 import compute_pb2 as _compute_pb2
 from cerver.v2 import options_pb2 as _options_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -138,7 +139,7 @@ class SessionMetrics(_message.Message):
     def __init__(self, provision_time_ms: _Optional[float] = ..., time_to_first_exec_ms: _Optional[float] = ..., last_exec_latency_ms: _Optional[float] = ..., average_exec_latency_ms: _Optional[float] = ..., average_stream_open_latency_ms: _Optional[float] = ..., total_exec_count: _Optional[int] = ..., total_stream_count: _Optional[int] = ..., interaction_count: _Optional[int] = ..., session_length_ms: _Optional[float] = ..., cost_estimate_usd: _Optional[float] = ..., uptime_percent: _Optional[float] = ..., predicted_startup_ms: _Optional[float] = ..., engagement_score: _Optional[float] = ..., engagement_label: _Optional[str] = ...) -> None: ...
 
 class Session(_message.Message):
-    __slots__ = ("session_id", "session_name", "status", "state", "provider", "compute_id", "sandbox_id", "harness", "session_type", "task", "workload", "parent_session_id", "end_reason", "created_at", "updated_at", "ended_at", "requirements", "policy", "repo", "metadata", "metrics", "routing", "transcript", "transcript_count", "events")
+    __slots__ = ("session_id", "session_name", "status", "state", "provider", "compute_id", "sandbox_id", "harness", "session_type", "task", "workload", "parent_session_id", "end_reason", "created_at", "updated_at", "ended_at", "requirements", "policy", "repo", "metadata", "metrics", "routing", "transcript", "transcript_count", "events", "preview_url")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +165,7 @@ class Session(_message.Message):
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIPT_COUNT_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_URL_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     session_name: str
     status: str
@@ -189,7 +191,8 @@ class Session(_message.Message):
     transcript: _containers.RepeatedCompositeFieldContainer[TranscriptEntry]
     transcript_count: int
     events: _containers.RepeatedCompositeFieldContainer[SessionEvent]
-    def __init__(self, session_id: _Optional[str] = ..., session_name: _Optional[str] = ..., status: _Optional[str] = ..., state: _Optional[str] = ..., provider: _Optional[str] = ..., compute_id: _Optional[str] = ..., sandbox_id: _Optional[str] = ..., harness: _Optional[str] = ..., session_type: _Optional[str] = ..., task: _Optional[str] = ..., workload: _Optional[str] = ..., parent_session_id: _Optional[str] = ..., end_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requirements: _Optional[_Union[_common_pb2.Requirements, _Mapping]] = ..., policy: _Optional[_Union[_common_pb2.Policy, _Mapping]] = ..., repo: _Optional[_Union[_common_pb2.Repo, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metrics: _Optional[_Union[SessionMetrics, _Mapping]] = ..., routing: _Optional[_Union[_common_pb2.RoutingDecision, _Mapping]] = ..., transcript: _Optional[_Iterable[_Union[TranscriptEntry, _Mapping]]] = ..., transcript_count: _Optional[int] = ..., events: _Optional[_Iterable[_Union[SessionEvent, _Mapping]]] = ...) -> None: ...
+    preview_url: str
+    def __init__(self, session_id: _Optional[str] = ..., session_name: _Optional[str] = ..., status: _Optional[str] = ..., state: _Optional[str] = ..., provider: _Optional[str] = ..., compute_id: _Optional[str] = ..., sandbox_id: _Optional[str] = ..., harness: _Optional[str] = ..., session_type: _Optional[str] = ..., task: _Optional[str] = ..., workload: _Optional[str] = ..., parent_session_id: _Optional[str] = ..., end_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requirements: _Optional[_Union[_common_pb2.Requirements, _Mapping]] = ..., policy: _Optional[_Union[_common_pb2.Policy, _Mapping]] = ..., repo: _Optional[_Union[_common_pb2.Repo, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metrics: _Optional[_Union[SessionMetrics, _Mapping]] = ..., routing: _Optional[_Union[_common_pb2.RoutingDecision, _Mapping]] = ..., transcript: _Optional[_Iterable[_Union[TranscriptEntry, _Mapping]]] = ..., transcript_count: _Optional[int] = ..., events: _Optional[_Iterable[_Union[SessionEvent, _Mapping]]] = ..., preview_url: _Optional[str] = ...) -> None: ...
 
 class RunCodeRequest(_message.Message):
     __slots__ = ("session_id", "code", "runtime", "timeout", "stdin", "env", "context")
@@ -437,6 +440,42 @@ class SessionFileRequest(_message.Message):
     path: str
     encoding: str
     def __init__(self, session_id: _Optional[str] = ..., path: _Optional[str] = ..., encoding: _Optional[str] = ...) -> None: ...
+
+class ResolvePreviewRequest(_message.Message):
+    __slots__ = ("label",)
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    def __init__(self, label: _Optional[str] = ...) -> None: ...
+
+class PreviewTarget(_message.Message):
+    __slots__ = ("session_id", "sandbox_id", "node_preview_address", "port")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_PREVIEW_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    sandbox_id: str
+    node_preview_address: str
+    port: int
+    def __init__(self, session_id: _Optional[str] = ..., sandbox_id: _Optional[str] = ..., node_preview_address: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class UploadSessionFileRequest(_message.Message):
+    __slots__ = ("session_id", "path", "file")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    path: str
+    file: _httpbody_pb2.HttpBody
+    def __init__(self, session_id: _Optional[str] = ..., path: _Optional[str] = ..., file: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class DownloadSessionFileRequest(_message.Message):
+    __slots__ = ("session_id", "path")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    path: str
+    def __init__(self, session_id: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
 
 class ListSessionFilesRequest(_message.Message):
     __slots__ = ("session_id", "path")

@@ -5,6 +5,7 @@ import warnings
 
 from cerver.v2 import compute_pb2 as cerver_dot_v2_dot_compute__pb2
 from cerver.v2 import sessions_pb2 as cerver_dot_v2_dot_sessions__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -39,6 +40,11 @@ class SessionServiceStub:
                 '/cerver.v2.SessionService/CreateSession',
                 request_serializer=cerver_dot_v2_dot_sessions__pb2.CreateSessionRequest.SerializeToString,
                 response_deserializer=cerver_dot_v2_dot_sessions__pb2.Session.FromString,
+                _registered_method=True)
+        self.ResolvePreview = channel.unary_unary(
+                '/cerver.v2.SessionService/ResolvePreview',
+                request_serializer=cerver_dot_v2_dot_sessions__pb2.ResolvePreviewRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_sessions__pb2.PreviewTarget.FromString,
                 _registered_method=True)
         self.ListSessions = channel.unary_unary(
                 '/cerver.v2.SessionService/ListSessions',
@@ -125,6 +131,16 @@ class SessionServiceStub:
                 request_serializer=cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.SerializeToString,
                 response_deserializer=cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.FromString,
                 _registered_method=True)
+        self.UploadSessionFile = channel.stream_unary(
+                '/cerver.v2.SessionService/UploadSessionFile',
+                request_serializer=cerver_dot_v2_dot_sessions__pb2.UploadSessionFileRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_compute__pb2.FileInfo.FromString,
+                _registered_method=True)
+        self.DownloadSessionFile = channel.unary_stream(
+                '/cerver.v2.SessionService/DownloadSessionFile',
+                request_serializer=cerver_dot_v2_dot_sessions__pb2.DownloadSessionFileRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.TerminateSession = channel.unary_unary(
                 '/cerver.v2.SessionService/TerminateSession',
                 request_serializer=cerver_dot_v2_dot_sessions__pb2.TerminateSessionRequest.SerializeToString,
@@ -137,6 +153,14 @@ class SessionServiceServicer:
 
     def CreateSession(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolvePreview(self, request, context):
+        """Where a public preview's host name leads: the edge's preview listener
+        asks for each connection.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -261,6 +285,19 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadSessionFile(self, request_iterator, context):
+        """As UploadFile and DownloadFile: any size, streamed both ways.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadSessionFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def TerminateSession(self, request, context):
         """Soft delete: releases compute, keeps the record and transcript.
         """
@@ -275,6 +312,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.CreateSession,
                     request_deserializer=cerver_dot_v2_dot_sessions__pb2.CreateSessionRequest.FromString,
                     response_serializer=cerver_dot_v2_dot_sessions__pb2.Session.SerializeToString,
+            ),
+            'ResolvePreview': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolvePreview,
+                    request_deserializer=cerver_dot_v2_dot_sessions__pb2.ResolvePreviewRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_sessions__pb2.PreviewTarget.SerializeToString,
             ),
             'ListSessions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSessions,
@@ -361,6 +403,16 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     request_deserializer=cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.FromString,
                     response_serializer=cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.SerializeToString,
             ),
+            'UploadSessionFile': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadSessionFile,
+                    request_deserializer=cerver_dot_v2_dot_sessions__pb2.UploadSessionFileRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_compute__pb2.FileInfo.SerializeToString,
+            ),
+            'DownloadSessionFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadSessionFile,
+                    request_deserializer=cerver_dot_v2_dot_sessions__pb2.DownloadSessionFileRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
             'TerminateSession': grpc.unary_unary_rpc_method_handler(
                     servicer.TerminateSession,
                     request_deserializer=cerver_dot_v2_dot_sessions__pb2.TerminateSessionRequest.FromString,
@@ -394,6 +446,33 @@ class SessionService:
             '/cerver.v2.SessionService/CreateSession',
             cerver_dot_v2_dot_sessions__pb2.CreateSessionRequest.SerializeToString,
             cerver_dot_v2_dot_sessions__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolvePreview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.SessionService/ResolvePreview',
+            cerver_dot_v2_dot_sessions__pb2.ResolvePreviewRequest.SerializeToString,
+            cerver_dot_v2_dot_sessions__pb2.PreviewTarget.FromString,
             options,
             channel_credentials,
             insecure,
@@ -853,6 +932,60 @@ class SessionService:
             '/cerver.v2.SessionService/DeleteSessionFile',
             cerver_dot_v2_dot_sessions__pb2.SessionFileRequest.SerializeToString,
             cerver_dot_v2_dot_compute__pb2.DeleteFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadSessionFile(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/cerver.v2.SessionService/UploadSessionFile',
+            cerver_dot_v2_dot_sessions__pb2.UploadSessionFileRequest.SerializeToString,
+            cerver_dot_v2_dot_compute__pb2.FileInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadSessionFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cerver.v2.SessionService/DownloadSessionFile',
+            cerver_dot_v2_dot_sessions__pb2.DownloadSessionFileRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

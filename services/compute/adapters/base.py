@@ -73,6 +73,7 @@ class SandboxRecord(Protocol):
     compute_id: str
     workspace_id: str
     network: bool
+    preview: bool  # a public preview: its port is reached from the edge
     runtime: str  # the language it was made for: shell | python | node | "" (none named)
 
 
@@ -86,9 +87,15 @@ class Adapter(Protocol):
     def run(self, box: SandboxRecord, runtime: str, code: str, stdin: str, env: dict[str, str],
             timeout: float) -> AsyncIterator[RunEvent]: ...
 
-    async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int: ...
+    async def write_file(self, box: SandboxRecord, path: str, data: bytes, offset: int = 0) -> int:
+        """Writes data afresh (offset 0) or appends it to a file exactly
+        offset bytes long; returns the file's size."""
 
-    async def read_file(self, box: SandboxRecord, path: str) -> bytes: ...
+    async def read_file(self, box: SandboxRecord, path: str, offset: int = 0, length: int = 0) -> bytes:
+        """At most length bytes from offset (0: to the end, within the read
+        limit); fewer at the end of the file."""
+
+    async def move_file(self, box: SandboxRecord, path: str, to: str) -> int: ...
 
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None: ...
 

@@ -151,16 +151,32 @@ class KubernetesProvider:
         return self.run(box, "shell", install_command(manager, packages), "", config.package_index_env(),
                         config.INSTALL_TIMEOUT_S)
 
-    async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int:
+    async def write_file(self, box: SandboxRecord, path: str, data: bytes, offset: int = 0) -> int:
+        if offset:
+            # The runtime writes whole files only (and so uploads of one piece).
+            raise SandboxRefused("kubernetes sandboxes take a file whole: writes at an offset are not offered")
         sandbox = await self._sandbox(box)
         with _translated(path):
             await sandbox.files.write(path, data)
         return len(data)
 
-    async def read_file(self, box: SandboxRecord, path: str) -> bytes:
+    async def read_file(self, box: SandboxRecord, path: str, offset: int = 0, length: int = 0) -> bytes:
         sandbox = await self._sandbox(box)
         with _translated(path):
-            return await sandbox.files.read(path)
+            data = await sandbox.files.read(path)  # the runtime serves whole files only
+        return data[offset:offset + length] if length else data[offset:]
+
+    async def move_file(self, box: SandboxRecord, path: str, to: str) -> int:
+        """Through a run, as delete_file."""
+        source, target, size = _inside(path), _inside(to), 0
+        async for event in self.run(box, "shell", f"mkdir -p -- \"$(dirname -- {shlex.quote(target)})\" && "
+                                    f"mv -f -T -- {shlex.quote(source)} {shlex.quote(target)} && "
+                                    f"stat -c %s -- {shlex.quote(target)}", "", {}, config.CALL_TIMEOUT_S):
+            if event.type == "stdout" and event.data.strip().isdigit():
+                size = int(event.data.strip())
+            if event.type == "exit" and event.exit_code != 0:
+                raise SandboxRefused(f"no file {path}", not_found=True)
+        return size
 
     async def list_files(self, box: SandboxRecord, path: str) -> compute_pb2.ListFilesResponse:
         sandbox = await self._sandbox(box)
@@ -180,9 +196,7 @@ class KubernetesProvider:
 
     async def delete_file(self, box: SandboxRecord, path: str) -> None:
         """Through a run: the example runtime has no delete endpoint."""
-        clean = posixpath.normpath(path)
-        if clean in (".", "..") or clean.startswith(("../", "/")):
-            raise SandboxRefused("path must stay inside the workspace")
+        clean = _inside(path)
         async for event in self.run(box, "shell", f"test -e {shlex.quote(clean)} && rm -rf -- {shlex.quote(clean)}",
                                     "", {}, config.CALL_TIMEOUT_S):
             if event.type == "exit" and event.exit_code != 0:
@@ -265,3 +279,11 @@ class _translated:
         if isinstance(exc, ValueError):  # the client's own path checks
             raise SandboxRefused(str(exc)) from None
         return False
+
+
+def _inside(path: str) -> str:
+    """path, normalized, when it names something inside the workspace."""
+    clean = posixpath.normpath(path)
+    if clean in (".", "..") or clean.startswith(("../", "/")):
+        raise SandboxRefused("path must stay inside the workspace")
+    return clean

@@ -27,6 +27,7 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -34,7 +35,7 @@ from servicekit import config
 from services.compute.adapters.base import (RUNTIME_ARGV, Cell, RunEvent, SandboxGone, SandboxRecord, SandboxRefused,
                                            install_command)
 from servicekit import limits as limits_mod
-from services.compute.isolation import cgroups, seccomp
+from services.compute.isolation import cgroups, netns, seccomp
 from services.compute.isolation.identities import Identities, UidRange
 from servicekit.limits import Limits
 from services.compute.isolation.workspaces import WorkspaceError, Workspaces, checked, new_id
@@ -56,7 +57,9 @@ LAUNCHER = 'for f; do [ "$f" = -- ] && break; echo 0 > "$f" || exit 125; shift; 
 # A run's reply must come this long after its own timeout, or the sandbox is
 # taken for stuck and stopped.
 HOST_GRACE_S = 10.0
-LINE_LIMIT = 1 << 20  # the longest line the agent may send (its chunks are 64 KiB)
+# The longest line the agent may send: a whole file call's bytes in base64
+# (run output comes in chunks of 64 KiB).
+LINE_LIMIT = 4 * -(-config.MAX_FILE_BYTES // 3) + (64 << 10)
 CAP_NOTE_ROOM = 4096  # past a run's output cap, room for the agent's note that it cut
 # A cell's deadline past its timeout: the kernel's start (on the first cell)
 # and the interrupt's grace (the agent gives up on a kernel after 5 s).
@@ -537,6 +540,14 @@ class LocalProvider:
         self._ensure_warm()
         return sandbox.workspace_id
 
+    async def connect_inside(self, box: SandboxRecord, port: int) -> socket.socket:
+        """A connection to 127.0.0.1:port in the sandbox's own network."""
+        sandbox = self._get(box.sandbox_id)
+        if not self.isolated or not sandbox.child_pid:
+            # Unisolated, its 127.0.0.1 would be the host's.
+            raise SandboxRefused("previews need isolated sandboxes (a network of their own)")
+        return await netns.connect(sandbox.child_pid, port)
+
     def _get(self, sandbox_id: str) -> LocalSandbox:
         sandbox = self.sandboxes.get(sandbox_id)
         if sandbox is None:
@@ -641,15 +652,21 @@ class LocalProvider:
             return msg
         raise SandboxGone("no reply")
 
-    async def write_file(self, box: SandboxRecord, path: str, data: bytes) -> int:
-        async for msg in self._get(box.sandbox_id).request("write_file", deadline=120, path=path,
+    async def write_file(self, box: SandboxRecord, path: str, data: bytes, offset: int = 0) -> int:
+        async for msg in self._get(box.sandbox_id).request("write_file", deadline=120, path=path, offset=offset,
                                                            data=base64.b64encode(data).decode()):
-            return msg["size"]
+            return int(msg["size"])
         raise SandboxGone("no reply")
 
-    async def read_file(self, box: SandboxRecord, path: str) -> bytes:
-        async for msg in self._get(box.sandbox_id).request("read_file", deadline=120, path=path):
+    async def read_file(self, box: SandboxRecord, path: str, offset: int = 0, length: int = 0) -> bytes:
+        async for msg in self._get(box.sandbox_id).request("read_file", deadline=120, path=path, offset=offset,
+                                                           length=length, max_bytes=config.MAX_FILE_BYTES):
             return base64.b64decode(msg["data"])
+        raise SandboxGone("no reply")
+
+    async def move_file(self, box: SandboxRecord, path: str, to: str) -> int:
+        async for msg in self._get(box.sandbox_id).request("move_file", deadline=120, path=path, to=to):
+            return int(msg["size"])
         raise SandboxGone("no reply")
 
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
@@ -691,3 +708,4 @@ class _ProbeBox:
     compute_id = ""
     workspace_id = ""
     network = False
+    preview = False

@@ -1,0 +1,66 @@
+"""Public previews on a node: the edge's preview listener connects here,
+names a sandbox and a port (with the service token), and from then on bytes
+pass both ways (HTTP, WebSocket, anything over TCP).
+
+The connection to the port is made inside the sandbox's own network
+namespace (isolation/netns.py), whatever the caller names."""
+import asyncio
+import hmac
+
+from servicekit import config
+from servicekit.splice import splice
+from services.compute.adapters.base import SandboxGone, SandboxRefused
+
+HANDSHAKE_TIMEOUT_S = 10.0
+
+
+class PreviewListener:
+    """One per node: `{service token} {sandbox_id} {port}\\n` in; `ok\\n` or
+    `error <kind> <message>\\n` out; then the sandbox's port."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+        self.server: asyncio.Server | None = None
+
+    async def start(self, address: str) -> int:
+        """Listens at address (host:port, port 0 for any); the port it got."""
+        host, _, port = address.rpartition(":")
+        self.server = await asyncio.start_server(self._serve, host.strip("[]") or None, int(port or 0))
+        return self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            try:
+                line = await asyncio.wait_for(reader.readline(), HANDSHAKE_TIMEOUT_S)
+                token, sandbox_id, port = line.decode("ascii").split()
+                port = int(port)
+            except (ValueError, UnicodeDecodeError, asyncio.TimeoutError, asyncio.LimitOverrunError):
+                return await _refuse(writer, "invalid", "expected: <token> <sandbox_id> <port>")
+            expected = config.service_token()
+            if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+                return await _refuse(writer, "unauthenticated", "invalid service token")
+            try:
+                sock = await self.runtime.connect_preview(sandbox_id, port)
+            except SandboxRefused as exc:
+                return await _refuse(writer, "not_found" if exc.not_found else "invalid", str(exc))
+            except (SandboxGone, OSError) as exc:
+                return await _refuse(writer, "unavailable", f"nothing answers on port {port} in the sandbox "
+                                                            f"({exc.__class__.__name__})")
+            writer.write(b"ok\n")
+            upstream = await asyncio.open_connection(sock=sock)
+            await splice((reader, writer), upstream)
+        except (ConnectionError, OSError):
+            writer.close()
+
+
+async def _refuse(writer: asyncio.StreamWriter, kind: str, message: str) -> None:
+    writer.write(f"error {kind} {message}\n".encode())
+    try:
+        await writer.drain()
+    finally:
+        writer.close()

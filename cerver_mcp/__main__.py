@@ -1,0 +1,3 @@
+from cerver_mcp.server import main
+
+main()

@@ -1,0 +1,134 @@
+"""`cerver-mcp`: an MCP server over stdio (the official `mcp` SDK) with the
+tools of spec/001: cerver_session_list, cerver_session_peek and
+cerver_session_export read the sessions of the account that owns
+CERVER_API_TOKEN through the Cerver API at CERVER_API_URL (the embedded
+stack's by default) — the same data a human sees; secret_fetch resolves a
+name through the secrets backend CERVER_SECRETS_BACKEND names."""
+import os
+import sys
+import urllib.parse
+from typing import Any
+
+import aiohttp
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from cerver_mcp import secrets
+
+DEFAULT_API_URL = "http://127.0.0.1:8080"  # `make dev`'s edge
+COARSE = ("running", "idle", "ended")
+PAGE = 1000  # transcript entries per read (the API's most)
+TIMEOUT_S = 60.0
+
+server = MCPServer("cerver", instructions=(
+    "Cerver sessions are memory: list the sessions of your account, peek at the newest entries of one, "
+    "or export its whole transcript. secret_fetch returns a secret by its exact name."))
+
+
+async def secret_fetch(name: str) -> dict[str, Any]:
+    """{name, value, source} of the secret stored under exactly `name` in the
+    active backend; ValueError (a SecretsError) when it cannot be found, the
+    backend is unknown or its settings are missing."""
+    backend = secrets.from_env()
+    return {"name": name, "value": await backend.fetch(name), "source": backend.source}
+
+
+class Api:
+    """The Cerver REST API, as the owner of CERVER_API_TOKEN."""
+
+    def __init__(self, url: str, token: str):
+        self.url, self.token = url.rstrip("/"), token
+
+    async def get(self, path: str, **params) -> dict[str, Any]:
+        if not self.token:
+            raise ToolError("CERVER_API_TOKEN is not set: give cerver-mcp an API key (ck_…) of your account")
+        query = {k: str(v) for k, v in params.items() if v is not None}
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as http:
+                async with http.get(self.url + path, params=query,
+                                    headers={"Authorization": f"Bearer {self.token}"}) as r:
+                    body = await r.json(content_type=None)
+                    if r.status != 200:
+                        message = body.get("message") if isinstance(body, dict) else None
+                        raise ToolError(f"Cerver answered {r.status}: {message or 'no message'}")
+                    return body
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ToolError(f"Cerver at {self.url} did not answer ({exc.__class__.__name__})") from None
+
+
+def _api() -> Api:
+    return Api(os.environ.get("CERVER_API_URL", "") or DEFAULT_API_URL, os.environ.get("CERVER_API_TOKEN", ""))
+
+
+def _session_path(session_id: str) -> str:
+    if not session_id or len(session_id) > 200:
+        raise ToolError("session_id is a session's id, as cerver_session_list gives it")
+    return "/v2/sessions/" + urllib.parse.quote(session_id, safe="")
+
+
+def _entry(e: dict) -> dict[str, Any]:
+    return {k: e.get(k) for k in ("seq", "at", "role", "kind", "content")}
+
+
+@server.tool(name="cerver_session_list", structured_output=True)
+async def session_list(status: str | None = None, limit: int = 20) -> dict[str, Any]:
+    """The sessions of your account, newest first. status: running | idle |
+    ended (unset: all). limit: 1..200."""
+    if status and status not in COARSE:
+        raise ToolError(f"status must be one of {', '.join(COARSE)}")
+    if not 1 <= limit <= 200:
+        raise ToolError("limit must be 1..200")
+    page = await _api().get("/v2/sessions", state=status or None, limit=limit)
+    return {"sessions": [{k: s.get(k) for k in ("session_id", "session_name", "status", "state", "provider",
+                                                "task", "created_at", "updated_at", "transcript_count")}
+                         for s in page.get("sessions", [])]}
+
+
+@server.tool(name="cerver_session_peek", structured_output=True)
+async def session_peek(session_id: str, last_n: int = 20) -> dict[str, Any]:
+    """The newest last_n (1..1000) transcript entries of one session, oldest first."""
+    if not 1 <= last_n <= PAGE:
+        raise ToolError(f"last_n must be 1..{PAGE}")
+    s = await _api().get(_session_path(session_id), tail=last_n)
+    return {"session_id": s["session_id"], "session_name": s.get("session_name"), "status": s.get("status"),
+            "transcript_count": s.get("transcript_count"), "entries": [_entry(e) for e in s.get("transcript", [])]}
+
+
+@server.tool(name="cerver_session_export")
+async def session_export(session_id: str) -> str:
+    """One session's whole transcript as plain text, however long (read page
+    by page)."""
+    api, path = _api(), _session_path(session_id)
+    s = await api.get(path, tail=1)
+    lines = [f"# session {s['session_id']} ({s.get('session_name') or 'unnamed'}) · {s.get('status')} · "
+             f"{s.get('provider')} · {s.get('transcript_count', 0)} entries"]
+    after = 0
+    while True:
+        page = (await api.get(path, since=after, tail=PAGE)).get("transcript", [])
+        for e in page:
+            lines.append(f"\n[{e['seq']}] {e.get('at', '')} {e.get('role', '')}/{e.get('kind', '')}\n"
+                         f"{e.get('content', '')}")
+        if len(page) < PAGE:
+            return "\n".join(lines) + "\n"
+        after = page[-1]["seq"]
+
+
+@server.tool(name="secret_fetch", structured_output=True)
+async def secret_fetch_tool(name: str) -> dict[str, Any]:
+    """{name, value, source} of the secret stored under exactly this name in
+    the configured backend (source: env or infisical)."""
+    try:
+        return await secret_fetch(name)
+    except ValueError as exc:
+        raise ToolError(str(exc)) from None
+
+
+def main() -> None:
+    """The console script: checks the secrets backend's settings, then
+    serves MCP over stdio until the client closes it."""
+    try:
+        secrets.from_env()
+    except secrets.SecretsError as exc:
+        print(f"cerver-mcp: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    server.run("stdio")

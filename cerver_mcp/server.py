@@ -1,6 +1,6 @@
 """`cerver-mcp`: an MCP server over stdio (the official `mcp` SDK) with the
-tools of spec/001: cerver_session_list, cerver_session_peek and
-cerver_session_export read the sessions of the account that owns
+tools of spec/001: cerver_session_list, cerver_session_peek,
+cerver_session_export and cerver_session_search read the sessions of the account that owns
 CERVER_API_TOKEN through the Cerver API at CERVER_API_URL (the embedded
 stack's by default) — the same data a human sees; secret_fetch resolves a
 name through the secrets backend CERVER_SECRETS_BACKEND names."""
@@ -111,6 +111,18 @@ async def session_export(session_id: str) -> str:
         if len(page) < PAGE:
             return "\n".join(lines) + "\n"
         after = page[-1]["seq"]
+
+
+@server.tool(name="cerver_session_search", structured_output=True)
+async def session_search(query: str, limit: int = 20) -> dict[str, Any]:
+    """Transcript entries of your account's sessions that hold every word of
+    query, newest first, each with its session and a snippet (matches
+    marked **like this**). limit: 1..100."""
+    if not 1 <= limit <= 100:
+        raise ToolError("limit must be 1..100")
+    found = await _api().get("/v2/sessions/search", q=query, limit=limit)
+    return {"hits": [{k: h.get(k) for k in ("session_id", "session_name", "status", "seq", "at", "role", "kind",
+                                            "snippet")} for h in found.get("hits", [])]}
 
 
 @server.tool(name="secret_fetch", structured_output=True)

@@ -48,7 +48,8 @@ async def test_an_agent_lists_peeks_and_exports_its_accounts_sessions(api):
         assert status == 200, text
     async with Client(_server(CERVER_API_URL=api.base, CERVER_API_TOKEN=key)) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
-        assert {"cerver_session_list", "cerver_session_peek", "cerver_session_export", "secret_fetch"} <= tools
+        assert {"cerver_session_list", "cerver_session_peek", "cerver_session_export", "cerver_session_search",
+                "secret_fetch"} <= tools
         error, listed, _ = await _call(client, "cerver_session_list")
         ids = {s["session_id"] for s in listed["sessions"]}
         assert not error and mine in ids and theirs not in ids
@@ -61,6 +62,10 @@ async def test_an_agent_lists_peeks_and_exports_its_accounts_sessions(api):
         error, _, exported = await _call(client, "cerver_session_export", session_id=mine)
         assert not error and "echo first" in exported and "second\n" in exported and "note 1099" in exported
         assert exported.count("\n[") == peeked["transcript_count"] == 1106
+        error, found, _ = await _call(client, "cerver_session_search", query="note 1099", limit=3)
+        assert not error and found["hits"][0]["session_id"] == mine and "**1099**" in found["hits"][0]["snippet"]
+        error, found, _ = await _call(client, "cerver_session_search", query="yours")
+        assert not error and found["hits"] == []  # another account's words never match
         # Another account's session is as unknown as one that does not exist.
         for session_id in (theirs, "00000000-0000-0000-0000-000000000000", "../computes"):
             error, _, text = await _call(client, "cerver_session_peek", session_id=session_id)

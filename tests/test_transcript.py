@@ -185,3 +185,38 @@ async def test_transcripts_of_any_size_stay_readable(api):
     assert len(contents) == 100 and all(c.startswith(f"{i:03d}") and len(c) == 1_000_000
                                         for i, c in enumerate(contents))
     assert time.monotonic() - started < 300
+
+
+async def test_transcripts_are_searchable_within_the_account(api):
+    """Full-text search (FTS5 or tsvector), in step with every append:
+    every word must match, newest first, paged, with snippets; another
+    account's transcripts never match."""
+    key, other = await api.login(), await api.login()
+    _, s, _, _ = await api.call("POST", "/v2/sessions", {"session_name": "search-a", "session_type": "transcript"},
+                                key=key)
+    sid = s["session_id"]
+    entries = [{"role": "user", "kind": "text", "content": f"deploy the zephyrine service, attempt {i}"}
+               for i in range(5)] + [{"role": "assistant", "kind": "text", "content": "Zephyrine: rollback done"}]
+    assert (await api.call("POST", f"/v2/sessions/{sid}/transcript", {"entries": entries}, key=key))[0] == 200
+    _, theirs, _, _ = await api.call("POST", "/v2/sessions", {"session_type": "transcript"}, key=other)
+    await api.call("POST", f"/v2/sessions/{theirs['session_id']}/transcript",
+                   {"entries": [{"role": "user", "kind": "text", "content": "zephyrine secret plans"}]}, key=other)
+    status, found, text, _ = await api.call("GET", "/v2/sessions/search?q=ZEPHYRINE&limit=4", key=key)
+    assert status == 200, text
+    hits = found["hits"]
+    assert [h["seq"] for h in hits] == [6, 5, 4, 3] and all(h["session_id"] == sid for h in hits)
+    assert hits[0]["snippet"] == "**Zephyrine**: rollback done" and hits[0]["session_name"] == "search-a"
+    assert "**zephyrine**" in hits[1]["snippet"] and hits[1]["role"] == "user" and hits[1]["at"]
+    _, more, _, _ = await api.call("GET", f"/v2/sessions/search?q=zephyrine&limit=4&cursor={found['next_cursor']}",
+                                   key=key)
+    assert [h["seq"] for h in more["hits"]] == [2, 1] and more["next_cursor"] == ""
+    _, both, _, _ = await api.call("GET", "/v2/sessions/search?q=zephyrine+attempt+3", key=key)  # every word
+    assert [h["seq"] for h in both["hits"]] == [4]
+    _, theirs_found, _, _ = await api.call("GET", "/v2/sessions/search?q=zephyrine", key=other)
+    assert [h["session_id"] for h in theirs_found["hits"]] == [theirs["session_id"]]
+    # FTS syntax in a query is just words; nothing but words is a 400.
+    for q in ('zephyrine" OR "plans', "zephyrine*", "NEAR(zephyrine plans)", "content:plans"):
+        status, body, text, _ = await api.call("GET", f"/v2/sessions/search?q={q}", key=key)
+        assert status == 200 and all(h["session_id"] == sid for h in body["hits"]), (q, text)
+    for q in ("", "%20", "%2A%2A"):
+        assert (await api.call("GET", f"/v2/sessions/search?q={q}", key=key))[0] == 400, q

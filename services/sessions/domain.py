@@ -38,6 +38,8 @@ IDEMPOTENCY_TTL = timedelta(days=1)
 DEFAULT_TIMEOUT_MINUTES = 20  # of compute-attached time; pausing stops the clock
 DEFAULT_PAUSED_RETENTION_S = 7 * 24 * 3600  # how long a paused session stays resumable
 DEFAULT_TAIL = 50
+SEARCH_WORD = re.compile(r"\w+")  # what a search matches on: words, in either engine
+MAX_SEARCH_WORDS = 32
 MAX_ENTRIES = 1000  # per read or per batch append
 MAX_CONTENT_CHARS = 1_000_000
 MAX_LIST = 200
@@ -136,6 +138,15 @@ class Sessions:
         else:
             transcript = await self.store.transcript(session_id, tail=min(tail or DEFAULT_TAIL, MAX_ENTRIES))
         return row, transcript, await self.store.events(session_id)
+
+    async def search(self, q: str, limit: int, cursor: str) -> tuple[list[dict], str]:
+        """Entries of the caller's sessions that hold every word of q, newest first."""
+        words = SEARCH_WORD.findall(q)[:MAX_SEARCH_WORDS]
+        if not words:
+            raise errors.invalid("q needs at least one word", "q")
+        limit = limit or 20
+        rows = await self.store.search(auth.account_id(), words, limit + 1, int(cursor) if cursor else None)
+        return rows[:limit], (str(rows[limit - 1]["id"]) if len(rows) > limit else "")
 
     async def page(self, limit: int, cursor: str, status: str, state: str, name: str):
         if not 0 <= limit <= MAX_LIST:

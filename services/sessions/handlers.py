@@ -5,6 +5,7 @@ from cerver.v2 import compute_pb2
 from cerver.v2 import sessions_pb2 as pb
 from cerver.v2 import sessions_pb2_grpc
 from servicekit import errors
+from servicekit.clock import to_timestamp
 from services.sessions import metrics, views
 from services.sessions.domain import Sessions
 
@@ -18,6 +19,12 @@ class SessionHandlers(sessions_pb2_grpc.SessionServiceServicer):
 
     async def CreateSession(self, request, context):
         return self._view(await self.sessions.create(request))
+
+    async def SearchSessions(self, request, context):
+        hits, cursor = await self.sessions.search(request.q, request.limit, request.cursor)
+        return pb.SearchSessionsResponse(next_cursor=cursor, hits=[pb.SearchHit(
+            session_id=h["session_id"], session_name=h["session_name"], status=h["status"], seq=h["seq"],
+            at=to_timestamp(h["at"]), role=h["role"], kind=h["kind"], snippet=h["snippet"]) for h in hits])
 
     async def ListSessions(self, request, context):
         rows, cursor = await self.sessions.page(request.limit, request.cursor, request.status, request.state,

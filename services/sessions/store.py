@@ -6,12 +6,13 @@ import functools
 import json
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Float, Index, Integer, UniqueConstraint, and_, bindparam, case, delete, func, or_, update
+from sqlalchemy import (Float, Index, Integer, UniqueConstraint, and_, bindparam, case, delete, func, or_, text,
+                        update)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
 
 from servicekit.clock import now
-from servicekit.db import Database, insert_rows, insert_statement, utc_field
+from servicekit.db import Database, UTCDateTime, insert_rows, insert_statement, utc_field
 
 
 class SessionRow(SQLModel, table=True):
@@ -62,7 +63,10 @@ class SessionRow(SQLModel, table=True):
 
 class TranscriptRow(SQLModel, table=True):
     __tablename__ = "sessions_transcript"
-    __table_args__ = (UniqueConstraint("session_id", "seq", name="uq_transcript_session_seq"),)
+    # Search on PostgreSQL (SQLite's FTS5 table lives beside: migration 0003).
+    __table_args__ = (UniqueConstraint("session_id", "seq", name="uq_transcript_session_seq"),
+                      Index("ix_sessions_transcript_search", text("to_tsvector('simple', content)"),
+                            postgresql_using="gin").ddl_if(dialect="postgresql"))
 
     id: int | None = Field(default=None, primary_key=True)
     session_id: str
@@ -190,6 +194,26 @@ def _append_statement(params: frozenset[str], settle: bool):
             .where(_c.session_id == bindparam("p_session_id"), _c.account_id == bindparam("p_account_id"))
             .values(**values).returning(*_c))
 
+
+_SEARCH_COLUMNS = "t.id, t.session_id, s.session_name, s.status, t.seq, t.at, t.role, t.kind"
+_SEARCH_SQLITE = text(f"""
+    SELECT {_SEARCH_COLUMNS}, snippet(sessions_transcript_fts, 0, '**', '**', '…', 24) AS snippet
+    FROM sessions_transcript_fts f
+    JOIN sessions_transcript t ON t.id = f.rowid
+    JOIN sessions_session s ON s.session_id = t.session_id
+    WHERE sessions_transcript_fts MATCH :query AND s.account_id = :account_id AND t.id < :before
+    ORDER BY t.id DESC LIMIT :limit""").columns(at=UTCDateTime)
+# ts_headline reads the whole text: it is given the first 64 KiB of an entry.
+_SEARCH_POSTGRES = text(f"""
+    SELECT {_SEARCH_COLUMNS},
+           ts_headline('simple', left(t.content, 65536), q,
+                       'StartSel=**, StopSel=**, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "')
+           AS snippet
+    FROM sessions_transcript t
+    JOIN sessions_session s ON s.session_id = t.session_id,
+         plainto_tsquery('simple', :query) q
+    WHERE to_tsvector('simple', t.content) @@ q AND s.account_id = :account_id AND t.id < :before
+    ORDER BY t.id DESC LIMIT :limit""").columns(at=UTCDateTime)
 
 _GET = SessionRow.__table__.select().where(_c.session_id == bindparam("p_session_id"),
                                            _c.account_id == bindparam("p_account_id"))
@@ -330,6 +354,20 @@ class SessionStore:
         q = q.order_by(col(SessionRow.created_at).desc(), col(SessionRow.session_id).desc()).limit(limit)
         async with self.db.session() as s:
             return list((await s.exec(q)).all())
+
+    async def search(self, account_id: str, words: list[str], limit: int, before: int | None) -> list[dict]:
+        """Transcript entries of the account's sessions holding every word,
+        newest first (append order), from before an entry id (a page's
+        cursor): each with its session and a snippet, matches in **."""
+        params = dict(account_id=account_id, limit=limit, before=before if before is not None else 2 ** 62)
+        if self.db.is_sqlite:
+            # Each word quoted: FTS5's own syntax (NEAR, *, column filters) stays out of reach.
+            params["query"] = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+            sql = _SEARCH_SQLITE
+        else:
+            params["query"] = " ".join(words)
+            sql = _SEARCH_POSTGRES
+        return await self.db.run(lambda conn: [dict(r) for r in conn.execute(sql, params).mappings().all()])
 
     async def with_compute(self, account_id: str) -> int:
         """Sessions of an account that hold a sandbox."""

@@ -56,6 +56,44 @@ class ListSessionsRequest(_message.Message):
     name: str
     def __init__(self, limit: _Optional[int] = ..., cursor: _Optional[str] = ..., status: _Optional[str] = ..., state: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
+class SearchSessionsRequest(_message.Message):
+    __slots__ = ("q", "limit", "cursor")
+    Q_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    q: str
+    limit: int
+    cursor: str
+    def __init__(self, q: _Optional[str] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class SearchHit(_message.Message):
+    __slots__ = ("session_id", "session_name", "status", "seq", "at", "role", "kind", "snippet")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SNIPPET_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    session_name: str
+    status: str
+    seq: int
+    at: _timestamp_pb2.Timestamp
+    role: str
+    kind: str
+    snippet: str
+    def __init__(self, session_id: _Optional[str] = ..., session_name: _Optional[str] = ..., status: _Optional[str] = ..., seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., role: _Optional[str] = ..., kind: _Optional[str] = ..., snippet: _Optional[str] = ...) -> None: ...
+
+class SearchSessionsResponse(_message.Message):
+    __slots__ = ("hits", "next_cursor")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
+    next_cursor: str
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
+
 class ListSessionsResponse(_message.Message):
     __slots__ = ("sessions", "next_cursor")
     SESSIONS_FIELD_NUMBER: _ClassVar[int]

@@ -46,6 +46,11 @@ class SessionServiceStub:
                 request_serializer=cerver_dot_v2_dot_sessions__pb2.ResolvePreviewRequest.SerializeToString,
                 response_deserializer=cerver_dot_v2_dot_sessions__pb2.PreviewTarget.FromString,
                 _registered_method=True)
+        self.SearchSessions = channel.unary_unary(
+                '/cerver.v2.SessionService/SearchSessions',
+                request_serializer=cerver_dot_v2_dot_sessions__pb2.SearchSessionsRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_sessions__pb2.SearchSessionsResponse.FromString,
+                _registered_method=True)
         self.ListSessions = channel.unary_unary(
                 '/cerver.v2.SessionService/ListSessions',
                 request_serializer=cerver_dot_v2_dot_sessions__pb2.ListSessionsRequest.SerializeToString,
@@ -160,6 +165,15 @@ class SessionServiceServicer:
     def ResolvePreview(self, request, context):
         """Where a public preview's host name leads: the edge's preview listener
         asks for each connection.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchSessions(self, request, context):
+        """Full-text search over the transcripts of the caller's account: the
+        entries that hold every word of q, newest first, each with a snippet
+        (matches marked **like this**) and its session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -318,6 +332,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     request_deserializer=cerver_dot_v2_dot_sessions__pb2.ResolvePreviewRequest.FromString,
                     response_serializer=cerver_dot_v2_dot_sessions__pb2.PreviewTarget.SerializeToString,
             ),
+            'SearchSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchSessions,
+                    request_deserializer=cerver_dot_v2_dot_sessions__pb2.SearchSessionsRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_sessions__pb2.SearchSessionsResponse.SerializeToString,
+            ),
             'ListSessions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSessions,
                     request_deserializer=cerver_dot_v2_dot_sessions__pb2.ListSessionsRequest.FromString,
@@ -473,6 +492,33 @@ class SessionService:
             '/cerver.v2.SessionService/ResolvePreview',
             cerver_dot_v2_dot_sessions__pb2.ResolvePreviewRequest.SerializeToString,
             cerver_dot_v2_dot_sessions__pb2.PreviewTarget.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cerver.v2.SessionService/SearchSessions',
+            cerver_dot_v2_dot_sessions__pb2.SearchSessionsRequest.SerializeToString,
+            cerver_dot_v2_dot_sessions__pb2.SearchSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -20,6 +20,9 @@ async def test_transcript_only_sessions_both_ways(api):
     assert status == 409
     status, _, _, _ = await api.call("POST", "/v2/sessions", {"compute": 7}, key=key)
     assert status == 400
+    # spec/004's harnesses only; the error lists them.
+    status, body, _, _ = await api.call("POST", "/v2/sessions", {"compute": None, "harness": "gemini"}, key=key)
+    assert status == 400 and "claude, codex, grok, anthropic, openai, xai" in body["message"], body
 
 
 async def test_append_and_read_tail_since_full(api):

@@ -4,18 +4,21 @@ cerver_session_export and cerver_session_search read the sessions of the account
 CERVER_API_TOKEN through the Cerver API at CERVER_API_URL (the embedded
 stack's by default) — the same data a human sees; secret_fetch resolves a
 name through the secrets backend CERVER_SECRETS_BACKEND names."""
+import hmac
 import os
 import sys
 import urllib.parse
 from typing import Any
 
 import aiohttp
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from cerver_mcp import secrets
+from servicekit import auth, config
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"  # `make dev`'s edge
+edge_api_url = DEFAULT_API_URL  # over HTTP: the hosting edge's own address (cerver_mcp.http)
 COARSE = ("running", "idle", "ended")
 PAGE = 1000  # transcript entries per read (the API's most)
 TIMEOUT_S = 60.0
@@ -56,7 +59,24 @@ class Api:
             raise ToolError(f"Cerver at {self.url} did not answer ({exc.__class__.__name__})") from None
 
 
-def _api() -> Api:
+def _edge_account(ctx: Context) -> str | None:
+    """Over HTTP (the edge's /mcp), the account the edge authenticated, as
+    it vouches with the service token; None over stdio."""
+    headers = ctx.headers
+    if headers is None:
+        return None
+    vouched = headers.get(auth.SERVICE_TOKEN_HEADER, "")
+    if not config.service_token() or not hmac.compare_digest(vouched.encode(), config.service_token().encode()):
+        raise ToolError("not called through the Cerver edge")
+    return headers.get(auth.ACCOUNT_HEADER, "")
+
+
+def _api(ctx: Context) -> Api:
+    """The API as the caller: over HTTP with the key the edge checked,
+    over stdio with CERVER_API_TOKEN."""
+    if _edge_account(ctx) is not None:
+        key = ctx.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return Api(edge_api_url, key)
     return Api(os.environ.get("CERVER_API_URL", "") or DEFAULT_API_URL, os.environ.get("CERVER_API_TOKEN", ""))
 
 
@@ -71,34 +91,34 @@ def _entry(e: dict) -> dict[str, Any]:
 
 
 @server.tool(name="cerver_session_list", structured_output=True)
-async def session_list(status: str | None = None, limit: int = 20) -> dict[str, Any]:
+async def session_list(ctx: Context, status: str | None = None, limit: int = 20) -> dict[str, Any]:
     """The sessions of your account, newest first. status: running | idle |
     ended (unset: all). limit: 1..200."""
     if status and status not in COARSE:
         raise ToolError(f"status must be one of {', '.join(COARSE)}")
     if not 1 <= limit <= 200:
         raise ToolError("limit must be 1..200")
-    page = await _api().get("/v2/sessions", state=status or None, limit=limit)
+    page = await _api(ctx).get("/v2/sessions", state=status or None, limit=limit)
     return {"sessions": [{k: s.get(k) for k in ("session_id", "session_name", "status", "state", "provider",
                                                 "task", "created_at", "updated_at", "transcript_count")}
                          for s in page.get("sessions", [])]}
 
 
 @server.tool(name="cerver_session_peek", structured_output=True)
-async def session_peek(session_id: str, last_n: int = 20) -> dict[str, Any]:
+async def session_peek(ctx: Context, session_id: str, last_n: int = 20) -> dict[str, Any]:
     """The newest last_n (1..1000) transcript entries of one session, oldest first."""
     if not 1 <= last_n <= PAGE:
         raise ToolError(f"last_n must be 1..{PAGE}")
-    s = await _api().get(_session_path(session_id), tail=last_n)
+    s = await _api(ctx).get(_session_path(session_id), tail=last_n)
     return {"session_id": s["session_id"], "session_name": s.get("session_name"), "status": s.get("status"),
             "transcript_count": s.get("transcript_count"), "entries": [_entry(e) for e in s.get("transcript", [])]}
 
 
 @server.tool(name="cerver_session_export")
-async def session_export(session_id: str) -> str:
+async def session_export(ctx: Context, session_id: str) -> str:
     """One session's whole transcript as plain text, however long (read page
     by page)."""
-    api, path = _api(), _session_path(session_id)
+    api, path = _api(ctx), _session_path(session_id)
     s = await api.get(path, tail=1)
     lines = [f"# session {s['session_id']} ({s.get('session_name') or 'unnamed'}) · {s.get('status')} · "
              f"{s.get('provider')} · {s.get('transcript_count', 0)} entries"]
@@ -114,21 +134,26 @@ async def session_export(session_id: str) -> str:
 
 
 @server.tool(name="cerver_session_search", structured_output=True)
-async def session_search(query: str, limit: int = 20) -> dict[str, Any]:
+async def session_search(ctx: Context, query: str, limit: int = 20) -> dict[str, Any]:
     """Transcript entries of your account's sessions that hold every word of
     query, newest first, each with its session and a snippet (matches
     marked **like this**). limit: 1..100."""
     if not 1 <= limit <= 100:
         raise ToolError("limit must be 1..100")
-    found = await _api().get("/v2/sessions/search", q=query, limit=limit)
+    found = await _api(ctx).get("/v2/sessions/search", q=query, limit=limit)
     return {"hits": [{k: h.get(k) for k in ("session_id", "session_name", "status", "seq", "at", "role", "kind",
                                             "snippet")} for h in found.get("hits", [])]}
 
 
 @server.tool(name="secret_fetch", structured_output=True)
-async def secret_fetch_tool(name: str) -> dict[str, Any]:
+async def secret_fetch_tool(ctx: Context, name: str) -> dict[str, Any]:
     """{name, value, source} of the secret stored under exactly this name in
     the configured backend (source: env or infisical)."""
+    account = _edge_account(ctx)
+    if account is not None and account not in config.mcp_secret_accounts():
+        # Over HTTP the backend is the deployment's: only its operators' accounts read it.
+        raise ToolError("secret_fetch over /mcp is open only to the accounts in CERVER_MCP_SECRET_ACCOUNTS; "
+                        "run cerver-mcp locally to read your own secrets")
     try:
         return await secret_fetch(name)
     except ValueError as exc:

@@ -10,7 +10,8 @@ import grpc
 from aiohttp import web, web_protocol, web_server
 from google.rpc import status_pb2
 
-from gateway import BACKENDS, DESCRIPTOR_SET, DEVICE_PAGE, openapi, routes
+from gateway import BACKENDS, DESCRIPTOR_SET, DEVICE_PAGE, mcp, openapi, routes
+from gateway.mcp import McpRoute
 from gateway.transcode import HTTP_STATUS, BadRequest, build_request, status_json, to_json
 from servicekit import config, errors, limits, peers
 
@@ -59,12 +60,14 @@ class Edge:
         self.docs = json.dumps(openapi.document(self.routes, comments, limits.documented_bounds()), separators=(",", ":")).encode()
         self.index = json.dumps(openapi.index(self.routes, comments), separators=(",", ":")).encode()
         self.device_page = DEVICE_PAGE.read_bytes()
+        self.mcp = McpRoute()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self.json_errors])
         for path, handler in zip(OWN_PAGES, (self.handle_index, self.handle_docs, self.handle_device_page,
                                              self.handle_relay_socket)):
             app.router.add_get(path, handler)
+        app.router.add_route("*", mcp.PATH, self.mcp.handle)
         # [\s\S]: a path with a newline (%0A) is still ours to answer.
         app.router.add_route("*", r"/{tail:[\s\S]*}", self.handle_rpc)
         app.on_cleanup.append(self._close)
@@ -91,9 +94,11 @@ class Edge:
         runner = _JsonErrorRunner(self.app(), handler_cancellation=True, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
+        await self.mcp.start(f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}")
         return runner
 
     async def _close(self, _app) -> None:
+        await self.mcp.close()
         await peers.close_all()
 
     async def handle_index(self, request: web.Request) -> web.Response:

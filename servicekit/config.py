@@ -66,6 +66,13 @@ def node_addrs() -> list[str]:
     return [a.strip() for a in peer_addr(NODE).split(",") if a.strip()]
 
 
+def mcp_secret_accounts() -> set[str]:
+    """CERVER_MCP_SECRET_ACCOUNTS: the accounts (ids, comma-separated) that
+    may call secret_fetch over the edge's /mcp, which reads the deployment's
+    own backend: its operators. Empty: nobody."""
+    return {a.strip() for a in env("CERVER_MCP_SECRET_ACCOUNTS").split(",") if a.strip()}
+
+
 def preview_addr() -> str:
     """The embedded edge's preview listener (CERVER_PREVIEW_ADDR, host:port);
     empty: it serves none."""

@@ -120,3 +120,44 @@ def test_missing_backend_settings_stop_it_at_start_with_a_clear_message():
         done = subprocess.run([str(SCRIPT)], env={**env, **extra}, input="", capture_output=True, text=True,
                               timeout=60)
         assert done.returncode == 2 and said in done.stderr, done.stderr
+
+
+async def test_the_edge_serves_the_same_tools_over_streamable_http(api, monkeypatch):
+    """/mcp on the edge, authenticated by the caller's key: the account's
+    sessions only (a caller cannot vouch for another account), and
+    secret_fetch only for the deployment's operators."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def login() -> tuple[str, str]:
+        status, body, text, _ = await api.call("POST", "/v2/auth/login", {"email": f"mcp-{os.urandom(4).hex()}@x.io"})
+        assert status == 200, text
+        return body["api_key"], body["account_id"]
+
+    (key, account), (other, other_account) = await login(), await login()
+    mine = await _session(api, key, "mcp-http", "echo over http")
+    theirs = await _session(api, other, "mcp-http-theirs", "echo theirs")
+    monkeypatch.setenv("OPERATOR_TOKEN", "op-secret")
+    # Forged vouching headers are dropped: the key decides the account.
+    headers = {"Authorization": f"Bearer {key}", "X-Cerver-Account-Id": other_account,
+               "X-Cerver-Service-Token": "guess"}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+        async with Client(streamable_http_client(api.base + "/mcp", http_client=http)) as client:
+            assert "cerver_session_search" in {t.name for t in (await client.list_tools()).tools}
+            error, listed, _ = await _call(client, "cerver_session_list", limit=200)
+            ids = {s["session_id"] for s in listed["sessions"]}
+            assert not error and mine in ids and theirs not in ids
+            error, peeked, _ = await _call(client, "cerver_session_peek", session_id=mine, last_n=1)
+            assert not error and peeked["entries"][0]["content"] == "over http\n"
+            error, _, text = await _call(client, "cerver_session_peek", session_id=theirs)
+            assert error and "404" in text
+            error, _, text = await _call(client, "secret_fetch", name="OPERATOR_TOKEN")
+            assert error and "CERVER_MCP_SECRET_ACCOUNTS" in text and "op-secret" not in text
+            monkeypatch.setenv("CERVER_MCP_SECRET_ACCOUNTS", f"acct_none,{account}")
+            error, got, _ = await _call(client, "secret_fetch", name="OPERATOR_TOKEN")
+            assert not error and got == {"name": "OPERATOR_TOKEN", "value": "op-secret", "source": "env"}
+    for auth_header in ({}, {"Authorization": "Bearer ck_not_a_key"}):
+        async with api.http.post(api.base + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                                 headers=auth_header) as r:
+            body = await r.json()
+            assert r.status == 401 and body["code"] == 16 and r.headers["WWW-Authenticate"] == "Bearer", body

@@ -14,7 +14,7 @@ import aiohttp
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from cerver_mcp import secrets
+from servicekit import secrets
 from servicekit import auth, config
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"  # `make dev`'s edge

@@ -66,6 +66,12 @@ def node_addrs() -> list[str]:
     return [a.strip() for a in peer_addr(NODE).split(",") if a.strip()]
 
 
+def llm_timeout_s() -> float:
+    """A model turn's timeout per vendor request (CERVER_LLM_TIMEOUT_S; the
+    SDKs retry rate limits, timeouts and outages twice, with backoff)."""
+    return env_float("CERVER_LLM_TIMEOUT_S", 300.0)
+
+
 def mcp_secret_accounts() -> set[str]:
     """CERVER_MCP_SECRET_ACCOUNTS: the accounts (ids, comma-separated) that
     may call secret_fetch over the edge's /mcp, which reads the deployment's

@@ -84,14 +84,6 @@ async def test_gateway_paths_are_the_same_rpcs(api):
     assert (await api.call("DELETE", f"/gateway/sessions/{sid}", key=key))[1]["status"] == "terminated"
 
 
-async def test_unimplemented_rpc_is_501(api):
-    key = await api.login()
-    _, s, _, _ = await api.call("POST", "/v2/sessions", {"session_type": "transcript"}, key=key)
-    status, body, _, _ = await api.call("POST", f"/v2/sessions/{s['session_id']}/run-llm",
-                                        {"model": "m", "input": "x"}, key=key)
-    assert status == 501 and body["code"] == 12
-
-
 async def test_json_fields_come_in_field_number_order(api):
     """As Envoy's transcoder prints them, defaults included."""
     key = await api.login()

@@ -25,7 +25,7 @@ from servicekit.clock import from_timestamp, now
 from servicekit.quotas import Quotas
 from services.compute.adapters.base import DirectoryUnavailable, RunEvent, SandboxGone, SandboxRefused
 from services.node import client as node_client
-from services.sessions import metrics, previews
+from services.sessions import llm, metrics, previews
 from services.sessions.store import (ENDED, EventRow, IdempotencyConflict, SessionRow, SessionStore, decode_cursor,
                                      encode_cursor)
 from services.sessions.views import dump, load, previewable
@@ -138,6 +138,45 @@ class Sessions:
         else:
             transcript = await self.store.transcript(session_id, tail=min(tail or DEFAULT_TAIL, MAX_ENTRIES))
         return row, transcript, await self.store.events(session_id)
+
+    async def model_turn(self, session_id: str, req: pb.RunLlmRequest) -> AsyncIterator:
+        """A run-llm turn: the reply's text as it comes, then (the session,
+        the RunLlmResponse) once the turn is in the transcript. Nothing is
+        appended for a turn that fails."""
+        row = await self.get(session_id)
+        if row.status in ENDED:
+            raise errors.conflict(f"session {session_id} is {row.status}; start a new one (or spawn from it)")
+        harness = llm.harness_for(req.model, row.harness)
+        system, messages = llm.conversation(await self.store.transcript(session_id, tail=llm.HISTORY), req.system)
+        if messages and messages[-1]["role"] == "user":
+            messages[-1]["content"] += "\n\n" + req.input
+        else:
+            messages.append({"role": "user", "content": req.input})
+        max_tokens = req.max_tokens if req.HasField("max_tokens") else llm.DEFAULT_MAX_TOKENS
+        with tracer.start_as_current_span(metrics.LLM, attributes={
+                metrics.SESSION_ATTR: session_id, "cerver.harness": harness, "gen_ai.request.model": req.model}) as span:
+            async for piece in llm.stream(harness, req.model, system, messages, max_tokens):
+                if isinstance(piece, llm.Turn):
+                    turn = piece
+                else:
+                    yield piece
+            span.set_attributes({"gen_ai.usage.input_tokens": turn.input_tokens,
+                                 "gen_ai.usage.output_tokens": turn.output_tokens})
+        duration, cost = round(telemetry.span_ms(span), 2), llm.cost_usd(harness, req.model, turn)
+        usage = pb.LlmUsage(input_tokens=turn.input_tokens, output_tokens=turn.output_tokens)
+        meta = {"model": req.model, "harness": harness, "input_tokens": turn.input_tokens,
+                "output_tokens": turn.output_tokens, "cost_usd": round(cost, 8), "duration_ms": duration,
+                "stop_reason": turn.stop_reason}
+        appended = await self.store.append(row.account_id, session_id, [
+            dict(at=now(), role="user", kind="text", content=req.input, metadata_json="{}"),
+            dict(at=now(), role="assistant", kind="text", content=turn.output, metadata_json=json.dumps(meta))],
+            interactions=1, model_turn=(turn.input_tokens, turn.output_tokens, cost))
+        if appended is None:
+            raise errors.not_found("session", session_id)
+        seqs, updated = appended
+        yield updated, pb.RunLlmResponse(session_id=session_id, model=req.model, output=turn.output,
+                                         duration_ms=duration, harness=harness, usage=usage, cost_usd=round(cost, 8),
+                                         stop_reason=turn.stop_reason, seq=seqs[-1])
 
     async def search(self, q: str, limit: int, cursor: str) -> tuple[list[dict], str]:
         """Entries of the caller's sessions that hold every word of q, newest first."""

@@ -1,10 +1,8 @@
 """SessionService RPCs: validate, call the domain, shape the reply."""
-import grpc
 
 from cerver.v2 import compute_pb2
 from cerver.v2 import sessions_pb2 as pb
 from cerver.v2 import sessions_pb2_grpc
-from servicekit import errors
 from servicekit.clock import to_timestamp
 from services.sessions import metrics, views
 from services.sessions.domain import Sessions
@@ -76,9 +74,14 @@ class SessionHandlers(sessions_pb2_grpc.SessionServiceServicer):
             yield piece
 
     async def RunLlm(self, request, context):
-        raise errors.ServiceError(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "run-llm is not available on this deployment: no model harness is configured")
+        async for piece in self.sessions.model_turn(request.session_id, request):
+            if isinstance(piece, tuple):
+                return piece[1]
+
+    async def RunLlmStream(self, request, context):
+        async for piece in self.sessions.model_turn(request.session_id, request):
+            yield pb.LlmEvent(type="done", turn=piece[1]) if isinstance(piece, tuple) else \
+                pb.LlmEvent(type="delta", text=piece)
 
     async def AppendInput(self, request, context):
         entry = pb.EntryInput(role=request.role, kind=request.kind, content=request.content,

@@ -13,6 +13,7 @@ from servicekit.telemetry import span_ms
 
 SESSION_ATTR = "cerver.session_id"
 PROVISION, EXEC, STREAM_OPEN = "session.provision", "session.exec", "session.stream_open"
+LLM = "session.llm"  # a model turn (run-llm)
 IDLE_AFTER = timedelta(minutes=15)
 
 
@@ -64,13 +65,16 @@ def compute_seconds(row) -> float:
 def view(row) -> pb.SessionMetrics:
     length_ms = ((row.ended_at or now()) - row.created_at).total_seconds() * 1000
     score = engagement(row.exec_count, row.interaction_count, length_ms)
-    cost = (row.price_per_session if row.session_type == "compute" else 0.0) + row.price_per_second * compute_seconds(row)
+    cost = (row.price_per_session if row.session_type == "compute" else 0.0) + \
+        row.price_per_second * compute_seconds(row) + row.llm_cost_usd
     m = pb.SessionMetrics(
         total_exec_count=row.exec_count, total_stream_count=row.stream_count,
         interaction_count=row.interaction_count, session_length_ms=round(length_ms, 1),
         cost_estimate_usd=round(cost, 6), uptime_percent=row.uptime_percent,
         predicted_startup_ms=row.predicted_startup_ms, engagement_score=score,
-        engagement_label=engagement_label(score, row))
+        engagement_label=engagement_label(score, row), llm_turn_count=row.llm_turns,
+        llm_input_tokens=row.llm_input_tokens, llm_output_tokens=row.llm_output_tokens,
+        llm_cost_usd=round(row.llm_cost_usd, 6))
     if row.provision_ms is not None:
         m.provision_time_ms = round(row.provision_ms, 2)
     if row.first_exec_at is not None:

@@ -145,7 +145,7 @@ class SessionEvent(_message.Message):
     def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[str] = ..., detail: _Optional[str] = ..., from_status: _Optional[str] = ..., to_status: _Optional[str] = ...) -> None: ...
 
 class SessionMetrics(_message.Message):
-    __slots__ = ("provision_time_ms", "time_to_first_exec_ms", "last_exec_latency_ms", "average_exec_latency_ms", "average_stream_open_latency_ms", "total_exec_count", "total_stream_count", "interaction_count", "session_length_ms", "cost_estimate_usd", "uptime_percent", "predicted_startup_ms", "engagement_score", "engagement_label")
+    __slots__ = ("provision_time_ms", "time_to_first_exec_ms", "last_exec_latency_ms", "average_exec_latency_ms", "average_stream_open_latency_ms", "total_exec_count", "total_stream_count", "interaction_count", "session_length_ms", "cost_estimate_usd", "uptime_percent", "predicted_startup_ms", "engagement_score", "engagement_label", "llm_turn_count", "llm_input_tokens", "llm_output_tokens", "llm_cost_usd")
     PROVISION_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     TIME_TO_FIRST_EXEC_MS_FIELD_NUMBER: _ClassVar[int]
     LAST_EXEC_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
@@ -160,6 +160,10 @@ class SessionMetrics(_message.Message):
     PREDICTED_STARTUP_MS_FIELD_NUMBER: _ClassVar[int]
     ENGAGEMENT_SCORE_FIELD_NUMBER: _ClassVar[int]
     ENGAGEMENT_LABEL_FIELD_NUMBER: _ClassVar[int]
+    LLM_TURN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LLM_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    LLM_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    LLM_COST_USD_FIELD_NUMBER: _ClassVar[int]
     provision_time_ms: float
     time_to_first_exec_ms: float
     last_exec_latency_ms: float
@@ -174,7 +178,11 @@ class SessionMetrics(_message.Message):
     predicted_startup_ms: float
     engagement_score: float
     engagement_label: str
-    def __init__(self, provision_time_ms: _Optional[float] = ..., time_to_first_exec_ms: _Optional[float] = ..., last_exec_latency_ms: _Optional[float] = ..., average_exec_latency_ms: _Optional[float] = ..., average_stream_open_latency_ms: _Optional[float] = ..., total_exec_count: _Optional[int] = ..., total_stream_count: _Optional[int] = ..., interaction_count: _Optional[int] = ..., session_length_ms: _Optional[float] = ..., cost_estimate_usd: _Optional[float] = ..., uptime_percent: _Optional[float] = ..., predicted_startup_ms: _Optional[float] = ..., engagement_score: _Optional[float] = ..., engagement_label: _Optional[str] = ...) -> None: ...
+    llm_turn_count: int
+    llm_input_tokens: int
+    llm_output_tokens: int
+    llm_cost_usd: float
+    def __init__(self, provision_time_ms: _Optional[float] = ..., time_to_first_exec_ms: _Optional[float] = ..., last_exec_latency_ms: _Optional[float] = ..., average_exec_latency_ms: _Optional[float] = ..., average_stream_open_latency_ms: _Optional[float] = ..., total_exec_count: _Optional[int] = ..., total_stream_count: _Optional[int] = ..., interaction_count: _Optional[int] = ..., session_length_ms: _Optional[float] = ..., cost_estimate_usd: _Optional[float] = ..., uptime_percent: _Optional[float] = ..., predicted_startup_ms: _Optional[float] = ..., engagement_score: _Optional[float] = ..., engagement_label: _Optional[str] = ..., llm_turn_count: _Optional[int] = ..., llm_input_tokens: _Optional[int] = ..., llm_output_tokens: _Optional[int] = ..., llm_cost_usd: _Optional[float] = ...) -> None: ...
 
 class Session(_message.Message):
     __slots__ = ("session_id", "session_name", "status", "state", "provider", "compute_id", "sandbox_id", "harness", "session_type", "task", "workload", "parent_session_id", "end_reason", "created_at", "updated_at", "ended_at", "requirements", "policy", "repo", "metadata", "metrics", "routing", "transcript", "transcript_count", "events", "preview_url")
@@ -322,26 +330,58 @@ class RunEvent(_message.Message):
     def __init__(self, type: _Optional[str] = ..., data: _Optional[str] = ..., exit_code: _Optional[int] = ..., duration_ms: _Optional[float] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., session_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RunLlmRequest(_message.Message):
-    __slots__ = ("session_id", "model", "input")
+    __slots__ = ("session_id", "model", "input", "max_tokens", "system")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     model: str
     input: str
-    def __init__(self, session_id: _Optional[str] = ..., model: _Optional[str] = ..., input: _Optional[str] = ...) -> None: ...
+    max_tokens: int
+    system: str
+    def __init__(self, session_id: _Optional[str] = ..., model: _Optional[str] = ..., input: _Optional[str] = ..., max_tokens: _Optional[int] = ..., system: _Optional[str] = ...) -> None: ...
+
+class LlmUsage(_message.Message):
+    __slots__ = ("input_tokens", "output_tokens")
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    input_tokens: int
+    output_tokens: int
+    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ...) -> None: ...
 
 class RunLlmResponse(_message.Message):
-    __slots__ = ("session_id", "model", "output", "duration_ms")
+    __slots__ = ("session_id", "model", "output", "duration_ms", "harness", "usage", "cost_usd", "stop_reason", "seq")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    HARNESS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     model: str
     output: str
     duration_ms: float
-    def __init__(self, session_id: _Optional[str] = ..., model: _Optional[str] = ..., output: _Optional[str] = ..., duration_ms: _Optional[float] = ...) -> None: ...
+    harness: str
+    usage: LlmUsage
+    cost_usd: float
+    stop_reason: str
+    seq: int
+    def __init__(self, session_id: _Optional[str] = ..., model: _Optional[str] = ..., output: _Optional[str] = ..., duration_ms: _Optional[float] = ..., harness: _Optional[str] = ..., usage: _Optional[_Union[LlmUsage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., stop_reason: _Optional[str] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class LlmEvent(_message.Message):
+    __slots__ = ("type", "text", "turn")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    text: str
+    turn: RunLlmResponse
+    def __init__(self, type: _Optional[str] = ..., text: _Optional[str] = ..., turn: _Optional[_Union[RunLlmResponse, _Mapping]] = ...) -> None: ...
 
 class AppendInputRequest(_message.Message):
     __slots__ = ("session_id", "content", "role", "kind", "at", "metadata")

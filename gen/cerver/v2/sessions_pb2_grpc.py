@@ -76,6 +76,11 @@ class SessionServiceStub:
                 request_serializer=cerver_dot_v2_dot_sessions__pb2.RunLlmRequest.SerializeToString,
                 response_deserializer=cerver_dot_v2_dot_sessions__pb2.RunLlmResponse.FromString,
                 _registered_method=True)
+        self.RunLlmStream = channel.unary_stream(
+                '/cerver.v2.SessionService/RunLlmStream',
+                request_serializer=cerver_dot_v2_dot_sessions__pb2.RunLlmRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_sessions__pb2.LlmEvent.FromString,
+                _registered_method=True)
         self.AppendInput = channel.unary_unary(
                 '/cerver.v2.SessionService/AppendInput',
                 request_serializer=cerver_dot_v2_dot_sessions__pb2.AppendInputRequest.SerializeToString,
@@ -216,7 +221,19 @@ class SessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RunLlm(self, request, context):
-        """A model turn through the session's harness.
+        """A model turn through the session's harness: the API harness is picked
+        from the model's name (claude-* anthropic, gpt-*/o<digit>* openai,
+        grok-* xai), else from the session's harness. The transcript is the
+        conversation; the turn is appended to it (input, then the reply with
+        its model, usage and cost).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunLlmStream(self, request, context):
+        """The same turn, its reply sent as it is written (server-sent events:
+        "delta" events with text, then one "done" with the whole turn).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -361,6 +378,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.RunLlm,
                     request_deserializer=cerver_dot_v2_dot_sessions__pb2.RunLlmRequest.FromString,
                     response_serializer=cerver_dot_v2_dot_sessions__pb2.RunLlmResponse.SerializeToString,
+            ),
+            'RunLlmStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.RunLlmStream,
+                    request_deserializer=cerver_dot_v2_dot_sessions__pb2.RunLlmRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_sessions__pb2.LlmEvent.SerializeToString,
             ),
             'AppendInput': grpc.unary_unary_rpc_method_handler(
                     servicer.AppendInput,
@@ -654,6 +676,33 @@ class SessionService:
             '/cerver.v2.SessionService/RunLlm',
             cerver_dot_v2_dot_sessions__pb2.RunLlmRequest.SerializeToString,
             cerver_dot_v2_dot_sessions__pb2.RunLlmResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunLlmStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cerver.v2.SessionService/RunLlmStream',
+            cerver_dot_v2_dot_sessions__pb2.RunLlmRequest.SerializeToString,
+            cerver_dot_v2_dot_sessions__pb2.LlmEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,6 +1,7 @@
-"""Secrets backends behind secret_fetch: one small interface, so that
-1Password, AWS or GCP secret managers plug in without touching the tool.
-Values are fetched on each call: never cached, logged or written anywhere."""
+"""Secrets backends (secret_fetch in cerver-mcp; model keys for run-llm): one
+small interface, so that 1Password, AWS or GCP secret managers plug in
+without touching what uses them. Values are fetched on each call: never
+cached, logged or written anywhere."""
 import os
 from typing import Protocol
 

@@ -76,6 +76,9 @@ async def test_turns_on_three_vendors_share_one_transcript(api, vendors):
     assert int(metrics["llm_output_tokens"]) == sum(t["usage"]["output_tokens"] for t in (turn, second, third))
     assert metrics["llm_cost_usd"] == pytest.approx(turn["cost_usd"] + second["cost_usd"] + third["cost_usd"], abs=1e-6)
     assert metrics["cost_estimate_usd"] >= metrics["llm_cost_usd"] > 0
+    assert metrics["last_llm_latency_ms"] == third["duration_ms"]
+    assert metrics["average_llm_latency_ms"] == pytest.approx(
+        (turn["duration_ms"] + second["duration_ms"] + third["duration_ms"]) / 3, abs=0.01)
     # No key is anywhere in the session.
     _, full, raw, _ = await api.call("GET", f"/v2/sessions/{sid}?full=1", key=key)
     assert not any(k in raw for k in KEYS.values())

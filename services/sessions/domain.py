@@ -170,7 +170,7 @@ class Sessions:
         appended = await self.store.append(row.account_id, session_id, [
             dict(at=now(), role="user", kind="text", content=req.input, metadata_json="{}"),
             dict(at=now(), role="assistant", kind="text", content=turn.output, metadata_json=json.dumps(meta))],
-            interactions=1, model_turn=(turn.input_tokens, turn.output_tokens, cost))
+            interactions=1, model_turn=(turn.input_tokens, turn.output_tokens, cost, duration))
         if appended is None:
             raise errors.not_found("session", session_id)
         seqs, updated = appended

@@ -85,4 +85,8 @@ def view(row) -> pb.SessionMetrics:
         m.average_exec_latency_ms = round(row.exec_total_ms / row.exec_count, 2)
     if row.stream_count:
         m.average_stream_open_latency_ms = round(row.stream_open_total_ms / row.stream_count, 2)
+    if row.last_llm_ms is not None:
+        m.last_llm_latency_ms = round(row.last_llm_ms, 2)
+    if row.llm_turns:
+        m.average_llm_latency_ms = round(row.llm_total_ms / row.llm_turns, 2)
     return m

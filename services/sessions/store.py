@@ -63,6 +63,8 @@ class SessionRow(SQLModel, table=True):
     llm_input_tokens: int = 0
     llm_output_tokens: int = 0
     llm_cost_usd: float = 0.0
+    llm_total_ms: float = 0.0
+    last_llm_ms: float | None = None
 
 
 class TranscriptRow(SQLModel, table=True):
@@ -183,7 +185,9 @@ def _accumulators(params: frozenset[str]) -> dict:
         values.update(llm_turns=_c.llm_turns + 1,
                       llm_input_tokens=_c.llm_input_tokens + bindparam("p_llm_in", type_=Integer),
                       llm_output_tokens=_c.llm_output_tokens + bindparam("p_llm_out", type_=Integer),
-                      llm_cost_usd=_c.llm_cost_usd + bindparam("p_llm_cost", type_=Float))
+                      llm_cost_usd=_c.llm_cost_usd + bindparam("p_llm_cost", type_=Float),
+                      llm_total_ms=_c.llm_total_ms + bindparam("p_llm_ms", type_=Float),
+                      last_llm_ms=bindparam("p_llm_ms", type_=Float))
     return values
 
 
@@ -282,18 +286,19 @@ class SessionStore:
     async def append(self, account_id: str, session_id: str, entries: list[dict], interactions: int,
                      settle: bool = False, spans: list[tuple[str, float, datetime]] = (),
                      idempotency: tuple[str, str] | None = None,
-                     model_turn: tuple[int, int, float] | None = None) -> tuple[list[int], SessionRow] | None:
+                     model_turn: tuple[int, int, float, float] | None = None) -> tuple[list[int], SessionRow] | None:
         """Append entries with consecutive sequence numbers, in the same
         transaction as the spans' metrics; returns the seqs and the updated
         session. None if the session is not the account's. `settle` moves a
         ready/running session to idle (a run finished) without overwriting a
         concurrent pause. With idempotency (key, body hash), an append made
         before with that key returns its seqs instead of appending again.
-        model_turn (input tokens, output tokens, cost) counts a run-llm turn."""
+        model_turn (input tokens, output tokens, cost, ms) counts a run-llm turn."""
         n = len(entries)
         params = span_params(spans)
         if model_turn is not None:
-            params.update(p_llm_in=model_turn[0], p_llm_out=model_turn[1], p_llm_cost=model_turn[2])
+            params.update(p_llm_in=model_turn[0], p_llm_out=model_turn[1], p_llm_cost=model_turn[2],
+                          p_llm_ms=model_turn[3])
         statement = _append_statement(frozenset(params), settle)
         params.update(p_entries=n, p_interactions=interactions, p_updated_at=now(),
                       p_session_id=session_id, p_account_id=account_id)

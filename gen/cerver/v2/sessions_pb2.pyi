@@ -145,7 +145,7 @@ class SessionEvent(_message.Message):
     def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[str] = ..., detail: _Optional[str] = ..., from_status: _Optional[str] = ..., to_status: _Optional[str] = ...) -> None: ...
 
 class SessionMetrics(_message.Message):
-    __slots__ = ("provision_time_ms", "time_to_first_exec_ms", "last_exec_latency_ms", "average_exec_latency_ms", "average_stream_open_latency_ms", "total_exec_count", "total_stream_count", "interaction_count", "session_length_ms", "cost_estimate_usd", "uptime_percent", "predicted_startup_ms", "engagement_score", "engagement_label", "llm_turn_count", "llm_input_tokens", "llm_output_tokens", "llm_cost_usd")
+    __slots__ = ("provision_time_ms", "time_to_first_exec_ms", "last_exec_latency_ms", "average_exec_latency_ms", "average_stream_open_latency_ms", "total_exec_count", "total_stream_count", "interaction_count", "session_length_ms", "cost_estimate_usd", "uptime_percent", "predicted_startup_ms", "engagement_score", "engagement_label", "llm_turn_count", "llm_input_tokens", "llm_output_tokens", "llm_cost_usd", "last_llm_latency_ms", "average_llm_latency_ms")
     PROVISION_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     TIME_TO_FIRST_EXEC_MS_FIELD_NUMBER: _ClassVar[int]
     LAST_EXEC_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +164,8 @@ class SessionMetrics(_message.Message):
     LLM_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     LLM_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     LLM_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    LAST_LLM_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_LLM_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     provision_time_ms: float
     time_to_first_exec_ms: float
     last_exec_latency_ms: float
@@ -182,7 +184,9 @@ class SessionMetrics(_message.Message):
     llm_input_tokens: int
     llm_output_tokens: int
     llm_cost_usd: float
-    def __init__(self, provision_time_ms: _Optional[float] = ..., time_to_first_exec_ms: _Optional[float] = ..., last_exec_latency_ms: _Optional[float] = ..., average_exec_latency_ms: _Optional[float] = ..., average_stream_open_latency_ms: _Optional[float] = ..., total_exec_count: _Optional[int] = ..., total_stream_count: _Optional[int] = ..., interaction_count: _Optional[int] = ..., session_length_ms: _Optional[float] = ..., cost_estimate_usd: _Optional[float] = ..., uptime_percent: _Optional[float] = ..., predicted_startup_ms: _Optional[float] = ..., engagement_score: _Optional[float] = ..., engagement_label: _Optional[str] = ..., llm_turn_count: _Optional[int] = ..., llm_input_tokens: _Optional[int] = ..., llm_output_tokens: _Optional[int] = ..., llm_cost_usd: _Optional[float] = ...) -> None: ...
+    last_llm_latency_ms: float
+    average_llm_latency_ms: float
+    def __init__(self, provision_time_ms: _Optional[float] = ..., time_to_first_exec_ms: _Optional[float] = ..., last_exec_latency_ms: _Optional[float] = ..., average_exec_latency_ms: _Optional[float] = ..., average_stream_open_latency_ms: _Optional[float] = ..., total_exec_count: _Optional[int] = ..., total_stream_count: _Optional[int] = ..., interaction_count: _Optional[int] = ..., session_length_ms: _Optional[float] = ..., cost_estimate_usd: _Optional[float] = ..., uptime_percent: _Optional[float] = ..., predicted_startup_ms: _Optional[float] = ..., engagement_score: _Optional[float] = ..., engagement_label: _Optional[str] = ..., llm_turn_count: _Optional[int] = ..., llm_input_tokens: _Optional[int] = ..., llm_output_tokens: _Optional[int] = ..., llm_cost_usd: _Optional[float] = ..., last_llm_latency_ms: _Optional[float] = ..., average_llm_latency_ms: _Optional[float] = ...) -> None: ...
 
 class Session(_message.Message):
     __slots__ = ("session_id", "session_name", "status", "state", "provider", "compute_id", "sandbox_id", "harness", "session_type", "task", "workload", "parent_session_id", "end_reason", "created_at", "updated_at", "ended_at", "requirements", "policy", "repo", "metadata", "metrics", "routing", "transcript", "transcript_count", "events", "preview_url")

@@ -159,3 +159,16 @@ def test_a_label_is_a_dns_label_and_cannot_be_forged(monkeypatch):
     assert previews.session_of(label.upper()) == session_id  # host names are case-insensitive
     monkeypatch.setenv("CERVER_SERVICE_TOKEN", "another-deployment")
     assert previews.session_of(label) is None  # another deployment's key signs differently
+
+
+async def test_a_flood_of_preview_connections_is_refused_past_the_nodes_limit(stack, monkeypatch):
+    from services.node import previews as node_previews
+    monkeypatch.setattr(node_previews, "MAX_CONNECTIONS", 2)
+    port = stack.hosts["node"].handlers[0].runtime.preview_port
+    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]  # hold, say nothing
+    await asyncio.sleep(0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"error unavailable")
+    writer.close()
+    for _, w in held:
+        w.close()

@@ -12,15 +12,19 @@ from servicekit.splice import splice
 from services.compute.adapters.base import SandboxGone, SandboxRefused
 
 HANDSHAKE_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 4096
 
 
 class PreviewListener:
     """One per node: `{service token} {sandbox_id} {port}\\n` in; `ok\\n` or
-    `error <kind> <message>\\n` out; then the sandbox's port."""
+    `error <kind> <message>\\n` out; then the sandbox's port. At most
+    MAX_CONNECTIONS at once: a flood of previews cannot take the node's
+    file descriptors."""
 
     def __init__(self, runtime):
         self.runtime = runtime
         self.server: asyncio.Server | None = None
+        self.open = 0
 
     async def start(self, address: str) -> int:
         """Listens at address (host:port, port 0 for any); the port it got."""
@@ -34,6 +38,15 @@ class PreviewListener:
             await self.server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.open >= MAX_CONNECTIONS:
+            return await _refuse(writer, "unavailable", "this node serves as many preview connections as it can")
+        self.open += 1
+        try:
+            await self._join(reader, writer)
+        finally:
+            self.open -= 1
+
+    async def _join(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             try:
                 line = await asyncio.wait_for(reader.readline(), HANDSHAKE_TIMEOUT_S)

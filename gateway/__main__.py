@@ -4,10 +4,11 @@ import asyncio
 
 from gateway.edge import Edge
 from gateway.previews import PreviewListener
-from servicekit import config, server
+from servicekit import config, server, telemetry
 
 
 async def main() -> None:
+    telemetry.setup("edge")
     runner = await Edge().start(config.env("CERVER_HTTP_HOST", "127.0.0.1"), int(config.env("CERVER_HTTP_PORT", "8080")))
     previews = PreviewListener()
     if config.preview_addr():

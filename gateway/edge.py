@@ -13,7 +13,7 @@ from google.rpc import status_pb2
 from gateway import BACKENDS, DESCRIPTOR_SET, DEVICE_PAGE, mcp, openapi, routes
 from gateway.mcp import McpRoute
 from gateway.transcode import HTTP_STATUS, BadRequest, build_request, status_json, to_json
-from servicekit import config, errors, limits, peers
+from servicekit import config, errors, limits, peers, telemetry
 
 log = logging.getLogger("cerver.edge")
 MAX_BODY_BYTES = 1024 * 1024
@@ -63,6 +63,9 @@ class Edge:
         self.mcp = McpRoute()
 
     def app(self) -> web.Application:
+        # Traced (telemetry.trace_http_servers): a request's span is its
+        # caller's trace (traceparent) and the parent of every gRPC call it makes.
+        telemetry.trace_http_servers()
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self.json_errors])
         for path, handler in zip(OWN_PAGES, (self.handle_index, self.handle_docs, self.handle_device_page,
                                              self.handle_relay_socket)):

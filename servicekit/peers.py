@@ -3,6 +3,7 @@ Calls carry the current caller's credentials (see servicekit.auth)."""
 from typing import TypeVar
 
 import grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from cerver.v2 import auth_pb2, auth_pb2_grpc
 from servicekit import auth, config, errors
@@ -35,7 +36,8 @@ def channel_to(address: str) -> grpc.aio.Channel:
             # `ipv4:a,b`, or `dns:///name` of a headless Service's pods),
             # skipping those down. A plain host:port keeps one connection.
             options.append(("grpc.lb_policy_name", "round_robin"))
-        ch = grpc.aio.insecure_channel(address, options=options)
+        # Every call carries the caller's trace (W3C trace context in the metadata).
+        ch = grpc.aio.insecure_channel(address, options=options, interceptors=aio_client_interceptors())
         _channels[address] = ch
     return ch
 

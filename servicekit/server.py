@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from cerver.v2 import options_pb2
 from servicekit import auth, config, peers, rules
@@ -143,7 +144,9 @@ class Host:
         self.authenticator = authenticator
         self.guard = Guard(authenticator)
         self.server = grpc.aio.server(
-            interceptors=[self.guard],
+            # Tracing first: a call's span (its caller's trace, from the
+            # metadata) holds the guard's work too.
+            interceptors=[aio_server_interceptor(), self.guard],
             options=[("grpc.max_receive_message_length", config.MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", config.MAX_REPLY_BYTES),
                      ("grpc.so_reuseport", 0)])

@@ -35,6 +35,16 @@ def tracer(name: str) -> trace.Tracer:
     return trace.get_tracer(name)
 
 
+def trace_http_servers() -> None:
+    """aiohttp applications made from now on trace their requests, each in
+    its caller's trace (W3C traceparent): OpenTelemetry's instrumentation."""
+    from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
+
+    instrumentor = AioHttpServerInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=provider())
+
+
 def add_processor(processor: SpanProcessor) -> None:
     provider().add_span_processor(processor)
 

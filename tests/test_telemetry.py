@@ -48,3 +48,32 @@ async def test_spans_export_over_otlp_with_the_service_name():
     assert names["service.name"] == "cerver-sessions"
     assert {a.key: a.value.string_value for a in span.attributes}["cerver.session_id"] == "s1"
     assert span.end_time_unix_nano > span.start_time_unix_nano
+
+
+async def test_one_run_is_one_trace_across_the_edge_sessions_and_the_node(api):
+    """The caller's traceparent is honoured, and W3C trace context travels
+    edge → sessions → node in gRPC metadata: every hop's span is in the
+    caller's trace, each the child of the one before."""
+    from tests.conftest import SPANS
+
+    key = await api.login()
+    status, s, text, _ = await api.call("POST", "/v2/sessions", {"requirements": {"runtime": "shell"}}, key=key)
+    assert status == 200, text
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    SPANS.clear()
+    status, _, text, _ = await api.call("POST", f"/v2/sessions/{s['session_id']}/run", {"code": "echo traced"},
+                                       key=key, headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+    assert status == 200, text
+    await asyncio.sleep(0.2)  # the last spans end as the answer goes out
+    spans = [sp for sp in SPANS.get_finished_spans() if f"{sp.context.trace_id:032x}" == trace_id]
+    names = {sp.name for sp in spans}
+    assert any(n.startswith("POST") for n in names), names  # the edge's
+    assert {"/cerver.v2.SessionService/RunCode", "/cerver.v2.NodeService/Call", "session.exec"} <= names, names
+    by_id = {sp.context.span_id: sp for sp in spans}
+    node = next(sp for sp in spans if sp.name == "/cerver.v2.NodeService/Call" and sp.kind.name == "SERVER")
+    chain = []
+    while node is not None:  # walk up to the caller's own span
+        chain.append(node.name)
+        node = by_id.get(node.parent.span_id) if node.parent else None
+    assert chain[-1].startswith("POST") and "/cerver.v2.SessionService/RunCode" in chain, chain
+    await api.call("DELETE", f"/v2/sessions/{s['session_id']}", key=key)

@@ -57,3 +57,29 @@ def test_the_init_container_writes_every_file_envoy_names(tmp_path):
     named = set(re.findall(r"/etc/cerver/([\w.]+)", config))
     assert named and named <= {p.name for p in tmp_path.iterdir()}, named
     assert (tmp_path / "cerver.binpb").read_bytes() == (ROOT / "gen" / "cerver.binpb").read_bytes()
+
+
+def test_every_component_runs_locked_down_except_the_node_pool_which_is_fenced():
+    docs = _rendered()
+    accounts = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "DaemonSet")]
+    for w in workloads:
+        name, pod = w["metadata"]["name"], w["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == name and name in accounts
+        # Only compute talks to the Kubernetes API (its kubernetes provider).
+        assert accounts[name].get("automountServiceAccountToken", True) == (name == "compute"), name
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            assert c["resources"]["requests"], (name, c["name"])
+            if w["kind"] == "DaemonSet":
+                continue  # the node pool: sandboxes need its privileges and memory (deploy/k8s/README.md)
+            assert c["resources"]["limits"]["memory"], (name, c["name"])
+            ctx = {**pod.get("securityContext", {}), **c["securityContext"]}
+            assert ctx["runAsNonRoot"] and ctx["runAsUser"] and not ctx["allowPrivilegeEscalation"], (name, ctx)
+            assert ctx["readOnlyRootFilesystem"] and ctx["capabilities"]["drop"] == ["ALL"], (name, ctx)
+    budgets = {d["spec"]["selector"]["matchLabels"]["service"] for d in docs if d["kind"] == "PodDisruptionBudget"}
+    assert budgets == {w["metadata"]["name"] for w in workloads if w["kind"] == "Deployment"}
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    fenced = [rule["to"][0]["ipBlock"] for rule in policies["node-egress"]["egress"] if "ipBlock" in rule["to"][0]]
+    assert fenced == [{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                      "169.254.0.0/16", "100.64.0.0/10"]}]

@@ -83,3 +83,21 @@ def test_every_component_runs_locked_down_except_the_node_pool_which_is_fenced()
     fenced = [rule["to"][0]["ipBlock"] for rule in policies["node-egress"]["egress"] if "ipBlock" in rule["to"][0]]
     assert fenced == [{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
                                                       "169.254.0.0/16", "100.64.0.0/10"]}]
+
+
+def test_the_postgresql_connection_budget_is_what_the_readme_says():
+    docs = _rendered()
+    scaled = {d["spec"]["scaleTargetRef"]["name"]: d["spec"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
+    base = peak = 0
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        env = {e["name"]: e for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+        if "CERVER_DATABASE_URL" not in env:
+            continue
+        per_process = 2 * (int(env["CERVER_DB_POOL_SIZE"]["value"]) + int(env["CERVER_DB_MAX_OVERFLOW"]["value"]))
+        hpa = scaled.get(d["metadata"]["name"], {})
+        base += max(d["spec"]["replicas"], hpa.get("minReplicas", 0)) * per_process
+        peak += hpa.get("maxReplicas", d["spec"]["replicas"]) * per_process
+    readme = (ROOT / "deploy" / "k8s" / "README.md").read_text()
+    assert base <= 100 and f"that is {base}," in readme and f"it is {peak}:" in readme, (base, peak)

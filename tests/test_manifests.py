@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import kubernetes_validate
+import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -19,20 +20,34 @@ KUBERNETES = ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35")
 LAST_APPLIED_LIMIT = 262144  # bytes of all annotations of an object
 
 
-def _rendered() -> list[dict]:
-    out = subprocess.run(["kubectl", "kustomize", str(ROOT / "deploy" / "k8s")], check=True, capture_output=True,
+def _rendered(folder: str = "k8s") -> list[dict]:
+    out = subprocess.run(["kubectl", "kustomize", str(ROOT / "deploy" / folder)], check=True, capture_output=True,
                          text=True, timeout=120).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
-def test_the_manifests_render_as_is_and_validate_on_every_supported_version():
-    docs = _rendered()
+@pytest.mark.parametrize("folder", ["k8s", "overlays/small", "overlays/production"])
+def test_the_manifests_render_as_is_and_validate_on_every_supported_version(folder):
+    docs = _rendered(folder)
     assert {d["kind"] for d in docs} >= {"Namespace", "Deployment", "DaemonSet", "Service"}
     for version in KUBERNETES:
         for doc in docs:
             kubernetes_validate.validate(doc, version, strict=True)
     for doc in docs:
         assert len(json.dumps(doc)) < LAST_APPLIED_LIMIT, (doc["kind"], doc["metadata"]["name"])
+
+
+def test_the_overlays_say_what_they_are():
+    small = _rendered("overlays/small")
+    assert {d["spec"]["replicas"] for d in small if d["kind"] == "Deployment"} == {1}
+    assert not {d["kind"] for d in small} & {"HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    production = _rendered("overlays/production")
+    for d in production:
+        if d["kind"] == "Deployment":
+            pod = d["spec"]["template"]["spec"]
+            assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {
+                "topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+            assert not any(c["image"].endswith(":latest") for c in pod["containers"] if "cerver" in c["image"])
 
 
 def test_envoy_gets_its_files_from_the_image_the_services_run():

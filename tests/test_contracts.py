@@ -159,3 +159,24 @@ def test_envoy_keeps_internal_methods_and_vouching_headers_off_the_public_listen
     assert all(i < first_prefix for i, r in enumerate(routes_in_order) if r["match"].get("path") in internal)
     from servicekit import auth
     assert {auth.SERVICE_TOKEN_HEADER, auth.ACCOUNT_HEADER, auth.HOP_HEADER} <= set(vhost["request_headers_to_remove"])
+
+
+def test_envoy_answers_its_own_errors_and_pages_as_the_embedded_edge_does():
+    from gateway.transcode import HTTP_STATUS
+
+    hcm = _envoy()["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    replies = hcm["local_reply_config"]
+    for mapper in replies["mappers"]:
+        http = mapper["filter"]["status_code_filter"]["comparison"]["value"]["default_value"]
+        body = mapper["body_format_override"]
+        code = body["json_format"]["code"]
+        assert body["content_type"] == "application/json" and set(body["json_format"]) == {"code", "message", "details"}
+        # The edge's table read backwards (Envoy also answers statuses no gRPC code maps to).
+        assert HTTP_STATUS.get(code) == http or http in (405, 408, 413, 431, 502), (http, code)
+    assert replies["body_format"]["json_format"]["code"] == 2
+    assert hcm["access_log"]
+    own = {"/", "/v2/docs", "/device", "/v2/connect/ws"}
+    for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
+        if route["match"].get("path") in own:
+            per_filter = route["typed_per_filter_config"]["envoy.filters.http.grpc_json_transcoder"]
+            assert per_filter["disabled"] is True, route["match"]

@@ -1,10 +1,13 @@
 """OpenTelemetry set-up: one tracer provider per process, exporting over OTLP
-when OTEL_EXPORTER_OTLP_ENDPOINT is set. Services add their own span
-processors (e.g. the sessions service turns spans into session metrics)."""
+when OTEL_EXPORTER_OTLP_ENDPOINT is set (gRPC, or http/protobuf as
+OTEL_EXPORTER_OTLP_PROTOCOL says; the other OTEL_* variables as the SDK
+reads them). Services add their own span processors (e.g. the sessions
+service turns spans into session metrics)."""
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Status, StatusCode
 
 from servicekit import config
@@ -16,13 +19,38 @@ def setup(service: str) -> TracerProvider:
     """The process's tracer provider, named for its service (first call wins)."""
     global _provider
     if _provider is None:
-        _provider = TracerProvider(resource=Resource.create({"service.name": f"cerver-{service}"}))
+        configured = TracerProvider().sampler  # OTEL_TRACES_SAMPLER(_ARG), as the SDK reads them
+        _provider = TracerProvider(resource=Resource.create({"service.name": f"cerver-{service}"}),
+                                   sampler=RecordAlways(configured))
         if config.env("OTEL_EXPORTER_OTLP_ENDPOINT"):
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+            if config.env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc") == "http/protobuf":
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            else:
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
             _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(_provider)
     return _provider
+
+
+class RecordAlways(Sampler):
+    """The configured sampler decides which traces are exported; every span
+    is still recorded, so what is measured from spans (a session's
+    latencies) never depends on sampling."""
+
+    def __init__(self, inner: Sampler):
+        self.inner = inner
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
+                      trace_state=None) -> SamplingResult:
+        result = self.inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        if result.decision == Decision.DROP:
+            # A sampler's result carries the span's attributes (a dropped one, none).
+            return SamplingResult(Decision.RECORD_ONLY, attributes, result.trace_state)
+        return result
+
+    def get_description(self) -> str:
+        return f"RecordAlways{{{self.inner.get_description()}}}"
 
 
 def provider() -> TracerProvider:

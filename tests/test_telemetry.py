@@ -77,3 +77,69 @@ async def test_one_run_is_one_trace_across_the_edge_sessions_and_the_node(api):
         node = by_id.get(node.parent.span_id) if node.parent else None
     assert chain[-1].startswith("POST") and "/cerver.v2.SessionService/RunCode" in chain, chain
     await api.call("DELETE", f"/v2/sessions/{s['session_id']}", key=key)
+
+
+def test_session_metrics_do_not_depend_on_trace_sampling(tmp_path):
+    """With OTEL_TRACES_SAMPLER=always_off no trace is exported, yet every
+    span is recorded: a session's run count and latencies are all there."""
+    import json as _json
+    import urllib.request
+
+    from tests.test_dev_stack import start_stack, stop_stack
+
+    port = free_port()
+    stack = start_stack(tmp_path, port, OTEL_TRACES_SAMPLER="always_off")
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def call(method, path, body=None, key=None):
+            request = urllib.request.Request(base + path, method=method, data=_json.dumps(body).encode() if body else None,
+                                             headers={"Content-Type": "application/json",
+                                                      **({"Authorization": f"Bearer {key}"} if key else {})})
+            return _json.loads(urllib.request.urlopen(request, timeout=60).read())
+
+        key = call("POST", "/v2/auth/login", {"email": "sampled@example.com"})["api_key"]
+        sid = call("POST", "/v2/sessions", {"requirements": {"runtime": "shell"}}, key)["session_id"]
+        for _ in range(3):
+            call("POST", f"/v2/sessions/{sid}/run", {"code": "echo hi"}, key)
+        metrics = call("GET", f"/v2/sessions/{sid}/metrics", key=key)["metrics"]
+        assert metrics["total_exec_count"] == 3 and metrics["last_exec_latency_ms"] > 0, metrics
+        assert metrics["provision_time_ms"] > 0 and metrics["average_exec_latency_ms"] > 0
+    finally:
+        stop_stack(stack)
+
+
+async def test_spans_export_over_otlp_http_protobuf_too():
+    from aiohttp import web
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb
+
+    received = []
+
+    async def traces(request):
+        received.append(pb.ExportTraceServiceRequest.FromString(await request.read()))
+        return web.Response(body=pb.ExportTraceServiceResponse().SerializeToString(),
+                            content_type="application/x-protobuf")
+
+    app = web.Application()
+    app.router.add_post("/v1/traces", traces)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    code = ("from servicekit import telemetry\n"
+            "telemetry.setup('router')\n"
+            "with telemetry.tracer('cerver.router').start_as_current_span('route'):\n"
+            "    pass\n"
+            "telemetry.provider().shutdown()\n")
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+    try:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, env=env, stderr=asyncio.subprocess.PIPE)
+        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode == 0, stderr.decode()
+    finally:
+        await runner.cleanup()
+    spans = [s for r in received for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert [s.name for s in spans] == ["route"]
+    service = {a.key: a.value.string_value for r in received for rs in r.resource_spans for a in rs.resource.attributes}
+    assert service["service.name"] == "cerver-router"

@@ -91,6 +91,8 @@ def test_every_component_runs_locked_down_except_the_node_pool_which_is_fenced()
             ctx = {**pod.get("securityContext", {}), **c["securityContext"]}
             assert ctx["runAsNonRoot"] and ctx["runAsUser"] and not ctx["allowPrivilegeEscalation"], (name, ctx)
             assert ctx["readOnlyRootFilesystem"] and ctx["capabilities"]["drop"] == ["ALL"], (name, ctx)
+    job = next(d for d in docs if d["kind"] == "Job" and d["metadata"]["name"] == "migrate")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["python", "-m", "servicekit.migrations"]
     budgets = {d["spec"]["selector"]["matchLabels"]["service"] for d in docs if d["kind"] == "PodDisruptionBudget"}
     assert budgets == {w["metadata"]["name"] for w in workloads if w["kind"] == "Deployment"}
     policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}

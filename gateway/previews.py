@@ -15,7 +15,7 @@ import grpc
 from cerver.v2 import sessions_pb2, sessions_pb2_grpc
 from gateway.transcode import HTTP_STATUS, status_json
 from servicekit import auth, config, errors, peers
-from servicekit.splice import splice
+from servicekit.splice import Listener, splice
 
 HEAD_LIMIT = 16 << 10
 HEAD_TIMEOUT_S = 30.0
@@ -24,19 +24,8 @@ NODE_TIMEOUT_S = 10.0
 NODE_REFUSALS = {"not_found": (404, 5), "invalid": (400, 3), "unavailable": (502, 14)}
 
 
-class PreviewListener:
-    def __init__(self):
-        self.server: asyncio.Server | None = None
-
-    async def start(self, address: str) -> int:
-        host, _, port = address.rpartition(":")
-        self.server = await asyncio.start_server(self._serve, host.strip("[]") or None, int(port), limit=HEAD_LIMIT)
-        return self.server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
+class PreviewListener(Listener):
+    limit = HEAD_LIMIT
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

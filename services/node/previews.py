@@ -8,34 +8,23 @@ import asyncio
 import hmac
 
 from servicekit import config
-from servicekit.splice import splice
+from servicekit.splice import Listener, splice
 from services.compute.adapters.base import SandboxGone, SandboxRefused
 
 HANDSHAKE_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 4096
 
 
-class PreviewListener:
+class PreviewListener(Listener):
     """One per node: `{service token} {sandbox_id} {port}\\n` in; `ok\\n` or
     `error <kind> <message>\\n` out; then the sandbox's port. At most
     MAX_CONNECTIONS at once: a flood of previews cannot take the node's
     file descriptors."""
 
     def __init__(self, runtime):
+        super().__init__()
         self.runtime = runtime
-        self.server: asyncio.Server | None = None
         self.open = 0
-
-    async def start(self, address: str) -> int:
-        """Listens at address (host:port, port 0 for any); the port it got."""
-        host, _, port = address.rpartition(":")
-        self.server = await asyncio.start_server(self._serve, host.strip("[]") or None, int(port or 0))
-        return self.server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.open >= MAX_CONNECTIONS:

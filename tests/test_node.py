@@ -14,7 +14,13 @@ async def _restart(stack, name: str, start) -> None:
 
 
 async def _session(api, key) -> dict:
-    status, s, text, _ = await api.call("POST", "/v2/sessions", {"requirements": {"runtime": "shell"}}, key=key)
+    for _ in range(25):
+        status, s, text, _ = await api.call("POST", "/v2/sessions", {"requirements": {"runtime": "shell"}}, key=key)
+        if status != 503:
+            break
+        # A service the test before restarted may still be reconnecting: 503 is
+        # the retryable answer a client gets meanwhile.
+        await asyncio.sleep(0.2)
     assert status == 200, text
     return s
 

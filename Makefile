@@ -62,7 +62,7 @@ bench: install
 	$(BIN)/python -m bench
 
 lint: install
-	$(BIN)/python -m pyflakes servicekit services gateway cli bench tests proto
+	$(BIN)/python -m pyflakes servicekit services gateway cli cerver_mcp bench tests proto
 
 clean:
 	rm -rf $(VENV) .cerver

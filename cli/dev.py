@@ -125,10 +125,16 @@ class Stack:
         self.crashes: dict[str, int] = {}  # successive crashes of each process
         self.started_at: dict[str, float] = {}
         self.restart_at: dict[str, float] = {}  # when a crashed process is started again
+        # Each process's Prometheus scrape endpoint, when asked for: one
+        # host, so a port each (a pod each has its own address).
+        wanted = "prometheus" in env.get("OTEL_METRICS_EXPORTER", "")
+        self.metrics_ports = {name: free_port() for name in self.plan} if wanted else {}
 
     def spawn(self, name: str) -> subprocess.Popen:
         module, address = self.plan[name]
-        env = {**self.env, "CERVER_LISTEN_ADDR": address} if address else self.env
+        env = {**self.env, "CERVER_LISTEN_ADDR": address} if address else dict(self.env)
+        if name in self.metrics_ports:
+            env["OTEL_EXPORTER_PROMETHEUS_PORT"] = str(self.metrics_ports[name])
         proc = subprocess.Popen([sys.executable, "-m", module], cwd=CHECKOUT, env=env)
         self.procs[name] = proc
         self.started_at[name] = time.monotonic()
@@ -228,6 +234,9 @@ Cerver is running at {base}   (data: {data_dir})
   API index: {base}/   ·   OpenAPI: {base}/v2/docs   ·   Ctrl-C stops everything.
   Public previews ("public_preview": true): http://<label>.preview.localhost:{stack.env["CERVER_PREVIEW_ADDR"].rpartition(":")[2]}/ (the session's preview_url)
 """, flush=True)
+    for name, port in stack.metrics_ports.items():
+        print(f"  metrics of {name}: http://{stack.env.get('OTEL_EXPORTER_PROMETHEUS_HOST', 'localhost')}:{port}/metrics",
+              flush=True)
     try:
         code = stack.watch(lambda: bool(signalled))
     finally:

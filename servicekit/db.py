@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timezone
 from typing import TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, bindparam, create_engine, event, insert, make_url
+import sqlalchemy
+import sqlalchemy.ext.asyncio
+from sqlalchemy import Connection, DateTime, Engine, bindparam, event, insert, make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -136,6 +138,9 @@ def insert_rows(conn: Connection, *rows: SQLModel) -> None:
 async def open_database(service: str, url: str | None = None) -> Database:
     """The service's database, its schema migrated to head (servicekit.migrations)."""
     url = url or database_url(service)
+    # Through the modules: OpenTelemetry's instrumentation wraps their
+    # functions (servicekit.telemetry), not names imported before it did.
+    create_engine, create_async_engine = sqlalchemy.create_engine, sqlalchemy.ext.asyncio.create_async_engine
     if url.startswith("sqlite"):
         _private_file(make_url(url).database)
         engine = create_async_engine(url, connect_args={"timeout": 10})

@@ -1,9 +1,16 @@
-"""OpenTelemetry set-up: one tracer provider per process, exporting over OTLP
-when OTEL_EXPORTER_OTLP_ENDPOINT is set (gRPC, or http/protobuf as
-OTEL_EXPORTER_OTLP_PROTOCOL says; the other OTEL_* variables as the SDK
-reads them). Services add their own span processors (e.g. the sessions
-service turns spans into session metrics)."""
-from opentelemetry import trace
+"""OpenTelemetry set-up: one tracer provider and one meter provider per
+process. Traces export over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
+(gRPC, or http/protobuf as OTEL_EXPORTER_OTLP_PROTOCOL says; the other
+OTEL_* variables as the SDK reads them). Metrics go where
+OTEL_METRICS_EXPORTER says (otlp, prometheus, none; comma-separated; unset:
+otlp when an endpoint is set): `prometheus` serves a scrape endpoint on
+OTEL_EXPORTER_PROMETHEUS_HOST:OTEL_EXPORTER_PROMETHEUS_PORT (localhost:9464).
+
+Latencies and error counts are measured from spans (SpanMeter), so a metric
+and a trace of the same call never disagree. Services add their own span
+processors (e.g. the sessions service turns spans into session metrics)."""
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -16,12 +23,21 @@ _provider: TracerProvider | None = None
 
 
 def setup(service: str) -> TracerProvider:
-    """The process's tracer provider, named for its service (first call wins)."""
+    """The process's tracer and meter providers, named for its service (first call wins)."""
     global _provider
     if _provider is None:
+        resource = Resource.create({"service.name": f"cerver-{service}"})
         configured = TracerProvider().sampler  # OTEL_TRACES_SAMPLER(_ARG), as the SDK reads them
-        _provider = TracerProvider(resource=Resource.create({"service.name": f"cerver-{service}"}),
-                                   sampler=RecordAlways(configured))
+        _provider = TracerProvider(resource=resource, sampler=RecordAlways(configured))
+        metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=_metric_readers()))
+        _provider.add_span_processor(SpanMeter())
+        # Every engine made from now on: a span per statement, and its pool's
+        # connections in use (db.client.connections.usage). Its package says
+        # SQLAlchemy < 2.1 but hooks only engine events, which 2.1 keeps
+        # (tests/test_telemetry.py sees both the spans and the pool metric).
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().instrument(tracer_provider=_provider, skip_dep_check=True)
         if config.env("OTEL_EXPORTER_OTLP_ENDPOINT"):
             if config.env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc") == "http/protobuf":
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -31,6 +47,72 @@ def setup(service: str) -> TracerProvider:
             _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(_provider)
     return _provider
+
+
+def _metric_readers() -> list:
+    exporters = config.env("OTEL_METRICS_EXPORTER") or ("otlp" if config.env("OTEL_EXPORTER_OTLP_ENDPOINT") else "none")
+    readers = []
+    for name in {e.strip() for e in exporters.split(",")} - {"", "none"}:
+        if name == "otlp":
+            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+            if config.env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc") == "http/protobuf":
+                from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+            else:
+                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))  # OTEL_METRIC_EXPORT_INTERVAL
+        elif name == "prometheus":
+            import prometheus_client
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+            readers.append(PrometheusMetricReader())
+            prometheus_client.start_http_server(int(config.env("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")),
+                                                config.env("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost"))
+        else:
+            raise SystemExit(f"OTEL_METRICS_EXPORTER: {name!r} is not one of otlp, prometheus, none")
+    return readers
+
+
+def meter(name: str) -> metrics.Meter:
+    # A proxy too, like tracer(): instruments made at import record once set.
+    return metrics.get_meter(name)
+
+
+class SpanMeter(SpanProcessor):
+    """Every served gRPC call (SERVER spans of the gRPC instrumentation) as
+    metrics: its duration by method and status code, and failed calls
+    counted; names after OpenTelemetry's semantic conventions. (The edge's
+    HTTP requests get theirs from the aiohttp instrumentation itself:
+    http.server.duration, http.server.active_requests.)"""
+
+    def __init__(self):
+        m = meter("cerver.servicekit")
+        self.duration = m.create_histogram("rpc.server.duration", unit="ms", description="Duration of served gRPC calls")
+        self.errors = m.create_counter("cerver.rpc.errors", description="Served gRPC calls that failed")
+
+    def on_end(self, span) -> None:
+        attrs = span.attributes or {}
+        if span.kind != trace.SpanKind.SERVER or attrs.get("rpc.system") != "grpc":
+            return
+        code = attrs.get("rpc.grpc.status_code", 0)
+        labels = {"rpc.method": span.name, "rpc.grpc.status_code": code}
+        self.duration.record(span_ms(span), labels)
+        if code != 0:
+            self.errors.add(1, labels)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def shutdown() -> None:
+    """Export what is left (a process ending)."""
+    provider().shutdown()
+    meters = metrics.get_meter_provider()
+    if isinstance(meters, MeterProvider):
+        meters.shutdown()
 
 
 class RecordAlways(Sampler):

@@ -1,7 +1,11 @@
 """Traces leave the process over OTLP when an endpoint is configured."""
 import asyncio
+import contextlib
 import os
 import sys
+import time
+import urllib.error
+import urllib.request
 
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
@@ -76,19 +80,23 @@ async def test_one_run_is_one_trace_across_the_edge_sessions_and_the_node(api):
         chain.append(node.name)
         node = by_id.get(node.parent.span_id) if node.parent else None
     assert chain[-1].startswith("POST") and "/cerver.v2.SessionService/RunCode" in chain, chain
+    # The sessions service's SQL is in the same trace (SQLAlchemy's instrumentation).
+    assert any((sp.attributes or {}).get("db.system") in ("sqlite", "postgresql") for sp in spans), names
     await api.call("DELETE", f"/v2/sessions/{s['session_id']}", key=key)
 
 
 def test_session_metrics_do_not_depend_on_trace_sampling(tmp_path):
     """With OTEL_TRACES_SAMPLER=always_off no trace is exported, yet every
-    span is recorded: a session's run count and latencies are all there."""
+    span is recorded: a session's run count and latencies are all there, and
+    so are the deployment's metrics on each process's Prometheus endpoint."""
     import json as _json
-    import urllib.request
+    import re
 
     from tests.test_dev_stack import start_stack, stop_stack
 
     port = free_port()
-    stack = start_stack(tmp_path, port, OTEL_TRACES_SAMPLER="always_off")
+    log = tmp_path / "stack.log"
+    stack = start_stack(tmp_path, port, log, OTEL_TRACES_SAMPLER="always_off", OTEL_METRICS_EXPORTER="prometheus")
     try:
         base = f"http://127.0.0.1:{port}"
 
@@ -105,6 +113,32 @@ def test_session_metrics_do_not_depend_on_trace_sampling(tmp_path):
         metrics = call("GET", f"/v2/sessions/{sid}/metrics", key=key)["metrics"]
         assert metrics["total_exec_count"] == 3 and metrics["last_exec_latency_ms"] > 0, metrics
         assert metrics["provision_time_ms"] > 0 and metrics["average_exec_latency_ms"] > 0
+
+        time.sleep(0.5)  # the banner's last lines reach the log
+        endpoints = dict(re.findall(r"metrics of (\S+): (\S+)", log.read_text()))
+        assert {"auth", "sessions", "router", "compute", "node", "relay", "edge"} <= set(endpoints), endpoints
+
+        def scrape(name):
+            return urllib.request.urlopen(endpoints[name], timeout=10).read().decode()
+
+        def value(text, pattern):
+            found = [float(v) for v in re.findall(rf"^{pattern}\S* ([0-9.e+]+)$", text, re.M)]
+            assert found, f"{pattern} missing from:\n{text[:3000]}"
+            return sum(found)
+
+        sessions = scrape("sessions")
+        assert value(sessions, r'cerver_runs_total\{[^}]*outcome="ok"') == 3
+        assert value(sessions, r"cerver_run_duration_milliseconds_count") == 3
+        assert value(sessions, r"cerver_provision_duration_milliseconds_count") == 1
+        assert value(sessions, r'rpc_server_duration_milliseconds_count\{[^}]*RunCode') == 3
+        assert value(sessions, r'db_client_connections_usage\S*\{[^}]*state="idle"') >= 1  # the database pool
+        assert value(scrape("node"), r'cerver_sandboxes\{[^}]*state="running"') == 1
+        assert value(scrape("edge"), r"http_server_duration_milliseconds_count") >= 5
+        # A failed call is an error, by code (NOT_FOUND: 5).
+        with contextlib.suppress(urllib.error.HTTPError):
+            call("POST", "/v2/sessions/ses_0123456789abcdef/run", {"code": "true"}, key)
+        time.sleep(0.5)  # the server's span ends just after its answer leaves
+        assert value(scrape("sessions"), r'cerver_rpc_errors_total\{[^}]*rpc_grpc_status_code="5"') >= 1
     finally:
         stop_stack(stack)
 
@@ -143,3 +177,44 @@ async def test_spans_export_over_otlp_http_protobuf_too():
     assert [s.name for s in spans] == ["route"]
     service = {a.key: a.value.string_value for r in received for rs in r.resource_spans for a in rs.resource.attributes}
     assert service["service.name"] == "cerver-router"
+
+
+async def test_metrics_export_over_otlp():
+    """The deployment's metrics go to an OTLP receiver too (the collector's
+    MetricsService): runs counted and timed from the spans that measure them."""
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as mpb
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as mgrpc
+
+    received = []
+
+    class Metrics(mgrpc.MetricsServiceServicer):
+        async def Export(self, request, context):
+            received.append(request)
+            return mpb.ExportMetricsServiceResponse()
+
+    server = grpc.aio.server()
+    mgrpc.add_MetricsServiceServicer_to_server(Metrics(), server)
+    port = free_port()
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    code = ("from servicekit import telemetry\n"
+            "from services.sessions import metrics\n"
+            "telemetry.setup('sessions')\n"
+            "telemetry.add_processor(metrics.SpanMetrics())\n"
+            "for _ in range(2):\n"
+            "    with telemetry.tracer('t').start_as_current_span(metrics.EXEC, attributes={'cerver.provider': 'local'}):\n"
+            "        pass\n"
+            "telemetry.shutdown()\n")
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_INSECURE": "true",
+           "OTEL_METRICS_EXPORTER": "otlp"}
+    try:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, env=env, stderr=asyncio.subprocess.PIPE)
+        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode == 0, stderr.decode()
+    finally:
+        await server.stop(None)
+    found = {m.name: m for r in received for rm in r.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert sum(p.as_int for p in found["cerver.runs"].sum.data_points) == 2, found.keys()
+    assert sum(p.count for p in found["cerver.run.duration"].histogram.data_points) == 2
+    resource = {a.key: a.value.string_value for r in received for rm in r.resource_metrics for a in rm.resource.attributes}
+    assert resource["service.name"] == "cerver-sessions"

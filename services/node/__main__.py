@@ -2,7 +2,7 @@
 served to the compute service over gRPC. It outlives the control plane:
 compute, sessions and the rest can restart without taking a sandbox along."""
 from cerver.v2 import node_pb2, node_pb2_grpc
-from servicekit import config, peers, server
+from servicekit import config, peers, server, telemetry
 from services.compute.adapters.local import LocalProvider
 from services.node.handlers import NodeHandlers
 from services.node.previews import PreviewListener
@@ -13,6 +13,8 @@ async def start(address: str) -> server.Host:
     provider = await LocalProvider.from_env(config.data_dir() / "compute")
     await provider.start()
     runtime = NodeRuntime(provider)
+    telemetry.meter("cerver.node").create_observable_gauge(
+        "cerver.sandboxes", callbacks=[runtime.observe], description="Sandboxes on this node, running and warm")
     previews = PreviewListener(runtime)
     runtime.preview_port = await previews.start(config.node_preview_addr(address))
     host = server.Host("node", peers.remote_authenticator())

@@ -11,6 +11,8 @@ import shutil
 import socket
 from collections.abc import AsyncIterator
 
+from opentelemetry.metrics import Observation
+
 from cerver.v2 import common_pb2, compute_pb2, relay_pb2
 from servicekit import config
 from servicekit import limits as sandbox_limits
@@ -80,6 +82,11 @@ class NodeRuntime:
         self.boot_id = secrets.token_hex(8)
         self.capabilities = host_capabilities(provider.isolated)  # as settings were at start
         self.preview_port = 0  # the node's preview listener, once it listens
+
+    def observe(self, options=None) -> list[Observation]:
+        """The node's sandboxes now, for the cerver.sandboxes gauge."""
+        return [Observation(len(self.boxes), {"state": "running"}),
+                Observation(self.provider.warm_count, {"state": "warm"})]
 
     def sandbox_ids(self) -> list[str]:
         return list(self.boxes)

@@ -549,8 +549,10 @@ class Sessions:
             raise errors.quota("concurrent_runs", self.quotas.runs, "runs in flight for this account", 1)
         self._account_runs[row.account_id] += 1
         self.in_flight[row.session_id] += 1
+        metrics.ACTIVE_RUNS.add(1)
 
     def _done(self, row: SessionRow) -> None:
+        metrics.ACTIVE_RUNS.add(-1)
         for counter, key in ((self.in_flight, row.session_id), (self._account_runs, row.account_id)):
             counter[key] -= 1
             if counter[key] <= 0:

@@ -1,6 +1,8 @@
 """Session metrics. Latencies come from OpenTelemetry spans: SpanMetrics is a
 span processor that keeps each finished provision/exec/stream-open span's
-duration until the domain applies it to the session's accumulators."""
+duration until the domain applies it to the session's accumulators, and
+records the deployment's own metrics (OpenTelemetry instruments, exported
+as servicekit.telemetry says) from the same spans."""
 import collections
 import threading
 from datetime import datetime, timedelta, timezone
@@ -9,6 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from cerver.v2 import sessions_pb2 as pb
 from servicekit.clock import now
+from servicekit import telemetry
 from servicekit.telemetry import span_ms
 
 SESSION_ATTR = "cerver.session_id"
@@ -17,12 +20,25 @@ LLM = "session.llm"  # a model turn (run-llm)
 IDLE_AFTER = timedelta(minutes=15)
 
 
+_meter = telemetry.meter("cerver.sessions")
+RUNS = _meter.create_counter("cerver.runs", description="Runs (JSON and streamed), by provider and outcome")
+DURATIONS = {EXEC: _meter.create_histogram("cerver.run.duration", unit="ms", description="A JSON run, end to end"),
+             PROVISION: _meter.create_histogram("cerver.provision.duration", unit="ms",
+                                                description="Getting a session its compute"),
+             STREAM_OPEN: _meter.create_histogram("cerver.stream_open.duration", unit="ms",
+                                                  description="A streamed run, to its first event"),
+             LLM: _meter.create_histogram("cerver.llm.duration", unit="ms", description="A model turn")}
+ACTIVE_RUNS = _meter.create_up_down_counter("cerver.runs.active", description="Runs in flight on this replica")
+LLM_TOKENS = _meter.create_counter("cerver.llm.tokens", description="Model tokens, by direction")
+
+
 class SpanMetrics(SpanProcessor):
     def __init__(self):
         self._pending: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._lock = threading.Lock()
 
     def on_end(self, span: ReadableSpan) -> None:
+        self._measure(span)
         if span.name not in (PROVISION, EXEC, STREAM_OPEN) or not span.status.is_ok:
             return
         session_id = (span.attributes or {}).get(SESSION_ATTR)
@@ -30,6 +46,23 @@ class SpanMetrics(SpanProcessor):
             with self._lock:
                 started = datetime.fromtimestamp(span.start_time / 1e9, timezone.utc)
                 self._pending[session_id].append((span.name, span_ms(span), started))
+
+    @staticmethod
+    def _measure(span: ReadableSpan) -> None:
+        histogram = DURATIONS.get(span.name)
+        if histogram is None:
+            return
+        attrs = span.attributes or {}
+        outcome = {"outcome": "ok" if span.status.is_ok else "error"}
+        labels = {"cerver.provider": attrs.get("cerver.provider", ""), **outcome}
+        if span.name == LLM:
+            labels = {"gen_ai.request.model": attrs.get("gen_ai.request.model", ""), **outcome}
+            for direction in ("input", "output"):
+                LLM_TOKENS.add(int(attrs.get(f"gen_ai.usage.{direction}_tokens", 0)),
+                               {"gen_ai.token.type": direction, "gen_ai.request.model": labels["gen_ai.request.model"]})
+        histogram.record(span_ms(span), labels)
+        if span.name in (EXEC, STREAM_OPEN):
+            RUNS.add(1, labels)
 
     def drain(self, session_id: str) -> list[tuple[str, float, datetime]]:
         with self._lock:

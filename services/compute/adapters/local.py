@@ -293,6 +293,11 @@ class LocalProvider:
         log.warning("!!! %s: sandboxes run UNISOLATED, with this user's rights and view of the host !!!", why)
         return cls(root, isolated=False, **settings)
 
+    @property
+    def warm_count(self) -> int:
+        """Sandboxes started ahead, waiting for a create."""
+        return len(self._warm)
+
     async def probe_sandbox(self) -> list[str]:
         """Start one real sandbox, exactly as every other is started, and
         check from inside what it must see."""

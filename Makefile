@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install system-deps proto dev up test bench lint migrate clean
+.PHONY: install system-deps image-tools image proto dev up test bench lint migrate clean
 
 # Debian packages the product needs on the host: bubblewrap isolates local
 # sandboxes, which run the system's python3 and node; setpriv (util-linux)
@@ -55,6 +55,26 @@ test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Every service's schema to head on CERVER_DATABASE_URL (services also do it at start-up).
+# The image (Dockerfile): podman builds it on a Debian base made here from
+# Debian's own packages by mmdebstrap, so no registry is needed. CA_BUNDLE
+# reaches pip inside the build (a network that intercepts TLS) and is not kept.
+IMAGE      ?= localhost/cerver:dev
+IMAGE_BASE ?= localhost/cerver-base:bookworm
+CA_BUNDLE  ?= $(or $(SSL_CERT_FILE),/etc/ssl/certs/ca-certificates.crt)
+
+image-tools:
+	@missing=""; for tool in podman buildah mmdebstrap runc; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	 if [ -n "$$missing" ]; then \
+	   echo "installing Debian packages:$$missing"; \
+	   if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	 fi
+
+image: image-tools
+	podman image exists $(IMAGE_BASE) || \
+	  (mmdebstrap --quiet --variant=minbase --include=ca-certificates bookworm - | podman import - $(IMAGE_BASE))
+	podman build --isolation chroot --secret id=ca,src=$(CA_BUNDLE) --build-arg BASE=$(IMAGE_BASE) -t $(IMAGE) .
+
 migrate: install
 	$(BIN)/python -m servicekit.migrations
 

@@ -5,6 +5,7 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 import gateway
@@ -99,7 +100,8 @@ def test_every_rule_in_the_contract_becomes_a_route():
 def test_kubernetes_manifests_deploy_every_service():
     from servicekit.config import NODE, SERVICES
 
-    docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "k8s" / "services.yaml").read_text()) if d]
+    docs = [d for part in ("control/services.yaml", "node/node.yaml")
+            for d in yaml.safe_load_all((ROOT / "deploy" / "k8s" / part).read_text()) if d]
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] in ("Deployment", "DaemonSet")}
     assert set(deployments) == {*SERVICES, NODE}
     # One node runtime per machine, found through a headless Service.
@@ -140,6 +142,43 @@ def test_every_documented_pattern_refuses_nul_where_the_guard_does():
                         seen += 1
                         assert not re.fullmatch(pattern, "a\0b"), (desc.full_name, field.name, pattern)
     assert seen >= 8
+
+
+def test_envoy_config_is_valid_for_envoys_api():
+    """Every field and enum value of gateway/envoy.yaml, typed configs
+    included, exists in Envoy's v3 API (envoy-data-plane's classes of it;
+    unknown names are refused): what `envoy --mode validate` checks first."""
+    import importlib
+
+    from envoy_data_plane.envoy.config.bootstrap.v3 import Bootstrap
+
+    config = _envoy()
+
+    def type_urls(node):
+        if isinstance(node, dict):
+            if "@type" in node:
+                yield node["@type"]
+            for value in node.values():
+                yield from type_urls(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from type_urls(value)
+
+    for url in set(type_urls(config)):
+        module = url.split("/", 1)[1].rpartition(".")[0]
+        importlib.import_module(f"envoy_data_plane.{module}")  # registers the typed config's class
+    bootstrap = Bootstrap.from_dict(config)
+    assert bootstrap.static_resources.listeners[0].name == "cerver_http"
+    # The check refuses what Envoy would: an unknown field, an unknown enum value.
+    text = (ROOT / "gateway" / "envoy.yaml").read_text()
+    for broken in (text.replace("stream_sse_style_delimited", "stream_sse_delimited"),
+                   text.replace("codec_type: AUTO", "codec_type: AUTOMATIC")):
+        with pytest.raises((KeyError, ValueError)):
+            Bootstrap.from_dict(yaml.safe_load(broken))
+    image = next(c["image"] for d in yaml.safe_load_all((ROOT / "deploy/k8s/control/edge.yaml").read_text())
+                 if d and d["kind"] == "Deployment" for c in d["spec"]["template"]["spec"]["containers"])
+    major, minor, patch = map(int, image.rpartition(":v")[2].split("."))  # an exact release, never -latest
+    assert (major, minor) >= (1, 36), image
 
 
 def test_envoy_keeps_internal_methods_and_vouching_headers_off_the_public_listener():

@@ -102,6 +102,52 @@ def test_every_component_runs_locked_down_except_the_node_pool_which_is_fenced()
                                                       "169.254.0.0/16", "100.64.0.0/10"]}]
 
 
+def _restricted_violations(pod: dict) -> list[str]:
+    """What keeps a pod out of Pod Security's "restricted" profile (the
+    checks of kubernetes.io/docs/concepts/security/pod-security-standards)."""
+    out = []
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                         "projected", "secret"}:
+            out.append(f"volume {volume['name']}: {kinds}")
+    if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
+        out.append("host namespaces")
+    level = pod.get("securityContext", {})
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        ctx = {**level, **c.get("securityContext", {})}
+        if ctx.get("privileged") or ctx.get("allowPrivilegeEscalation", True):
+            out.append(f"{c['name']}: privilege escalation")
+        if not ctx.get("runAsNonRoot") or ctx.get("runAsUser") == 0:
+            out.append(f"{c['name']}: may run as root")
+        if ctx.get("seccompProfile", {}).get("type") not in ("RuntimeDefault", "Localhost"):
+            out.append(f"{c['name']}: seccomp")
+        caps = ctx.get("capabilities", {})
+        if caps.get("drop") != ["ALL"] or set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
+            out.append(f"{c['name']}: capabilities")
+        if c.get("ports") and any(p.get("hostPort") for p in c["ports"]):
+            out.append(f"{c['name']}: host port")
+    return out
+
+
+@pytest.mark.parametrize("folder", ["k8s", "overlays/production", "overlays/small"])
+def test_pod_security_admits_every_pod_and_only_the_node_pool_is_privileged(folder):
+    docs = _rendered(folder)
+    levels = {d["metadata"]["name"]: d["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+              for d in docs if d["kind"] == "Namespace"}
+    pods = [(d["metadata"]["namespace"], d["metadata"]["name"], d["spec"]["template"]["spec"])
+            for d in docs if d["kind"] in ("Deployment", "DaemonSet", "Job")]
+    for namespace, name, pod in pods:
+        problems = _restricted_violations(pod)
+        if name == "node":
+            assert problems and levels[namespace] == "privileged", (namespace, levels)
+        else:
+            assert not problems, (name, problems)
+    if folder != "overlays/small":  # one namespace there, and it must admit the node pool
+        assert levels == {"cerver": "restricted", "cerver-node": "privileged"}
+        assert {ns for ns, name, _ in pods if name == "node"} == {"cerver-node"}
+
+
 def test_the_postgresql_connection_budget_is_what_the_readme_says():
     docs = _rendered()
     scaled = {d["spec"]["scaleTargetRef"]["name"]: d["spec"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}

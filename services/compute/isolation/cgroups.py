@@ -30,12 +30,27 @@ def _write(path: pathlib.Path, value) -> None:
 
 
 def _own_paths() -> dict[str, str]:
-    """controller -> this process's cgroup path ("" for the v2 hierarchy)."""
+    """controller -> this process's cgroup path under its mount ("" for the
+    v2 hierarchy). In a container without a cgroup namespace (cgroup v1
+    under runc or crun), /proc/self/cgroup gives the host's path while the
+    mount shows only the container's own cgroup: the mount's root
+    (/proc/self/mountinfo) comes off the front."""
+    roots = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            separator = fields.index("-")
+            if fields[separator + 1] == "cgroup":
+                for option in fields[separator + 3].split(","):
+                    roots[option] = fields[3]
     out = {}
     with open("/proc/self/cgroup") as f:
         for line in f:
             _, names, path = line.rstrip("\n").split(":", 2)
             for name in names.split(",") if names else [""]:
+                root = roots.get(name, "/")
+                if root != "/" and (path == root or path.startswith(root + "/")):
+                    path = path[len(root):] or "/"
                 out[name] = path
     return out
 

@@ -5,7 +5,6 @@ CERVER_API_TOKEN through the Cerver API at CERVER_API_URL (the embedded
 stack's by default) — the same data a human sees; secret_fetch resolves a
 name through the secrets backend CERVER_SECRETS_BACKEND names."""
 import hmac
-import os
 import sys
 import urllib.parse
 from typing import Any
@@ -77,7 +76,7 @@ def _api(ctx: Context) -> Api:
     if _edge_account(ctx) is not None:
         key = ctx.headers.get("authorization", "").removeprefix("Bearer ").strip()
         return Api(edge_api_url, key)
-    return Api(os.environ.get("CERVER_API_URL", "") or DEFAULT_API_URL, os.environ.get("CERVER_API_TOKEN", ""))
+    return Api(config.settings().api_url or DEFAULT_API_URL, config.settings().api_token.get_secret_value())
 
 
 def _session_path(session_id: str) -> str:

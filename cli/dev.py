@@ -15,6 +15,7 @@ import urllib.request
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from servicekit import config
 from servicekit.config import NODE, SERVICES
 
 CHECKOUT = pathlib.Path(__file__).resolve().parent.parent
@@ -56,7 +57,7 @@ def replicas() -> int:
     """CERVER_DEV_REPLICAS: how many processes of each stateless service of
     the data path (sessions, compute) `cerver dev` runs; callers balance
     over them (round robin, servicekit.peers)."""
-    return max(1, int(os.environ.get("CERVER_DEV_REPLICAS", "1")))
+    return max(1, config.settings().dev_replicas)
 
 
 def processes(env: dict[str, str], count: int) -> dict[str, tuple[str, str]]:
@@ -203,10 +204,13 @@ class Stack:
 
 
 def run() -> int:
-    http_port = int(os.environ.get("CERVER_HTTP_PORT", "8080"))
-    data_dir = pathlib.Path(os.environ.get("CERVER_DATA_DIR") or CHECKOUT / ".cerver" / str(http_port)).resolve()
+    current = config.settings()
+    http_port = current.http_port
+    # Unset, a folder per port: stacks on different ports never share one.
+    data_dir = pathlib.Path(current.data_dir if "data_dir" in current.model_fields_set
+                            else CHECKOUT / ".cerver" / str(http_port)).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    host = os.environ.get("CERVER_HTTP_HOST", "127.0.0.1")
+    host = current.http_host
     if port_in_use(host, http_port):
         print(f"cerver: port {http_port} on {host} is already in use (another `cerver dev`, or another server); "
               f"stop it or choose another port with CERVER_HTTP_PORT", file=sys.stderr)

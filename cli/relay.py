@@ -38,7 +38,7 @@ class Fatal(Exception):
 
 def state_path() -> pathlib.Path:
     default = pathlib.Path(os.environ.get("XDG_CONFIG_HOME", pathlib.Path.home() / ".config")) / "cerver" / "relay.json"
-    return pathlib.Path(os.environ.get("CERVER_RELAY_STATE", default))
+    return pathlib.Path(config.settings().relay_state or default)
 
 
 class State:
@@ -192,7 +192,7 @@ class Agent:
         backoff = 1.0
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)) as http:
             if not self.state.api_key:
-                self.state.api_key = os.environ.get("CERVER_API_TOKEN") or await self.login(http)
+                self.state.api_key = config.settings().api_token.get_secret_value() or await self.login(http)
                 self.state.save()
             while True:
                 self.connected = False

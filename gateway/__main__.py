@@ -9,15 +9,16 @@ from servicekit import config, server, telemetry
 
 async def main() -> None:
     telemetry.setup("edge")
-    runner = await Edge().start(config.env("CERVER_HTTP_HOST", "127.0.0.1"), int(config.env("CERVER_HTTP_PORT", "8080")))
+    runner = await Edge().start(config.settings().http_host, config.settings().http_port)
     previews = PreviewListener()
-    if config.preview_addr():
-        await previews.start(config.preview_addr())
+    if config.settings().preview_addr:
+        await previews.start(config.settings().preview_addr)
     await server.wait_for_shutdown()
     await previews.close()
     await runner.cleanup()
 
 
 if __name__ == "__main__":
+    server.check_settings("edge")
     server.configure_process()
     asyncio.run(main())

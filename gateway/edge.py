@@ -222,7 +222,7 @@ class Edge:
 
     async def handle_relay_socket(self, request: web.Request) -> web.StreamResponse:
         headers = {h: request.headers[h] for h in FORWARDED_HEADERS if h in request.headers}
-        url = f"http://{config.relay_ws_addr()}{request.path_qs}"
+        url = f"http://{config.settings().relay_ws_addr}{request.path_qs}"
         session = aiohttp.ClientSession()
         try:
             upstream = await session.ws_connect(url, headers=headers, max_msg_size=config.MAX_MESSAGE_BYTES)

@@ -25,7 +25,7 @@ M = TypeVar("M", bound=SQLModel)
 
 
 def database_url(service: str) -> str:
-    url = config.env("CERVER_DATABASE_URL")
+    url = config.settings().database_url
     if not url:
         return f"sqlite+aiosqlite:///{config.data_dir() / (service + '.db')}"
     for prefix in ("postgres://", "postgresql://"):

@@ -12,11 +12,12 @@ MIB = 1 << 20
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    pids: int = 1024
-    memory_mb: int = 2048  # tmpfs pages count here too; swap is off
-    cpus: float = 1.0
-    disk_mb: int = 10240  # the workspace's hard quota
-    tmp_mb: int = 0  # /tmp, charged to memory_mb; 0 = half of memory_mb
+    # Defaults: the settings' (CERVER_SANDBOX_<FIELD>).
+    pids: int = config.default("sandbox_pids")
+    memory_mb: int = config.default("sandbox_memory_mb")  # tmpfs pages count here too; swap is off
+    cpus: float = config.default("sandbox_cpus")
+    disk_mb: int = config.default("sandbox_disk_mb")  # the workspace's hard quota
+    tmp_mb: int = config.default("sandbox_tmp_mb")  # /tmp, charged to memory_mb; 0 = half of memory_mb
 
     @property
     def tmp_bytes(self) -> int:
@@ -26,37 +27,31 @@ class Limits:
         return dataclasses.asdict(self)
 
 
-# (field, requirement name, environment suffix, lowest accepted value)
-FIELDS = (("pids", "max_processes", "PIDS", 16), ("memory_mb", "memory_mb", "MEMORY_MB", 64),
-          ("cpus", "cpus", "CPUS", 0.05), ("disk_mb", "disk_mb", "DISK_MB", 16), ("tmp_mb", "tmp_mb", "TMP_MB", 1))
-
-
-def _read(prefix: str, base: Limits) -> Limits:
-    values = {}
-    for field, _, suffix, _ in FIELDS:
-        kind = type(getattr(base, field))
-        values[field] = kind(config.env(f"{prefix}{suffix}", str(getattr(base, field))))
-    return Limits(**values)
+# (field, requirement name, lowest accepted value)
+FIELDS = (("pids", "max_processes", 16), ("memory_mb", "memory_mb", 64), ("cpus", "cpus", 0.05),
+          ("disk_mb", "disk_mb", 16), ("tmp_mb", "tmp_mb", 1))
 
 
 def defaults() -> Limits:
     """CERVER_SANDBOX_<PIDS|MEMORY_MB|CPUS|DISK_MB|TMP_MB>."""
-    return _read("CERVER_SANDBOX_", Limits())
+    current = config.settings()
+    return Limits(**{field: getattr(current, f"sandbox_{field}") for field, *_ in FIELDS})
 
 
 def maxima() -> Limits:
     """CERVER_SANDBOX_MAX_<...>: the most a session may ask for."""
-    base = defaults()
-    return _read("CERVER_SANDBOX_MAX_", Limits(pids=max(base.pids, 4096), memory_mb=max(base.memory_mb, 8192),
-                                                  cpus=max(base.cpus, float(os.cpu_count() or 1)),
-                                                  disk_mb=max(base.disk_mb, 51200), tmp_mb=0))
+    base, current = defaults(), config.settings()
+    fallback = Limits(pids=max(base.pids, 4096), memory_mb=max(base.memory_mb, 8192),
+                      cpus=max(base.cpus, float(os.cpu_count() or 1)), disk_mb=max(base.disk_mb, 51200), tmp_mb=0)
+    return Limits(**{field: value if (value := getattr(current, f"sandbox_max_{field}")) is not None
+                     else getattr(fallback, field) for field, *_ in FIELDS})
 
 
 def documented_bounds() -> dict[str, tuple]:
     """This deployment's range of each requirement, for /v2/docs."""
     most = maxima()
     return {f"cerver.v2.Requirements.{name}": (lowest, getattr(most, field) or most.memory_mb)
-            for field, name, _, lowest in FIELDS}
+            for field, name, lowest in FIELDS}
 
 
 def needs_network(requirements) -> bool:
@@ -75,7 +70,7 @@ def choose(requirements, base: Limits, most: Limits) -> Limits:
     """The limits for a sandbox: the deployment's defaults, overridden by
     what the requirements ask for, each within [lowest, maximum]."""
     values = {}
-    for field, name, _, lowest in FIELDS:
+    for field, name, lowest in FIELDS:
         asked = getattr(requirements, name) if requirements is not None and requirements.HasField(name) else None
         if asked is None:
             values[field] = min(getattr(base, field), getattr(most, field)) if getattr(most, field) else \

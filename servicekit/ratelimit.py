@@ -15,23 +15,18 @@ from limits.storage import storage_from_string
 
 from servicekit import config, errors
 
-# name -> (default, what it counts)
-LIMITS = {
-    "login": ("10/minute", "email logins and code checks per address and per client"),
-    "device": ("60/minute", "device-flow starts and polls per client"),
-    "auth_failures": ("30/minute", "failed key authentications per client"),
-    "key": ("6000/minute", "requests per API key"),
-}
+# The limits, each CERVER_RATE_<NAME> (servicekit.config: defaults, what each counts).
+LIMITS = ("login", "device", "auth_failures", "key")
 
 
 class RateLimits:
     def __init__(self, storage_uri: str | None = None, overrides: dict[str, str] | None = None):
-        uri = storage_uri or config.env("CERVER_RATE_LIMIT_STORAGE", "memory://")
+        uri = storage_uri or config.settings().rate_limit_storage
         # The asyncio flavour of the same storage (limits' "async+" schemes).
         self.storage = storage_from_string(uri if uri.startswith("async+") else "async+" + uri)
         self.limiter = MovingWindowRateLimiter(self.storage)
-        self.items = {name: parse((overrides or {}).get(name) or config.env(f"CERVER_RATE_{name.upper()}", default))
-                      for name, (default, _) in LIMITS.items()}
+        self.items = {name: parse((overrides or {}).get(name) or getattr(config.settings(), f"rate_{name}"))
+                      for name in LIMITS}
 
     def set(self, name: str, limit: str) -> None:
         self.items[name] = parse(limit)
@@ -52,7 +47,7 @@ class RateLimits:
         item = self.items[name]
         stats = await self.limiter.get_window_stats(item, name, *identifiers)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
-        raise errors.quota(f"rate:{name}", item.amount, f"{LIMITS[name][1]} ({item})", retry)
+        raise errors.quota(f"rate:{name}", item.amount, f"{config.Settings.model_fields[f'rate_{name}'].description.lower()} ({item})", retry)
 
 
 def client(metadata: dict[str, str]) -> str:

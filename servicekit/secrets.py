@@ -7,7 +7,8 @@ from typing import Protocol
 
 import aiohttp
 
-INFISICAL_URL = "https://app.infisical.com"
+from servicekit import config
+
 TIMEOUT_S = 15.0
 
 
@@ -44,7 +45,7 @@ class InfisicalBackend:
     source = "infisical"
 
     def __init__(self, project_id: str, environment: str, token: str = "", client_id: str = "",
-                 client_secret: str = "", url: str = INFISICAL_URL, secret_path: str = "/"):
+                 client_secret: str = "", url: str = config.default("infisical_api_url"), secret_path: str = "/"):
         self.project_id, self.environment, self.secret_path = project_id, environment, secret_path
         self.token, self.client_id, self.client_secret = token, client_id, client_secret
         self.url = url.rstrip("/")
@@ -87,20 +88,19 @@ async def _reason(response: aiohttp.ClientResponse) -> str:
         return str(response.status)
 
 
-def from_env(environ=os.environ) -> Backend:
-    """The backend CERVER_SECRETS_BACKEND names (env when unset), configured
-    from the environment; SecretsError when it cannot be (checked at start)."""
-    kind = environ.get("CERVER_SECRETS_BACKEND", "") or "env"
-    if kind == "env":
-        return EnvBackend(environ)
-    if kind == "infisical":
-        token = environ.get("INFISICAL_TOKEN", "")
-        client_id, client_secret = environ.get("INFISICAL_CLIENT_ID", ""), environ.get("INFISICAL_CLIENT_SECRET", "")
-        project = environ.get("INFISICAL_PROJECT_ID", "")
-        if not project or not (token or (client_id and client_secret)):
-            raise SecretsError("CERVER_SECRETS_BACKEND=infisical needs INFISICAL_PROJECT_ID and INFISICAL_TOKEN "
-                               "(or INFISICAL_CLIENT_ID and INFISICAL_CLIENT_SECRET of a machine identity)")
-        return InfisicalBackend(project, environ.get("INFISICAL_ENVIRONMENT", "") or "prod", token, client_id,
-                                client_secret, environ.get("INFISICAL_API_URL", "") or INFISICAL_URL,
-                                environ.get("INFISICAL_SECRET_PATH", "") or "/")
-    raise SecretsError(f"unknown CERVER_SECRETS_BACKEND {kind!r}: use env or infisical")
+def from_env() -> Backend:
+    """The backend CERVER_SECRETS_BACKEND names, configured from the
+    settings; SecretsError when it cannot be (checked at start)."""
+    try:
+        current = config.settings()
+    except config.SettingsError as exc:
+        raise SecretsError(str(exc)) from None
+    if current.secrets_backend == "env":
+        return EnvBackend()
+    token, client_secret = current.infisical_token.get_secret_value(), current.infisical_client_secret.get_secret_value()
+    if not current.infisical_project_id or not (token or (current.infisical_client_id and client_secret)):
+        raise SecretsError("CERVER_SECRETS_BACKEND=infisical needs INFISICAL_PROJECT_ID and INFISICAL_TOKEN "
+                           "(or INFISICAL_CLIENT_ID and INFISICAL_CLIENT_SECRET of a machine identity)")
+    return InfisicalBackend(current.infisical_project_id, current.infisical_environment, token,
+                            current.infisical_client_id, client_secret, current.infisical_api_url,
+                            current.infisical_secret_path)

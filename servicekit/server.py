@@ -147,6 +147,17 @@ def _span_code(code: grpc.StatusCode | None) -> None:
         trace.get_current_span().set_attribute("rpc.grpc.status_code", code.value[0])
 
 
+def _connection_age() -> list[tuple[str, int]]:
+    """Clients are asked to reconnect (GOAWAY) after CERVER_GRPC_MAX_CONNECTION_AGE_S,
+    so they re-resolve a headless Service and reach replicas added since;
+    calls in flight finish first (a transfer may take TRANSFER_TIMEOUT_S)."""
+    age = config.settings().grpc_max_connection_age_s
+    if not age:
+        return []
+    return [("grpc.max_connection_age_ms", int(age * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(config.TRANSFER_TIMEOUT_S * 1000))]
+
+
 class Host:
     """One gRPC server with the guard, health and reflection."""
 
@@ -160,7 +171,7 @@ class Host:
             interceptors=[aio_server_interceptor(), self.guard],
             options=[("grpc.max_receive_message_length", config.MAX_MESSAGE_BYTES),
                      ("grpc.max_send_message_length", config.MAX_REPLY_BYTES),
-                     ("grpc.so_reuseport", 0)])
+                     ("grpc.so_reuseport", 0), *_connection_age()])
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = 0
@@ -246,7 +257,7 @@ PR_SET_PDEATHSIG = 1
 def _stop_with_supervisor() -> None:
     """Under `cerver dev` (CERVER_SUPERVISOR_PID), get SIGTERM when it dies,
     even when it is killed outright and cannot stop its children itself."""
-    supervisor = config.env("CERVER_SUPERVISOR_PID")
+    supervisor = config.settings().supervisor_pid
     if not supervisor or not sys.platform.startswith("linux"):
         return
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -262,11 +273,21 @@ async def wait_for_shutdown() -> None:
     await stop.wait()
 
 
+def check_settings(process: str) -> None:
+    """A variable its setting cannot take stops the process at start, named."""
+    try:
+        config.settings()
+    except config.SettingsError as exc:
+        print(f"cerver-{process}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def serve(service: str, start: Callable[[str], Awaitable[Host]]) -> None:
     """Entry point of `python -m services.<name>`: start the service on its
     configured address and run until SIGTERM/SIGINT."""
     from servicekit import telemetry
 
+    check_settings(service)
     telemetry.setup(service)
 
     async def main() -> None:

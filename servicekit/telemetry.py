@@ -38,8 +38,8 @@ def setup(service: str) -> TracerProvider:
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
         SQLAlchemyInstrumentor().instrument(tracer_provider=_provider, skip_dep_check=True)
-        if config.env("OTEL_EXPORTER_OTLP_ENDPOINT"):
-            if config.env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc") == "http/protobuf":
+        if config.settings().otel_exporter_otlp_endpoint:
+            if config.settings().otel_exporter_otlp_protocol == "http/protobuf":
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             else:
                 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -50,13 +50,14 @@ def setup(service: str) -> TracerProvider:
 
 
 def _metric_readers() -> list:
-    exporters = config.env("OTEL_METRICS_EXPORTER") or ("otlp" if config.env("OTEL_EXPORTER_OTLP_ENDPOINT") else "none")
+    current = config.settings()
+    exporters = current.otel_metrics_exporter or ("otlp" if current.otel_exporter_otlp_endpoint else "none")
     readers = []
     for name in {e.strip() for e in exporters.split(",")} - {"", "none"}:
         if name == "otlp":
             from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-            if config.env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc") == "http/protobuf":
+            if config.settings().otel_exporter_otlp_protocol == "http/protobuf":
                 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
             else:
                 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
@@ -66,8 +67,7 @@ def _metric_readers() -> list:
             from opentelemetry.exporter.prometheus import PrometheusMetricReader
 
             readers.append(PrometheusMetricReader())
-            prometheus_client.start_http_server(int(config.env("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")),
-                                                config.env("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost"))
+            prometheus_client.start_http_server(current.otel_exporter_prometheus_port, current.otel_exporter_prometheus_host)
         else:
             raise SystemExit(f"OTEL_METRICS_EXPORTER: {name!r} is not one of otlp, prometheus, none")
     return readers

@@ -24,6 +24,15 @@ SPANS = InMemorySpanExporter()
 telemetry.add_processor(SimpleSpanProcessor(SPANS))
 
 
+@pytest.fixture(autouse=True)
+def _spans_per_test():
+    """The in-process services' spans (one per SQL statement too) kept for
+    the test that reads them, not for the whole run."""
+    SPANS.clear()
+    yield
+    SPANS.clear()
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     try:

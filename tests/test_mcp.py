@@ -116,7 +116,7 @@ def test_missing_backend_settings_stop_it_at_start_with_a_clear_message():
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
     for extra, said in (({"CERVER_SECRETS_BACKEND": "infisical", "INFISICAL_PROJECT_ID": "p"}, "INFISICAL_TOKEN"),
                         ({"CERVER_SECRETS_BACKEND": "infisical", "INFISICAL_TOKEN": "st.x"}, "INFISICAL_PROJECT_ID"),
-                        ({"CERVER_SECRETS_BACKEND": "vault"}, "unknown CERVER_SECRETS_BACKEND")):
+                        ({"CERVER_SECRETS_BACKEND": "vault"}, "CERVER_SECRETS_BACKEND: Input should be 'env' or 'infisical'")):
         done = subprocess.run([str(SCRIPT)], env={**env, **extra}, input="", capture_output=True, text=True,
                               timeout=60)
         assert done.returncode == 2 and said in done.stderr, done.stderr

@@ -125,7 +125,9 @@ async def test_sandboxes_are_placed_over_several_nodes(tmp_path, monkeypatch):
     from cli.dev import free_port
     from tests.conftest import running_stack
 
-    monkeypatch.setenv("CERVER_NODE_POLL_S", "0.3")  # offline after three silent polls
+    # Offline after three silent polls (1.5 s): short, yet not so short that
+    # a busy machine's slow poll takes a live node offline.
+    monkeypatch.setenv("CERVER_NODE_POLL_S", "0.5")
     async with running_stack(tmp_path / "stack") as stack:
         api = stack.api
         # A second machine: its own data folder (so its own node id) and uids.
@@ -158,7 +160,7 @@ async def test_sandboxes_are_placed_over_several_nodes(tmp_path, monkeypatch):
             status, body, text, _ = await api.call("POST", f"/v2/sessions/{lost['session_id']}/run",
                                                    {"code": "echo"}, key=key)
             assert status == 503, text  # retryable: its machine is not there
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(2.5)
             await computes.poll()
             _, listed, _, _ = await api.call("GET", "/v2/computes", key=key)
             assert {c["compute_id"]: c["status"] for c in listed["computes"]}[second_id] == "offline"

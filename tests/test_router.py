@@ -108,9 +108,7 @@ async def test_other_live_stress_kinds(api):
 
 
 async def test_a_long_stress_test_reports_progress(api, monkeypatch):
-    from services.router import domain
-
-    monkeypatch.setattr(domain, "WAIT_FOR_RESULT_S", 0.01)  # answer before the samples are done
+    monkeypatch.setenv("CERVER_STRESS_WAIT_S", "0.01")  # answer before the samples are done
     key = await api.login()
     status, test, text, _ = await api.call("POST", "/gateway/stress-tests",
                                            {"kind": "long_session", "providers": ["local"], "sample_size": 6}, key=key)

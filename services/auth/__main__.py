@@ -12,8 +12,8 @@ from services.auth.handlers import AuthHandlers
 async def start(address: str) -> server.Host:
     db = await open_database("auth")
     limits = RateLimits()
-    accounts = Accounts(db, load_fernet(), config.open_signup(),
-                        config.env("CERVER_PUBLIC_URL", "http://127.0.0.1:8080"), mailer.from_env(), limits)
+    accounts = Accounts(db, load_fernet(), config.settings().open_signup,
+                        config.settings().public_url, mailer.from_env(), limits)
     # Auth resolves keys in-process rather than calling itself.
     host = server.Host("auth", Authenticator(accounts.resolve_key, limits))
     host.add(AuthHandlers(accounts), auth_pb2_grpc.add_AuthServiceServicer_to_server,

@@ -53,7 +53,7 @@ def code_matches(email: str, code: str, stored: str) -> bool:
 def load_fernet() -> Fernet:
     """CERVER_SECRET_KEY in deployments; a key file in the data folder for
     the embedded default (created once, readable only by its owner)."""
-    key = config.env("CERVER_SECRET_KEY")
+    key = config.settings().secret_key.get_secret_value()
     if not key:
         path = config.data_dir() / "secret.key"
         if not path.exists():

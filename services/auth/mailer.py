@@ -53,7 +53,7 @@ class DevMailbox:
 
 
 def from_env() -> SmtpMailer | DevMailbox:
-    url = config.env("CERVER_SMTP_URL")
+    url = config.settings().smtp_url.get_secret_value()
     if not url:
         return DevMailbox()
-    return SmtpMailer.from_url(url, config.env("CERVER_MAIL_FROM", "Cerver <no-reply@cerver.local>"))
+    return SmtpMailer.from_url(url, config.settings().mail_from)

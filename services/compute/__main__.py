@@ -14,18 +14,18 @@ async def start(address: str) -> server.Host:
     db = await open_database("compute")
     cluster = config.kubernetes()
     adapters = {"kubernetes": await KubernetesProvider.connect(cluster)} if cluster else {}
-    computes = Computes(db, adapters, heartbeat_window_s=int(config.env("CERVER_HEARTBEAT_WINDOW_S", "60")),
+    computes = Computes(db, adapters, heartbeat_window_s=config.settings().heartbeat_window_s,
                         quotas=Quotas.from_env())
     # Nodes starting beside this service get a while to come up.
-    await computes.poll(wait_s=config.env_float("CERVER_NODE_WAIT_S", 60.0))
+    await computes.poll(wait_s=config.settings().node_wait_s)
     host = server.Host("compute", peers.remote_authenticator())
     host.add(ComputeHandlers(computes), compute_pb2_grpc.add_ComputeServiceServicer_to_server,
              compute_pb2.DESCRIPTOR.services_by_name["ComputeService"])
     host.on_stop(db.close)
     host.on_stop(computes.close)
     await host.start(address)
-    host.every(config.env_float("CERVER_REAP_INTERVAL_S", 5.0), computes.reap_idle, "idle sandbox sweep")
-    host.every(config.node_poll_s(), computes.poll, "node and cluster heartbeat")
+    host.every(config.settings().reap_interval_s, computes.reap_idle, "idle sandbox sweep")
+    host.every(config.settings().node_poll_s, computes.poll, "node and cluster heartbeat")
     return host
 
 

@@ -44,7 +44,7 @@ def is_online(row: ComputeRow) -> bool:
 def _capacity(row: ComputeRow) -> int:
     """How many sandboxes a compute takes (as its machine says, else the
     deployment's setting)."""
-    return json.loads(row.capabilities_json).get("max_sandboxes") or config.max_sandboxes()
+    return json.loads(row.capabilities_json).get("max_sandboxes") or config.settings().max_sandboxes
 
 
 async def _resolve_all(addresses: list[str]) -> list[str]:
@@ -89,7 +89,7 @@ class Computes:
                 boot_id: str = "") -> ComputeRow:
         return ComputeRow(compute_id=compute_id, account_id=None, name=name, provider=provider, kind="shared",
                           capabilities_json=json.dumps(capabilities), address=address, boot_id=boot_id,
-                          heartbeat_window_s=math.ceil(3 * config.node_poll_s()), last_heartbeat_at=now(),
+                          heartbeat_window_s=math.ceil(3 * config.settings().node_poll_s), last_heartbeat_at=now(),
                           created_at=now())
 
     async def observe_node(self, address: str, node: node_pb2.NodeInfo, asked_at) -> ComputeRow:
@@ -121,7 +121,7 @@ class Computes:
         async def ask_node(address: str) -> bool:
             asked_at = now()
             try:
-                info = await node.describe(address, wait_s or config.node_poll_s())
+                info = await node.describe(address, wait_s or config.settings().node_poll_s)
             except grpc.aio.AioRpcError as err:
                 log.info("node %s did not answer: %s", address, err.code().name)
                 return False

@@ -33,7 +33,7 @@ def host_capabilities(isolated: bool) -> dict:
         pass
     return {"runtimes": runtimes, "cores": os.cpu_count() or 1, "memory_mb": memory_mb,
             "os": f"{platform.system()} {platform.release()}", "arch": platform.machine(),
-            "isolated": isolated, "network": True, "max_sandboxes": config.max_sandboxes()}
+            "isolated": isolated, "network": True, "max_sandboxes": config.settings().max_sandboxes}
 
 
 def _output(event: RunEvent) -> relay_pb2.RelayReply:
@@ -77,7 +77,7 @@ class NodeRuntime:
         self.boxes: dict[str, Box] = {}
         # This machine and data folder (CERVER_NODE_NAME names the machine
         # where the hostname is a pod's, which a restart changes).
-        machine = config.env("CERVER_NODE_NAME") or socket.gethostname()
+        machine = config.settings().node_name or socket.gethostname()
         self.node_id = hashlib.sha256(f"{machine}:{config.data_dir()}".encode()).hexdigest()[:16]
         self.boot_id = secrets.token_hex(8)
         self.capabilities = host_capabilities(provider.isolated)  # as settings were at start

@@ -18,13 +18,13 @@ async def start(address: str, ws_address: str | None = None, advertise: str | No
     authenticator = peers.remote_authenticator()
     host = server.Host("relay", authenticator)
     # Other replicas reach this one here (a pod's IP in Kubernetes).
-    replica_addr = advertise or config.env("CERVER_RELAY_ADVERTISE_ADDR") or address
-    hub = Hub(db, config.env("CERVER_RELAY_REPLICA") or f"{socket.gethostname()}:{os.getpid()}:{replica_addr}",
+    replica_addr = advertise or config.settings().relay_advertise_addr or address
+    hub = Hub(db, config.settings().relay_replica or f"{socket.gethostname()}:{os.getpid()}:{replica_addr}",
               replica_addr)
     host.add(RelayHandlers(hub), relay_pb2_grpc.add_RelayServiceServicer_to_server,
              relay_pb2.DESCRIPTOR.services_by_name["RelayService"])
     await host.start(address)
-    ws_host, _, ws_port = (ws_address or config.relay_ws_addr()).rpartition(":")
+    ws_host, _, ws_port = (ws_address or config.settings().relay_ws_addr).rpartition(":")
     runner = web.AppRunner(AgentSocket(hub, authenticator).app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, ws_host or "0.0.0.0", int(ws_port)).start()

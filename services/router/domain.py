@@ -13,11 +13,6 @@ from services.router.catalog import LiveCatalog
 from services.router.store import StressTestRow
 
 MAX_SAMPLES = 50
-# How long CreateStressTest waits for a result before answering "running"
-# (then GET /v2/stress-tests/:id has it).
-WAIT_FOR_RESULT_S = config.env_float("CERVER_STRESS_WAIT_S", 30.0)
-
-
 
 
 class Router:
@@ -78,7 +73,7 @@ class Router:
         task = asyncio.create_task(self._run_test(account_id, credentials, test, profiles, snapshot, req))
         self._tests.add(task)
         task.add_done_callback(self._tests.discard)
-        done, _ = await asyncio.wait({task}, timeout=WAIT_FOR_RESULT_S)
+        done, _ = await asyncio.wait({task}, timeout=config.settings().stress_wait_s)
         return task.result() if done else await self.get_stress_test(test.testId)
 
     async def _run_test(self, account_id, credentials, test, profiles, snapshot, req) -> router_pb2.StressTest:

@@ -3,7 +3,7 @@ from cerver.v2 import sessions_pb2, sessions_pb2_grpc
 from servicekit import config, peers, server, telemetry
 from servicekit.db import open_database
 from servicekit.quotas import Quotas
-from services.sessions.domain import DEFAULT_PAUSED_RETENTION_S, Sessions
+from services.sessions.domain import Sessions
 from services.sessions.handlers import SessionHandlers
 from services.sessions.metrics import SpanMetrics
 from services.sessions.store import SessionStore
@@ -14,15 +14,15 @@ async def start(address: str) -> server.Host:
     span_metrics = SpanMetrics()
     telemetry.add_processor(span_metrics)
     sessions = Sessions(SessionStore(db), span_metrics, Quotas.from_env(),
-                        paused_retention_s=config.env_float("CERVER_PAUSED_RETENTION_S", DEFAULT_PAUSED_RETENTION_S))
+                        paused_retention_s=config.settings().paused_retention_s)
     host = server.Host("sessions", peers.remote_authenticator())
     host.add(SessionHandlers(sessions), sessions_pb2_grpc.add_SessionServiceServicer_to_server,
              sessions_pb2.DESCRIPTOR.services_by_name["SessionService"])
     await host.start(address)
     host.on_stop(db.close)
     host.on_stop(sessions.drain_background)
-    host.every(config.env_float("CERVER_REAP_INTERVAL_S", 5.0), sessions.reap_expired, "timeout sweep")
-    host.every(config.env_float("CERVER_RECONCILE_INTERVAL_S", 30.0), sessions.reconcile, "compute sweep",
+    host.every(config.settings().reap_interval_s, sessions.reap_expired, "timeout sweep")
+    host.every(config.settings().reconcile_interval_s, sessions.reconcile, "compute sweep",
                at_once=True)
     return host
 

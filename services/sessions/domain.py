@@ -36,7 +36,6 @@ tracer = telemetry.tracer("cerver.sessions")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 IDEMPOTENCY_TTL = timedelta(days=1)
 DEFAULT_TIMEOUT_MINUTES = 20  # of compute-attached time; pausing stops the clock
-DEFAULT_PAUSED_RETENTION_S = 7 * 24 * 3600  # how long a paused session stays resumable
 DEFAULT_TAIL = 50
 SEARCH_WORD = re.compile(r"\w+")  # what a search matches on: words, in either engine
 MAX_SEARCH_WORDS = 32
@@ -93,11 +92,11 @@ def _credentials(account_id: str):
 
 class Sessions:
     def __init__(self, store: SessionStore, span_metrics: metrics.SpanMetrics, quotas: Quotas | None = None,
-                 paused_retention_s: float = DEFAULT_PAUSED_RETENTION_S):
+                 paused_retention_s: float | None = None):
         self.store = store
         self.span_metrics = span_metrics
         self.quotas = quotas or Quotas()
-        self.paused_retention = timedelta(seconds=paused_retention_s)
+        self.paused_retention = timedelta(seconds=paused_retention_s or config.settings().paused_retention_s)
         self.in_flight: collections.Counter[str] = collections.Counter()
         self._account_runs: collections.Counter[str] = collections.Counter()  # runs in flight per account
         self.nodes = node_client.AskCompute()

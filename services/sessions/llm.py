@@ -80,8 +80,8 @@ async def _key(harness: str) -> str:
 
 
 def _openai(harness: str, key: str) -> openai.AsyncOpenAI:
-    base = config.env("XAI_BASE_URL", "https://api.x.ai/v1") if harness == "xai" else None
-    return openai.AsyncOpenAI(api_key=key, base_url=base, timeout=config.llm_timeout_s())
+    base = config.settings().xai_base_url if harness == "xai" else None
+    return openai.AsyncOpenAI(api_key=key, base_url=base, timeout=config.settings().llm_timeout_s)
 
 
 async def stream(harness: str, model: str, system: str, messages: list[dict],
@@ -91,7 +91,7 @@ async def stream(harness: str, model: str, system: str, messages: list[dict],
     turn, parts = Turn(), []
     with _vendor_errors(harness, key):
         if harness == "anthropic":
-            client = anthropic.AsyncAnthropic(api_key=key, timeout=config.llm_timeout_s())
+            client = anthropic.AsyncAnthropic(api_key=key, timeout=config.settings().llm_timeout_s)
             extra = {"system": system} if system else {}
             async with client.messages.stream(model=model, max_tokens=max_tokens, messages=messages,
                                               **extra) as response:
@@ -143,7 +143,7 @@ class _vendor_errors:
                 from None
         if isinstance(exc, (anthropic.APITimeoutError, openai.APITimeoutError)):
             raise errors.ServiceError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                      f"{self.harness} did not answer within {config.llm_timeout_s():g} s") from None
+                                      f"{self.harness} did not answer within {config.settings().llm_timeout_s:g} s") from None
         if isinstance(exc, (anthropic.BadRequestError, openai.BadRequestError, anthropic.NotFoundError,
                             openai.NotFoundError)):
             raise errors.invalid(f"{self.harness} refused the turn: {said}", "model") from None

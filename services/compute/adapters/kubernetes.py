@@ -14,7 +14,6 @@ The claim is named after the workspace, so any replica of the compute
 service finds it again: this adapter keeps nothing that a restart loses.
 Isolation is the cluster's (a gVisor or Kata runtime class in the warm
 pool's template), and so are resources: the template sets them."""
-import os
 import posixpath
 import secrets
 import shlex
@@ -80,7 +79,7 @@ class KubernetesProvider:
             k8s_config.load_incluster_config(client_configuration=configuration)
         except k8s_config.ConfigException:
             # KUBECONFIG as it is now (the library reads it once, at import).
-            await k8s_config.load_kube_config(config_file=os.environ.get("KUBECONFIG"),
+            await k8s_config.load_kube_config(config_file=config.settings().kubeconfig or None,
                                               client_configuration=configuration, persist_config=False)
         return cls(settings, k8s.ApiClient(configuration))
 
@@ -94,7 +93,7 @@ class KubernetesProvider:
         try:
             await self.objects.get_namespaced_custom_object(
                 CLAIM_API_GROUP, CLAIM_API_VERSION, self.settings.namespace, "sandboxwarmpools",
-                self.settings.warmpool, _request_timeout=config.node_poll_s())
+                self.settings.warmpool, _request_timeout=config.settings().node_poll_s)
         except (k8s.ApiException, aiohttp.ClientError, TimeoutError):
             return None
         return {"runtimes": list(self.settings.runtimes), "isolated": True, "network": True,

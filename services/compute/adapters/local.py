@@ -255,7 +255,7 @@ class LocalProvider:
         # path: it lives outside the 0700 data folder, in a runtime folder
         # others may cross (0711) but not list; each workspace's root there
         # is 0700 and its own uid's.
-        self.runtime = pathlib.Path(config.env("CERVER_SANDBOX_RUNTIME_DIR") or f"/run/cerver/{name}")
+        self.runtime = pathlib.Path(config.settings().sandbox_runtime_dir or f"/run/cerver/{name}")
         self.isolated = isolated
         self.limits = limits or Limits()
         self.maxima = maxima or limits_mod.maxima()
@@ -278,8 +278,8 @@ class LocalProvider:
         """Isolated, or refuse to start naming what is missing, unless told,
         loudly, to run sandboxes unisolated (CERVER_ALLOW_UNISOLATED=1)."""
         settings = dict(limits=limits_mod.defaults(), maxima=limits_mod.maxima(),
-                        output_cap=int(config.env("CERVER_SANDBOX_OUTPUT_BYTES", str(1 << 20))),
-                        warm=int(config.env("CERVER_SANDBOX_WARM", "2")))
+                        output_cap=config.settings().sandbox_output_bytes,
+                        warm=config.settings().sandbox_warm)
         provider = cls(root, isolated=True, **settings)
         problems = probe_problems(provider)
         if not problems:
@@ -288,7 +288,7 @@ class LocalProvider:
             return provider
         await provider.close()
         why = "sandboxes cannot be isolated on this host; missing: " + "; ".join(problems)
-        if not config.env_bool("CERVER_ALLOW_UNISOLATED"):
+        if not config.settings().allow_unisolated:
             raise IsolationUnavailable(f"{why}. Set CERVER_ALLOW_UNISOLATED=1 to run them WITHOUT isolation.")
         log.warning("!!! %s: sandboxes run UNISOLATED, with this user's rights and view of the host !!!", why)
         return cls(root, isolated=False, **settings)

@@ -22,7 +22,7 @@ class UidRange:
     def from_env(cls) -> "UidRange":
         """CERVER_SANDBOX_UIDS=first:count; else the subordinate range of a
         `cerver` user in /etc/subuid; else DEFAULT_RANGE."""
-        raw = config.env("CERVER_SANDBOX_UIDS") or _subordinate("cerver") or DEFAULT_RANGE
+        raw = config.settings().sandbox_uids or _subordinate("cerver") or DEFAULT_RANGE
         first, count = (int(x) for x in raw.split(":"))
         return cls(first, count)
 

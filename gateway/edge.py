@@ -12,11 +12,10 @@ from google.rpc import status_pb2
 
 from gateway import BACKENDS, DESCRIPTOR_SET, DEVICE_PAGE, mcp, openapi, routes
 from gateway.mcp import McpRoute
-from gateway.transcode import HTTP_STATUS, BadRequest, build_request, status_json, to_json
+from gateway.transcode import HTTP_STATUS, BadRequest, build_request, path_value, query_bindings, status_json, to_json
 from servicekit import config, errors, limits, peers, telemetry
 
 log = logging.getLogger("cerver.edge")
-MAX_BODY_BYTES = 1024 * 1024
 JSON = "application/json"
 # Request headers passed to the services as gRPC metadata.
 FORWARDED_HEADERS = ("authorization", "x-request-id", "idempotency-key")
@@ -66,7 +65,7 @@ class Edge:
         # Traced (telemetry.trace_http_servers): a request's span is its
         # caller's trace (traceparent) and the parent of every gRPC call it makes.
         telemetry.trace_http_servers()
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self.json_errors])
+        app = web.Application(client_max_size=config.MAX_REQUEST_BODY_BYTES, middlewares=[self.json_errors])
         for path, handler in zip(OWN_PAGES, (self.handle_index, self.handle_docs, self.handle_device_page,
                                              self.handle_relay_socket)):
             app.router.add_get(path, handler)
@@ -117,9 +116,12 @@ class Edge:
         return web.Response(status=http_status, body=status_json(code, message, details, self.pool), content_type=JSON)
 
     async def handle_rpc(self, request: web.Request) -> web.StreamResponse:
-        found = routes.find(self.routes, request.method, request.path)
+        # Matched on the path as sent, as Envoy matches it: a %2F inside a
+        # segment is part of that segment's value, never a separator.
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        found = routes.find(self.routes, request.method, raw_path)
         if found is None:
-            verbs = ["GET"] if request.path in OWN_PAGES else routes.allowed(self.routes, request.path)
+            verbs = ["GET"] if raw_path in OWN_PAGES else routes.allowed(self.routes, raw_path)
             if verbs:
                 response = self.error(405, 12, f"{request.method} is not served here; use {', '.join(verbs)}")
                 response.headers["Allow"] = ", ".join(verbs)
@@ -131,14 +133,15 @@ class Edge:
                 # gRPC metadata is printable ASCII; a key never holds anything else.
                 return self.error(401 if header == "authorization" else 400, 16 if header == "authorization" else 3,
                                   f"the {header} header must be printable ASCII")
-        route, path_vars = found
+        route, raw_vars = found
         try:
+            path_vars = {name: path_value(value, name in route.rest_fields) for name, value in raw_vars.items()}
             # A streamed upload's body is read piece by piece as it is sent on.
             body = await request.read() if route.body and not route.client_streaming else b""
-            message = build_request(route, path_vars, list(request.query.items()), body, self.pool,
+            message = build_request(route, path_vars, query_bindings(raw_query), body, self.pool,
                                     request.headers.get("Content-Type", ""))
         except web.HTTPRequestEntityTooLarge:
-            return self.error(413, 8, f"request body exceeds {MAX_BODY_BYTES} bytes")
+            return self.error(413, 8, f"request body exceeds {config.MAX_REQUEST_BODY_BYTES} bytes")
         except BadRequest as exc:
             return self.error(exc.http_status, exc.code, str(exc))
         # The caller's address as this edge saw it: what a client sends as
@@ -162,8 +165,12 @@ class Edge:
         except grpc.aio.AioRpcError as err:
             return self._rpc_error(err)
         headers = _passed_headers(await call.initial_metadata())
-        reply = response_class.FromString(raw)
-        return web.Response(body=to_json(reply, self.pool), content_type=JSON, headers=headers)
+        body = to_json(response_class.FromString(raw), self.pool)
+        if len(body) > config.MAX_JSON_RESPONSE_BYTES:
+            # As Envoy's transcoder answers past its max_response_body_size.
+            return self.error(500, 13, f"the answer exceeds {config.MAX_JSON_RESPONSE_BYTES} bytes of JSON; "
+                                       f"ask for less of it")
+        return web.Response(body=body, content_type=JSON, headers=headers)
 
     async def _stream(self, request, channel, route, message, metadata, response_class):
         call = channel.unary_stream(route.grpc_path, request_serializer=_identity, response_deserializer=_identity)(

@@ -1,5 +1,7 @@
 """`GET /` and `GET /v2/docs`: the API index and an OpenAPI 3 document, both
 generated from the routes and descriptors (comments included)."""
+import copy
+
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FieldDescriptor as FD
 
@@ -192,6 +194,21 @@ def route_fields(route: Route) -> set[str]:
     return {s.field for s in route.segments if s.field}
 
 
+def _body_schema(route: Route, refs: dict) -> dict:
+    """The body's schema: its message, less the fields the path binds (a
+    body that names them too must agree with the path, so it need not)."""
+    name = route.method.input_type.full_name
+    bound = route_fields(route) if route.body == "*" else set()
+    if not bound:
+        return {"$ref": f"#/components/schemas/{name}"}
+    schema = copy.deepcopy(refs[name])
+    for field in bound:
+        schema.get("properties", {}).pop(field, None)
+    if "required" in schema:
+        schema["required"] = [f for f in schema["required"] if f not in bound]
+    return schema
+
+
 def document(routes: list[Route], comments: dict[str, str], bounds: dict[str, tuple] | None = None) -> dict:
     """`bounds`: a deployment's own ranges ("message.field" -> (minimum,
     maximum)), for fields whose range is configured rather than contractual."""
@@ -220,7 +237,9 @@ def document(routes: list[Route], comments: dict[str, str], bounds: dict[str, tu
                 "type": "string", "format": "binary"}}}
             op["responses"]["200"]["description"] = "The bytes, streamed as they are read"
         elif route.server_streaming:
-            # Each event's data: a message, or (event: error) a google.rpc.Status.
+            # Each event's data: a message (a stream that fails once begun ends
+            # with one of type "error"), or, when the edge itself loses the
+            # stream, an `event: error` whose data is a google.rpc.Status.
             op["responses"]["200"]["content"] = {"text/event-stream": {"schema": {"oneOf": [
                 out_ref, {"$ref": "#/components/schemas/google.rpc.Status"}]}}}
             op["responses"]["200"]["description"] = "Server-sent events, one `data:` JSON message each"
@@ -230,8 +249,7 @@ def document(routes: list[Route], comments: dict[str, str], bounds: dict[str, tu
             op["requestBody"] = {"required": True, "content": {"*/*": {"schema": {"type": "string",
                                                                                   "format": "binary"}}}}
         elif route.body:
-            op["requestBody"] = {"content": {"application/json": {"schema": {
-                "$ref": f"#/components/schemas/{method.input_type.full_name}"}}}}
+            op["requestBody"] = {"content": {"application/json": {"schema": _body_schema(route, refs)}}}
             if any(rules.required(f) for f in method.input_type.fields if f.name not in route_fields(route)) \
                     or any("" in rule.equals and rule.requires for rule in rules.conditions(method.input_type)):
                 # (a `when` on a field's default requires something even of an empty body)

@@ -62,6 +62,11 @@ class Route:
     def response_class(self):
         return message_factory.GetMessageClass(self.method.output_type)
 
+    @property
+    def rest_fields(self) -> set[str]:
+        """Variables that take the rest of the path (`{name=**}`)."""
+        return {seg.field for seg in self.segments if seg.rest}
+
     def match(self, parts: list[str]) -> dict[str, str] | None:
         bound: dict[str, str] = {}
         for i, seg in enumerate(self.segments):

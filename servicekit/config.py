@@ -26,6 +26,12 @@ FILE_PIECE_BYTES = 1 << 20
 # A file read or written whole in one JSON call (base64 in a message); larger
 # files stream (/files/content).
 MAX_FILE_BYTES = 8 << 20
+# The REST edges' own limits (gateway/envoy.yaml's max_request_body_size and
+# max_response_body_size are these; a test holds them equal): a JSON request
+# body, and a JSON answer, which each edge holds whole while it transcodes
+# (a 100 MB transcript fits; files larger than MAX_FILE_BYTES stream instead).
+MAX_REQUEST_BODY_BYTES = 1 << 20
+MAX_JSON_RESPONSE_BYTES = 256 << 20
 PREVIEW_PORT = 3000  # a public preview's port when requirements name none (a dev server's usual)
 TRANSFER_TIMEOUT_S = 3600.0  # a streamed file's deadline on internal hops, whatever its size
 # Deadlines of internal calls: a run's is its own timeout plus this grace

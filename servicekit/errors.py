@@ -15,11 +15,14 @@ class ServiceError(Exception):
         self.message = message
         self.details = details
 
-    def to_status(self) -> grpc.Status:
+    def to_proto(self) -> status_pb2.Status:
         status = status_pb2.Status(code=self.code.value[0], message=self.message)
         for detail in self.details:
             status.details.add().Pack(detail)
-        return rpc_status.to_status(status)
+        return status
+
+    def to_status(self) -> grpc.Status:
+        return rpc_status.to_status(self.to_proto())
 
 
 def invalid(message: str, field: str = "") -> ServiceError:
@@ -95,6 +98,14 @@ def describe(err: grpc.aio.AioRpcError) -> str:
     if rpc_status.from_call(err) is not None:
         return err.details() or err.code().name
     return TRANSPORT_MESSAGES.get(err.code(), "internal error")
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def code_of(number: int) -> grpc.StatusCode:
+    """The gRPC code a google.rpc.Status's number names (UNKNOWN if none)."""
+    return _CODES.get(number, grpc.StatusCode.UNKNOWN)
 
 
 def from_rpc_error(err: grpc.aio.AioRpcError) -> ServiceError:

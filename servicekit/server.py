@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
+from google.protobuf import message_factory
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
@@ -42,9 +43,16 @@ class Guard(grpc.aio.ServerInterceptor):
         # Method names by their contract's access annotation (servicekit.rules).
         self.public: set[str] = set()
         self.internal: set[str] = set()
+        # Streams whose event carries an `error` (google.rpc.Status): a
+        # failure once they have begun ends them with that event instead.
+        self.in_band: dict[str, type] = {}
 
     def serve(self, service_descriptor) -> None:
         for method in service_descriptor.methods:
+            error = method.output_type.fields_by_name.get("error")
+            if method.server_streaming and error is not None and error.message_type is not None \
+                    and error.message_type.full_name == "google.rpc.Status":
+                self.in_band[method.name] = message_factory.GetMessageClass(method.output_type)
             kind = rules.access(method)
             if kind == options_pb2.ACCESS_PUBLIC:
                 self.public.add(method.name)
@@ -104,10 +112,22 @@ class Guard(grpc.aio.ServerInterceptor):
         return call
 
     def _wrap_stream(self, name, behavior):
+        event = self.in_band.get(name)
+
         async def call(request, context):
             async with self._guarded(name, request, context):
-                async for item in behavior(request, context):
-                    yield item
+                began = False
+                try:
+                    async for item in behavior(request, context):
+                        began = True
+                        yield item
+                except Exception as exc:  # noqa: BLE001 - mapped to a status, in the stream or by _abort
+                    if event is None or not began or isinstance(exc, (asyncio.CancelledError, grpc.aio.AbortError)):
+                        raise
+                    # Once the stream has begun, its HTTP status is sent: the
+                    # failure goes in the stream (over HTTP/1.1 a trailer
+                    # would be lost), and the call itself ends OK.
+                    yield _error_event(event, name, exc)
         return call
 
     def _wrap_client_stream(self, name, behavior):
@@ -138,6 +158,19 @@ async def _abort(context, name: str, exc: Exception) -> None:
     log.exception("unhandled error in %s", name)
     _span_code(grpc.StatusCode.INTERNAL)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def _error_event(event: type, name: str, exc: Exception):
+    if isinstance(exc, grpc.aio.AioRpcError):
+        exc = from_rpc_error(exc)
+    if not isinstance(exc, ServiceError):
+        log.error("unhandled error in %s", name, exc_info=exc)
+        exc = ServiceError(grpc.StatusCode.INTERNAL, "internal error")
+    _span_code(exc.code)
+    reply = event(type="error", error=exc.to_proto())
+    if "data" in reply.DESCRIPTOR.fields_by_name:
+        reply.data = exc.message
+    return reply
 
 
 def _span_code(code: grpc.StatusCode | None) -> None:

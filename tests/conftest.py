@@ -17,8 +17,8 @@ from gateway.previews import PreviewListener
 from servicekit import config, peers, telemetry
 from tests import pg
 
-# Fixtures of their own modules: the package indexes (`indexes`).
-pytest_plugins = ["tests.fakes.package_index"]
+# Fixtures of their own modules: the package indexes (`indexes`), the model vendors (`vendors`).
+pytest_plugins = ["tests.fakes.package_index", "tests.fakes.models"]
 
 SPANS = InMemorySpanExporter()
 telemetry.add_processor(SimpleSpanProcessor(SPANS))

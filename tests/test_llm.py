@@ -5,33 +5,8 @@ and go nowhere else."""
 import json
 
 import pytest
-from aiohttp import web
 
-from cli.dev import free_port
-from tests.fakes.models import FakeVendor
-
-KEYS = {"anthropic": "sk-ant-test-1234567890", "openai": "sk-openai-test-0987654321", "xai": "xai-test-5555"}
-
-
-@pytest.fixture
-async def vendors(monkeypatch):
-    runners, fakes = [], {}
-    for harness, kind in (("anthropic", "anthropic"), ("openai", "openai"), ("xai", "openai")):
-        fake = FakeVendor(kind, KEYS[harness])
-        runner = web.AppRunner(fake.app())
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        runners.append(runner)
-        fakes[harness] = fake
-        base = f"http://127.0.0.1:{port}" + ("" if kind == "anthropic" else "/v1")
-        monkeypatch.setenv({"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL",
-                            "xai": "XAI_BASE_URL"}[harness], base)
-        monkeypatch.setenv(f"{harness.upper()}_API_KEY", KEYS[harness])
-    yield fakes
-    for runner in runners:
-        await runner.cleanup()
-
+from tests.fakes.models import KEYS
 
 async def _session(api, key, **fields) -> str:
     status, s, text, _ = await api.call("POST", "/v2/sessions", {"session_type": "transcript", **fields}, key=key)

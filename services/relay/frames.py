@@ -8,7 +8,6 @@ from google.rpc import status_pb2
 from cerver.v2.relay_pb2 import RelayFrame
 
 WINDOW = 32  # replies in flight per call; the relay grants more as its caller reads
-CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def encode(frame: RelayFrame) -> bytes:

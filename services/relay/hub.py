@@ -7,7 +7,6 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 
-import grpc
 from sqlmodel import delete, select
 
 from cerver.v2 import relay_pb2, relay_pb2_grpc
@@ -54,7 +53,7 @@ class AgentLink:
                     raise errors.unavailable(f"the relay agent of compute {self.compute_id} disconnected")
                 if frame.HasField("error"):
                     done = True
-                    raise errors.ServiceError(frames.CODES.get(frame.error.code, grpc.StatusCode.UNKNOWN),
+                    raise errors.ServiceError(errors.code_of(frame.error.code),
                                               frame.error.message or "the relay agent refused the call")
                 done = frame.done
                 yield frame.reply

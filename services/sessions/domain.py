@@ -538,6 +538,8 @@ class Sessions:
         try:
             async for out in self.compute.RunSandboxStream(request, metadata=peers.credentials(),
                                                            timeout=request.timeout + config.RUN_GRACE_S):
+                if out.type == "error":  # compute's stream failed once begun (SandboxOutput.error)
+                    raise SandboxCallFailed(errors.code_of(out.error.code), out.error.message)
                 yield node_client.run_event(out)
         except grpc.aio.AioRpcError as err:
             raise SandboxCallFailed(err.code(), errors.describe(err)) from None

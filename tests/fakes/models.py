@@ -10,7 +10,12 @@ import asyncio
 import json
 import secrets
 
+import pytest
 from aiohttp import web
+
+from cli.dev import free_port
+
+KEYS = {"anthropic": "sk-ant-test-1234567890", "openai": "sk-openai-test-0987654321", "xai": "xai-test-5555"}
 
 
 class FakeVendor:
@@ -19,6 +24,7 @@ class FakeVendor:
         self.requests: list[dict] = []
         self.rate_limited = 0  # answer this many requests with a 429 first
         self.delay_s = 0.0
+        self.overloaded_after: int | None = None  # fail mid-stream after this many pieces (Anthropic)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -48,13 +54,16 @@ class FakeVendor:
         pieces = [w + " " for w in words[:-1]] + [words[-1]]
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        send = self._anthropic if self.kind == "anthropic" else self._openai
-        await send(response, body, pieces, input_tokens=sum(len(m["content"].split()) for m in body["messages"]))
+        tokens = sum(len(m["content"].split()) for m in body["messages"])
+        if self.kind == "anthropic":
+            await self._anthropic(response, body, pieces, tokens, fail_after=self.overloaded_after)
+        else:
+            await self._openai(response, body, pieces, tokens)
         await response.write_eof()
         return response
 
     @staticmethod
-    async def _anthropic(response, body, pieces, input_tokens):
+    async def _anthropic(response, body, pieces, input_tokens, fail_after=None):
         async def event(name, data):
             await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
         await event("message_start", {"type": "message_start", "message": {
@@ -64,7 +73,11 @@ class FakeVendor:
         await event("content_block_start", {"type": "content_block_start", "index": 0,
                                              "content_block": {"type": "text", "text": ""}})
         await event("ping", {"type": "ping"})
-        for piece in pieces:
+        for n, piece in enumerate(pieces):
+            if n == fail_after:
+                # Anthropic's documented error event, mid-stream (its "overloaded" outage).
+                await event("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+                return
             await event("content_block_delta", {"type": "content_block_delta", "index": 0,
                                                  "delta": {"type": "text_delta", "text": piece}})
         await event("content_block_stop", {"type": "content_block_stop", "index": 0})
@@ -88,3 +101,24 @@ class FakeVendor:
             await chunk(choices=[], usage={"prompt_tokens": input_tokens, "completion_tokens": len(pieces),
                                            "total_tokens": input_tokens + len(pieces)})
         await response.write(b"data: [DONE]\n\n")
+
+
+@pytest.fixture
+async def vendors(monkeypatch):
+    """The three vendors' fakes, serving, with the SDKs pointed at them."""
+    runners, fakes = [], {}
+    for harness, kind in (("anthropic", "anthropic"), ("openai", "openai"), ("xai", "openai")):
+        fake = FakeVendor(kind, KEYS[harness])
+        runner = web.AppRunner(fake.app())
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
+        fakes[harness] = fake
+        base = f"http://127.0.0.1:{port}" + ("" if kind == "anthropic" else "/v1")
+        monkeypatch.setenv({"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL",
+                            "xai": "XAI_BASE_URL"}[harness], base)
+        monkeypatch.setenv(f"{harness.upper()}_API_KEY", KEYS[harness])
+    yield fakes
+    for runner in runners:
+        await runner.cleanup()

@@ -7,6 +7,7 @@ from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -201,7 +202,7 @@ class RunSandboxResponse(_message.Message):
     def __init__(self, sandbox_id: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., duration_ms: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SandboxOutput(_message.Message):
-    __slots__ = ("type", "data", "exit_code", "timed_out", "truncated", "duration_ms", "reason")
+    __slots__ = ("type", "data", "exit_code", "timed_out", "truncated", "duration_ms", "reason", "error")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +210,7 @@ class SandboxOutput(_message.Message):
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     type: str
     data: str
     exit_code: int
@@ -216,7 +218,8 @@ class SandboxOutput(_message.Message):
     truncated: bool
     duration_ms: float
     reason: str
-    def __init__(self, type: _Optional[str] = ..., data: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., duration_ms: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+    error: _status_pb2.Status
+    def __init__(self, type: _Optional[str] = ..., data: _Optional[str] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., duration_ms: _Optional[float] = ..., reason: _Optional[str] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class InstallPackageRequest(_message.Message):
     __slots__ = ("sandbox_id", "manager", "packages", "package")

@@ -8,6 +8,7 @@ from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -314,7 +315,7 @@ class RunCodeResponse(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., duration_ms: _Optional[float] = ..., result: _Optional[_Union[RunResult, _Mapping]] = ..., metrics: _Optional[_Union[SessionMetrics, _Mapping]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("type", "data", "exit_code", "duration_ms", "timed_out", "truncated", "session_id", "reason")
+    __slots__ = ("type", "data", "exit_code", "duration_ms", "timed_out", "truncated", "session_id", "reason", "error")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -323,6 +324,7 @@ class RunEvent(_message.Message):
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     type: str
     data: str
     exit_code: int
@@ -331,7 +333,8 @@ class RunEvent(_message.Message):
     truncated: bool
     session_id: str
     reason: str
-    def __init__(self, type: _Optional[str] = ..., data: _Optional[str] = ..., exit_code: _Optional[int] = ..., duration_ms: _Optional[float] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., session_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    error: _status_pb2.Status
+    def __init__(self, type: _Optional[str] = ..., data: _Optional[str] = ..., exit_code: _Optional[int] = ..., duration_ms: _Optional[float] = ..., timed_out: _Optional[bool] = ..., truncated: _Optional[bool] = ..., session_id: _Optional[str] = ..., reason: _Optional[str] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class RunLlmRequest(_message.Message):
     __slots__ = ("session_id", "model", "input", "max_tokens", "system")
@@ -378,14 +381,16 @@ class RunLlmResponse(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., model: _Optional[str] = ..., output: _Optional[str] = ..., duration_ms: _Optional[float] = ..., harness: _Optional[str] = ..., usage: _Optional[_Union[LlmUsage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., stop_reason: _Optional[str] = ..., seq: _Optional[int] = ...) -> None: ...
 
 class LlmEvent(_message.Message):
-    __slots__ = ("type", "text", "turn")
+    __slots__ = ("type", "text", "turn", "error")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TURN_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     type: str
     text: str
     turn: RunLlmResponse
-    def __init__(self, type: _Optional[str] = ..., text: _Optional[str] = ..., turn: _Optional[_Union[RunLlmResponse, _Mapping]] = ...) -> None: ...
+    error: _status_pb2.Status
+    def __init__(self, type: _Optional[str] = ..., text: _Optional[str] = ..., turn: _Optional[_Union[RunLlmResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class AppendInputRequest(_message.Message):
     __slots__ = ("session_id", "content", "role", "kind", "at", "metadata")

@@ -214,8 +214,22 @@ def test_envoy_answers_its_own_errors_and_pages_as_the_embedded_edge_does():
         assert HTTP_STATUS.get(code) == http or http in (405, 408, 413, 431, 502), (http, code)
     assert replies["body_format"]["json_format"]["code"] == 2
     assert hcm["access_log"]
-    own = {"/", "/v2/docs", "/device", "/v2/connect/ws"}
-    for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
-        if route["match"].get("path") in own:
-            per_filter = route["typed_per_filter_config"]["envoy.filters.http.grpc_json_transcoder"]
-            assert per_filter["disabled"] is True, route["match"]
+    # Every path the embedded edge serves itself, Envoy serves too, around the transcoder.
+    from gateway import mcp
+    from gateway.edge import OWN_PAGES
+
+    own = {*OWN_PAGES, mcp.PATH}
+    routed = {route["match"].get("path"): route for route in hcm["route_config"]["virtual_hosts"][0]["routes"]}
+    assert own <= set(routed), own - set(routed)
+    for path in own:
+        per_filter = routed[path]["typed_per_filter_config"]["envoy.filters.http.grpc_json_transcoder"]
+        assert per_filter["disabled"] is True, path
+    # /mcp goes to the embedded edge beside Envoy in the edge pod, on the port it listens on there.
+    cluster = next(c for c in _envoy()["static_resources"]["clusters"]
+                   if c["name"] == routed[mcp.PATH]["route"]["cluster"])
+    address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    edge = next(d for d in yaml.safe_load_all((ROOT / "deploy/k8s/control/edge.yaml").read_text())
+                if d and d["kind"] == "Deployment")
+    sidecar = next(c for c in edge["spec"]["template"]["spec"]["containers"] if c.get("command", [])[-1:] == ["gateway"])
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    assert (address["address"], str(address["port_value"])) == (env["CERVER_HTTP_HOST"], env["CERVER_HTTP_PORT"])

@@ -92,9 +92,15 @@ def test_executability_filter_and_the_honest_picture():
     assert status_of(live, "vercel").status == "filtered" and "not executable" in status_of(live, "vercel").reason
     advice = decide(cat, require_executable=False, policy={"mode": "pinned", "pinned_provider": "vercel"})
     assert advice.decision.recommended_provider == "vercel" and status_of(advice, "vercel").status == "planned"
+    # Advice about a provider that cannot run is never confident, and says it cannot run.
+    assert advice.decision.confidence == "low" and "cannot run through Cerver" in advice.human_summary.headline
     none = decide(catalog(executable=()), only={"vercel"})
     assert not none.decision.recommended_provider and none.human_summary.headline.startswith("No executable")
-    assert none.human_summary.next_action
+    # The way out names only what would work here: not "enable vercel", which has no adapter.
+    said = none.human_summary.next_action
+    assert "cerver relay" in said and "/v2/account/providers" not in said and "Vercel Sandbox: modelled" in said
+    blocked = decide(catalog(executable=()), requirements={"desktop": True})
+    assert "Cerver local sandbox" not in blocked.human_summary.next_action  # filtered by need, not by being offline
 
 
 def test_confidence_bands():

@@ -71,8 +71,6 @@ def hard_filter(p: Profile, req: common_pb2.Requirements, policy: common_pb2.Pol
         return "not the provider this request asked for"
     if policy.allowed_providers and p.name not in policy.allowed_providers:
         return "blocked by allowed_providers"
-    if require_executable and not p.executable:
-        return f"not executable in Cerver right now: {p.executable_reason}"
     if req.runtime and req.runtime not in p.runtimes:
         return f"runtime {req.runtime} is not supported"
     for need, has, what in ((req.browser, p.browser, "a browser"), (req.desktop, p.desktop, "a desktop"),
@@ -87,6 +85,9 @@ def hard_filter(p: Profile, req: common_pb2.Requirements, policy: common_pb2.Pol
         return f"estimated cost ${cost:.4f} exceeds max_cost_usd ${policy.max_cost_usd:g}"
     if policy.HasField("max_startup_ms") and p.startup_ms > policy.max_startup_ms:
         return f"startup estimate {p.startup_ms:.0f} ms exceeds max_startup_ms {policy.max_startup_ms}"
+    # Last: one that could serve the request but cannot run here says just that.
+    if require_executable and not p.executable:
+        return f"{NOT_EXECUTABLE}: {p.executable_reason}"
     return ""
 
 
@@ -110,6 +111,25 @@ def _persistence_fit(offered: str, wanted: str) -> float:
     if not wanted:
         return PERSISTENCE_RANK[offered] / 2
     return 1.0 if PERSISTENCE_RANK[offered] >= PERSISTENCE_RANK[wanted] else 0.3
+
+
+NOT_EXECUTABLE = "not executable in Cerver right now"
+
+
+def _next_action(assessed: list) -> str:
+    """What would give this request somewhere to run: only what would work
+    on this deployment (a provider modelled for advice cannot be enabled)."""
+    steps = ["connect a machine as private compute (`cerver relay --url <gateway>`)"]
+    # Those that met the requirements but could not run.
+    idle = [a.profile for a in assessed if a.reason.startswith(NOT_EXECUTABLE)]
+    waiting = [p.display_name for p in idle if p.live == "compute" and p.name != "relay"]
+    if waiting:
+        steps.append(f"bring {', '.join(waiting)} online")
+    steps.append("relax the requirements or policy")
+    modelled = [p.display_name for p in idle if p.live != "compute"]
+    tail = f" ({', '.join(modelled)}: modelled for advice only, with no adapter in this deployment.)" \
+        if modelled else ""
+    return "To run it: " + ", or ".join(steps) + ", then retry." + tail
 
 
 def confidence(top: float, gap: float, tuning: dict) -> str:
@@ -173,9 +193,7 @@ def recommend(catalog: Catalog, request_id: str, task: str, workload: str, req: 
             " and can execute now" if require_executable else "")
         report.human_summary.headline = "No executable compute qualifies for this request." if require_executable \
             else "No provider qualifies for this request."
-        report.human_summary.next_action = (
-            "Connect a machine as private compute (`cerver relay --url <gateway>`), enable a provider with "
-            "POST /v2/account/providers, or relax the requirements/policy, then retry.")
+        report.human_summary.next_action = _next_action(assessed)
         report.decision.secondary_reasons.extend([why][:1] if why else [])
         return report
 
@@ -184,7 +202,8 @@ def recommend(catalog: Catalog, request_id: str, task: str, workload: str, req: 
     gap = winner.score - (runner_up.score if runner_up else 0.0)
     d = report.decision
     d.recommended_provider = winner.profile.name
-    d.confidence = confidence(winner.score, gap, tuning)
+    # Advice about a provider that cannot run here is never more than a guess.
+    d.confidence = confidence(winner.score, gap, tuning) if winner.profile.executable else "low"
     d.fallback_order.extend(a.profile.name for a in viable if a is not winner)
     exec_close = len(executable) > 1 and executable[0].score - executable[1].score < tuning["canary_gap"]
     d.canary_run = bool(exec_close or workload == "long_running" or (mode == "resilient" and len(executable) >= 2))
@@ -203,7 +222,8 @@ def recommend(catalog: Catalog, request_id: str, task: str, workload: str, req: 
     if runner_up:
         secondary.append(f"Scores {gap:.3f} above {runner_up.profile.display_name}")
     d.secondary_reasons.extend(secondary)
-    report.human_summary.headline = f"Route this task through {p.display_name}."
+    report.human_summary.headline = f"Route this task through {p.display_name}." if p.executable else \
+        f"{p.display_name} fits this task best, but cannot run through Cerver here: {p.executable_reason}."
     fallback = viable[1].profile.display_name if len(viable) > 1 and viable[0] is winner else (
         viable[0].profile.display_name if viable[0] is not winner else "")
     report.human_summary.next_action = f"Start a session on {p.display_name}" + (

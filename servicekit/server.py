@@ -248,12 +248,19 @@ class Host:
         self.handlers.append(servicer)
         self._names.append(service_descriptor.full_name)
 
+    def bind(self, address: str) -> int:
+        """Take the address now (a process with a slow start holds its port
+        from the outset, before anything it starts could take it)."""
+        if not self.port:
+            self.port = self.server.add_insecure_port(address)
+            if not self.port:
+                raise RuntimeError(f"{self.name}: cannot listen on {address}")
+        return self.port
+
     async def start(self, address: str) -> int:
         names = self._names
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], self.server)
-        self.port = self.server.add_insecure_port(address)
-        if not self.port:
-            raise RuntimeError(f"{self.name}: cannot listen on {address}")
+        self.bind(address)
         await self.server.start()
         for service in [*names, ""]:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)

@@ -95,18 +95,23 @@ async def running_stack(tmp_path, database_url: str = ""):
            # Every test calls from 127.0.0.1 and signs up many accounts: limits
            # per client are tested on their own (test_ratelimit.py).
            "CERVER_RATE_LOGIN": "100000/minute", "CERVER_RATE_AUTH_FAILURES": "100000/minute"}
-    addrs = {s: f"127.0.0.1:{free_port()}" for s in (*config.SERVICES, config.NODE)}
-    env.update({f"CERVER_{s.upper()}_ADDR": a for s, a in addrs.items()})
-    env["CERVER_RELAY_WS_ADDR"] = f"127.0.0.1:{free_port()}"
-    env["CERVER_PREVIEW_ADDR"] = f"127.0.0.1:{free_port()}"
-    saved = {k: os.environ.get(k) for k in env}
+    names = (*config.SERVICES, config.NODE)
+    saved = {k: os.environ.get(k) for k in [*env, "CERVER_RELAY_WS_ADDR", "CERVER_PREVIEW_ADDR",
+                                             *(f"CERVER_{s.upper()}_ADDR" for s in names)]}
     os.environ.update(env)
     hosts = {}
     try:
+        # Each service's port is picked just before it starts (a free port
+        # picked early may be taken meanwhile); a peer is called only later.
         for name, start in (("auth", start_auth), ("node", start_node), ("compute", start_compute),
                             ("router", start_router),
                             ("sessions", start_sessions), ("relay", start_relay)):
-            hosts[name] = await start(addrs[name])
+            if name == "relay":
+                env["CERVER_RELAY_WS_ADDR"] = os.environ["CERVER_RELAY_WS_ADDR"] = f"127.0.0.1:{free_port()}"
+            address = env[f"CERVER_{name.upper()}_ADDR"] = f"127.0.0.1:{free_port()}"
+            os.environ[f"CERVER_{name.upper()}_ADDR"] = address
+            hosts[name] = await start(address)
+        env["CERVER_PREVIEW_ADDR"] = os.environ["CERVER_PREVIEW_ADDR"] = f"127.0.0.1:{free_port()}"
         port = free_port()
         runner = await Edge().start("127.0.0.1", port)
         previews = PreviewListener()

@@ -10,6 +10,10 @@ from services.node.runtime import NodeRuntime
 
 
 async def start(address: str) -> server.Host:
+    host = server.Host("node", peers.remote_authenticator())
+    # Held while the sandboxes start (seconds): the preview listener's port
+    # and the sandboxes' own sockets are the system's choosing meanwhile.
+    host.bind(address)
     provider = await LocalProvider.from_env(config.data_dir() / "compute")
     await provider.start()
     runtime = NodeRuntime(provider)
@@ -17,7 +21,6 @@ async def start(address: str) -> server.Host:
         "cerver.sandboxes", callbacks=[runtime.observe], description="Sandboxes on this node, running and warm")
     previews = PreviewListener(runtime)
     runtime.preview_port = await previews.start(config.node_preview_addr(address))
-    host = server.Host("node", peers.remote_authenticator())
     host.add(NodeHandlers(runtime), node_pb2_grpc.add_NodeServiceServicer_to_server,
              node_pb2.DESCRIPTOR.services_by_name["NodeService"])
     host.on_stop(provider.close)

@@ -29,15 +29,15 @@ def setup(service: str) -> TracerProvider:
         resource = Resource.create({"service.name": f"cerver-{service}"})
         configured = TracerProvider().sampler  # OTEL_TRACES_SAMPLER(_ARG), as the SDK reads them
         _provider = TracerProvider(resource=resource, sampler=RecordAlways(configured))
-        metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=_metric_readers()))
-        _provider.add_span_processor(SpanMeter())
-        # Every engine made from now on: a span per statement, and its pool's
-        # connections in use (db.client.connections.usage). Its package says
-        # SQLAlchemy < 2.1 but hooks only engine events, which 2.1 keeps
-        # (tests/test_telemetry.py sees both the spans and the pool metric).
-        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-        SQLAlchemyInstrumentor().instrument(tracer_provider=_provider, skip_dep_check=True)
+        readers = _metric_readers()
+        metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+        # What only an exporter reads costs nothing where none is set (it
+        # cost the 64x20 bench a fifth of its runs/s): the gRPC calls' metrics
+        # and the SQL statements' spans and pool metrics.
+        if readers:
+            _provider.add_span_processor(SpanMeter())
+        if readers or config.settings().otel_exporter_otlp_endpoint:
+            _trace_sql()
         if config.settings().otel_exporter_otlp_endpoint:
             if config.settings().otel_exporter_otlp_protocol == "http/protobuf":
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -156,7 +156,26 @@ def trace_http_servers() -> None:
 
 
 def add_processor(processor: SpanProcessor) -> None:
+    """A consumer of this process's spans (e.g. session metrics)."""
     provider().add_span_processor(processor)
+
+
+def export_spans(processor: SpanProcessor) -> None:
+    """An exporter of every span, SQL statements' included (tests use one)."""
+    add_processor(processor)
+    _trace_sql()
+
+
+def _trace_sql() -> None:
+    """Every engine made from now on: a span per statement, and its pool's
+    connections in use (db.client.connections.usage). Its package says
+    SQLAlchemy < 2.1 but hooks only engine events, which 2.1 keeps
+    (tests/test_telemetry.py sees both the spans and the pool metric)."""
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    instrumentor = SQLAlchemyInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=provider(), skip_dep_check=True)
 
 
 def span_ms(span) -> float:

@@ -21,7 +21,7 @@ from tests import pg
 pytest_plugins = ["tests.fakes.package_index", "tests.fakes.models"]
 
 SPANS = InMemorySpanExporter()
-telemetry.add_processor(SimpleSpanProcessor(SPANS))
+telemetry.export_spans(SimpleSpanProcessor(SPANS))
 
 
 @pytest.fixture(autouse=True)

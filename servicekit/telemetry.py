@@ -36,10 +36,11 @@ def setup(service: str) -> TracerProvider:
         # and the SQL statements' spans and pool metrics.
         if readers:
             _provider.add_span_processor(SpanMeter())
-        if readers or config.settings().otel_exporter_otlp_endpoint:
+        current = config.settings()
+        if readers or current.otel_exporter_otlp_endpoint:
             _trace_sql()
-        if config.settings().otel_exporter_otlp_endpoint:
-            if config.settings().otel_exporter_otlp_protocol == "http/protobuf":
+        if current.otel_exporter_otlp_endpoint:
+            if current.otel_exporter_otlp_protocol == "http/protobuf":
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             else:
                 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter

@@ -13,8 +13,7 @@ async def start(address: str) -> server.Host:
     db = await open_database("sessions")
     span_metrics = SpanMetrics()
     telemetry.add_processor(span_metrics)
-    sessions = Sessions(SessionStore(db), span_metrics, Quotas.from_env(),
-                        paused_retention_s=config.settings().paused_retention_s)
+    sessions = Sessions(SessionStore(db), span_metrics, Quotas.from_env())
     host = server.Host("sessions", peers.remote_authenticator())
     host.add(SessionHandlers(sessions), sessions_pb2_grpc.add_SessionServiceServicer_to_server,
              sessions_pb2.DESCRIPTOR.services_by_name["SessionService"])

@@ -137,6 +137,18 @@ class Settings(BaseSettings):
     k8s_ready_timeout_s: float = Field(CREATE_TIMEOUT_S, description="How long a claim may take to be ready")
     k8s_max_sandboxes: int = Field(0, description="Sandboxes the provider holds at once (0: CERVER_MAX_SANDBOXES)")
     kubeconfig: str = Field("", validation_alias="KUBECONFIG", description="The cluster's credentials outside a pod (inside: the service account's)")
+    # Cloud providers (an account enables one with its own credentials). The
+    # vendors' endpoints are the deployment's to set (a self-hosted E2B, a
+    # proxy); an account never points compute at an address of its choosing,
+    # except its own Cloudflare Worker, which must be public https.
+    cloud_providers: SecretStr = Field(SecretStr(""), description="Cloud providers every account may use, with the deployment's credentials: JSON {provider: {name: value}}")
+    cloud_timeout_s: float = Field(30.0, description="How long a cloud provider's API call may take (a create: up to 120 s)")
+    cloud_private_urls: bool = Field(False, description="Accounts' Worker URLs may be http and private addresses (tests, never production)")
+    e2b_api_url: str = Field("", description="E2B's control-plane API (default https://api.e2b.app, as the e2b SDK has it)")
+    e2b_sandbox_url: str = Field("", description="E2B's sandbox (envd) endpoint (default: the SDK's per-sandbox host)")
+    daytona_api_url: str = Field("https://app.daytona.io/api", description="Daytona's API")
+    vercel_api_url: str = Field("https://vercel.com/api", description="Vercel's REST API")
+    modal_server_url: str = Field("https://api.modal.com", description="Modal's API")
     # Others' names, read here too.
     otel_exporter_otlp_endpoint: str = Field("", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT", description="OTLP receiver for traces and metrics (the other OTEL_EXPORTER_OTLP_* as the SDK reads them)")
     otel_exporter_otlp_protocol: Literal["grpc", "http/protobuf"] = Field("grpc", validation_alias="OTEL_EXPORTER_OTLP_PROTOCOL", description="grpc or http/protobuf")

@@ -126,6 +126,13 @@ async def test_account_providers_are_encrypted_and_never_returned(stack):
     assert [p["provider"] for p in listed["providers"]] == ["vercel"] and secret not in text
     assert (await api.call("POST", "/v2/account/providers", {"provider": "nope", "credentials": {"a": "b"}},
                            key=key))[0] == 400
+    # Each provider's credential names: a missing or misspelt one is named, its value never echoed.
+    status, _, text, _ = await api.call("POST", "/v2/account/providers",
+                                        {"provider": "e2b", "credentials": {"E2B_API_KEY": "e2b-value-42"}}, key=key)
+    assert status == 400 and "api_key" in text and "E2B_API_KEY" in text and "e2b-value-42" not in text
+    status, _, text, _ = await api.call("POST", "/v2/account/providers",
+                                        {"provider": "modal", "credentials": {"token_id": "ak-1"}}, key=key)
+    assert status == 400 and "missing: token_secret" in text and "ak-1" not in text
     if not stack.env["CERVER_DATABASE_URL"]:
         raw = open(f"{stack.env['CERVER_DATA_DIR']}/auth.db", "rb").read()
         assert secret.encode() not in raw
@@ -232,7 +239,7 @@ async def test_the_approval_page_shows_what_is_asking_before_approval(api):
 async def test_racing_writes_of_the_same_row_all_succeed(api):
     """Two callers enabling the same provider at once (an upsert race) both get 200, not a 500."""
     key = await api.login()
-    body = {"provider": "e2b", "credentials": {"E2B_API_KEY": "e2b_x"}}
+    body = {"provider": "e2b", "credentials": {"api_key": "e2b_x"}}
     results = await asyncio.gather(*(api.call("POST", "/v2/account/providers", body, key=key) for _ in range(8)))
     assert all(r[0] == 200 for r in results), [r[2] for r in results if r[0] != 200]
 

@@ -7,7 +7,8 @@ async def test_providers_list_the_honest_picture(api):
     status, body, _, _ = await api.call("GET", "/gateway/providers", key=key)
     assert status == 200
     by_name = {p["name"]: p for p in body["providers"]}
-    assert set(by_name) == {"local", "relay", "kubernetes", "cloudflare", "vercel", "e2b", "daytona"}
+    assert set(by_name) == {"local", "relay", "kubernetes", "cloudflare", "vercel", "e2b", "daytona", "modal"}
+    assert "not enabled on this account" in by_name["e2b"]["executable_reason"]
     assert by_name["local"]["executable"] and by_name["local"]["status"] == "executable"
     assert not by_name["relay"]["executable"] and "relay" in by_name["relay"]["executable_reason"]
     # No cluster configured here: listed, not executable, and why.

@@ -8,9 +8,10 @@ from cerver.v2 import common_pb2
 from services.router import engine
 
 BASE = engine.load_catalog()
+VERCEL = next(p for p in BASE.profiles if p.name == "vercel")
 
 
-def catalog(executable=("local", "relay", "kubernetes", "cloudflare", "vercel", "e2b", "daytona"), **overrides) -> engine.Catalog:
+def catalog(executable=("local", "relay", "kubernetes", "cloudflare", "vercel", "e2b", "daytona", "modal"), **overrides) -> engine.Catalog:
     profiles = []
     for p in BASE.profiles:
         p = copy.deepcopy(p)
@@ -37,15 +38,15 @@ def status_of(report, name):
 MODE_CASES = [
     ("fastest picks the quickest start", dict(policy={"mode": "fastest"}), "local", "lowest startup_ms"),
     ("cheapest among paid clouds", dict(policy={"mode": "cheapest", "allowed_providers": ["vercel", "e2b", "daytona"]}),
-     "daytona", "at 20 min: daytona $0.0264 < e2b $0.0336 < vercel $0.052"),
+     "daytona", "at 20 min, default shapes: daytona $0.0222 < e2b $0.0363 < vercel $0.1136"),
     ("resilient favours reliability and persistence",
      dict(policy={"mode": "resilient", "allowed_providers": ["cloudflare", "vercel", "e2b"]}), "e2b",
      "high persistence outweighs cloudflare's slightly higher reliability"),
     ("pinned boosts the pinned provider", dict(policy={"mode": "pinned", "pinned_provider": "daytona"}), "daytona",
      "pinned_boost"),
-    ("balanced preview workload needs public preview",
-     dict(workload="preview", requirements={"public_preview": True, "runtime": "node"}), "vercel",
-     "preview strength + node as primary runtime"),
+    ("public previews are served by the deployment's nodes only",
+     dict(workload="preview", requirements={"public_preview": True, "runtime": "node"}), "local",
+     "the clouds' own preview URLs are not proxied by Cerver"),
     ("browser work filters to browser providers", dict(requirements={"browser": True}), "e2b", "browser support"),
     ("desktop work has one candidate", dict(requirements={"desktop": True}), "e2b", "desktop support"),
 ]
@@ -96,9 +97,14 @@ def test_executability_filter_and_the_honest_picture():
     assert advice.decision.confidence == "low" and "cannot run through Cerver" in advice.human_summary.headline
     none = decide(catalog(executable=()), only={"vercel"})
     assert not none.decision.recommended_provider and none.human_summary.headline.startswith("No executable")
-    # The way out names only what would work here: not "enable vercel", which has no adapter.
+    # The way out names what would work here: Vercel has an adapter, so enabling it would.
     said = none.human_summary.next_action
-    assert "cerver relay" in said and "/v2/account/providers" not in said and "Vercel Sandbox: modelled" in said
+    assert "cerver relay" in said and "enable Vercel Sandbox with your credentials (POST /v2/account/providers)" \
+        in said and "modelled" not in said
+    # A provider modelled for advice only is never offered as something to enable.
+    modelled = catalog(executable=(), vercel={"live": "adapter"})
+    said = decide(modelled, only={"vercel"}).human_summary.next_action
+    assert "/v2/account/providers" not in said and "Vercel Sandbox: modelled" in said
     blocked = decide(catalog(executable=()), requirements={"desktop": True})
     assert "Cerver local sandbox" not in blocked.human_summary.next_action  # filtered by need, not by being offline
 
@@ -114,7 +120,7 @@ def test_confidence_bands():
     # Two near-identical providers: low confidence.
     twins = catalog(executable=("vercel", "cloudflare"),
                     cloudflare={"startup_ms": 820, "reliability": 0.993, "persistence": "medium",
-                                "price": {"per_second_usd": 0.000035, "per_session_usd": 0.01},
+                                "price": VERCEL.price, "shape": VERCEL.shape,
                                 "strengths": ["preview", "coding"], "runtimes": ["node", "python", "shell"]})
     assert decide(twins, policy={"allowed_providers": ["vercel", "cloudflare"]}).decision.confidence == "low"
 
@@ -129,17 +135,17 @@ def test_canary_rules():
     assert not one.decision.canary_run  # only one executable provider
     twins = catalog(executable=("vercel", "cloudflare"),
                     cloudflare={"startup_ms": 820, "reliability": 0.993, "persistence": "medium",
-                                "price": {"per_second_usd": 0.000035, "per_session_usd": 0.01},
+                                "price": VERCEL.price, "shape": VERCEL.shape,
                                 "strengths": ["preview", "coding"], "runtimes": ["node", "python", "shell"]})
     assert decide(twins, policy={"allowed_providers": ["vercel", "cloudflare"]}).decision.canary_run
 
 
 def test_report_shape_fallback_and_reasons():
-    report = decide(workload="preview", requirements={"public_preview": True, "runtime": "node"},
+    report = decide(workload="coding", requirements={"package_install": True, "runtime": "node"},
                     policy={"max_startup_ms": 2000})
     d = report.decision
     assert d.recommended_provider not in d.fallback_order and len(d.fallback_order) >= 1
-    assert d.primary_reason and any("Public preview" in r for r in d.secondary_reasons)
+    assert d.primary_reason and any("Package install" in r for r in d.secondary_reasons)
     assert report.human_summary.headline.startswith("Route this task through")
     assert len(report.providers) == len(BASE.profiles)
     scores = [p.score for p in report.providers if p.status != "filtered"]
@@ -150,3 +156,21 @@ def test_weights_are_data_for_every_mode():
     assert set(BASE.modes) == set(engine.MODES)
     for weights in BASE.modes.values():
         assert sum(weights.values()) == pytest.approx(1.0)
+
+
+def test_cost_follows_the_requested_shape_at_the_published_rates():
+    """E2B's published rates (per vCPU-second, per GiB-second): 4 vCPUs and
+    8 GiB for 60 minutes, and the default 2 vCPU / 0.5 GiB."""
+    e2b = next(p for p in BASE.profiles if p.name == "e2b")
+    asked = common_pb2.Requirements(cpus=4, memory_mb=8192, timeout_minutes=60)
+    assert engine.estimated_cost(e2b, 60, asked) == round((4 * 0.000014 + 8 * 0.0000045) * 3600, 6)
+    assert engine.estimated_cost(e2b, 60) == round((2 * 0.000014 + 0.5 * 0.0000045) * 3600, 6)
+    report = decide(requirements={"cpus": 4, "memory_mb": 8192, "timeout_minutes": 60}, only={"e2b"})
+    row = status_of(report, "e2b")
+    assert row.estimated_cost_usd == engine.estimated_cost(e2b, 60, asked)
+    assert row.price.per_second_usd == round(4 * 0.000014 + 8 * 0.0000045, 10) and "e2b.dev" in row.price.source
+    # Bigger sandboxes cost more everywhere, so cheapest still ranks by rates.
+    big = decide(policy={"mode": "cheapest", "allowed_providers": ["vercel", "e2b", "modal"]},
+                 requirements={"cpus": 4, "memory_mb": 8192})
+    costs = {p.name: p.estimated_cost_usd for p in big.providers if p.status == "viable"}
+    assert big.decision.recommended_provider == min(costs, key=costs.get)

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from servicekit import config, errors
+from servicekit import config, errors, providers
 from servicekit.clock import now
 from servicekit.db import Database
 from servicekit.ratelimit import RateLimits
@@ -22,7 +22,6 @@ KEY_PREFIX_LEN = 12  # "ck_" + 9 characters: unique, and safe to show
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels, no look-alikes
 DEVICE_TTL = timedelta(minutes=10)
 DEVICE_INTERVAL = 2
-KNOWN_PROVIDERS = ("vercel", "e2b", "daytona", "cloudflare")
 KEY_LIFETIME_S = (60, 10 * 365 * 24 * 3600)  # what expires_in may ask for
 LOGIN_CODE_TTL = timedelta(minutes=10)
 LOGIN_CODE_ATTEMPTS = 5
@@ -262,11 +261,12 @@ class Accounts:
             return list(rows.all())
 
     async def enable_provider(self, account_id: str, provider: str, credentials: dict[str, str]) -> AccountProviderRow:
-        provider = provider.strip().lower()
-        if provider not in KNOWN_PROVIDERS:
-            raise errors.invalid(f"provider must be one of {', '.join(KNOWN_PROVIDERS)}", "provider")
-        if not credentials or not all(v for v in credentials.values()):
-            raise errors.invalid("credentials must name at least one non-empty value", "credentials")
+        cloud = providers.CLOUD.get(provider)
+        if cloud is None:
+            raise errors.invalid(f"provider must be one of {', '.join(providers.CLOUD)}", "provider")
+        wrong = cloud.check(credentials)
+        if wrong:  # names only: a value is never echoed
+            raise errors.invalid(wrong, "credentials")
 
         sealed = self.fernet.encrypt(json.dumps(credentials).encode())
         row = AccountProviderRow(account_id=account_id, provider=provider, credentials_encrypted=sealed,
@@ -282,7 +282,6 @@ class Accounts:
             await s.delete(row)
 
     async def provider_credentials(self, account_id: str, provider: str) -> dict[str, str]:
-
         async with self.db.session() as s:
             row = await s.get(AccountProviderRow, (account_id, provider))
         if row is None:

@@ -22,6 +22,7 @@ from servicekit.db import Database
 from servicekit.quotas import Quotas
 from services.compute.adapters.base import (Adapter, ComputeUnreachable, RunEvent, SandboxGone,
                                            SandboxRefused)
+from services.compute.cloud import CloudAccounts
 from servicekit import limits as sandbox_limits
 from services.compute.isolation.workspaces import WORKSPACE_ID
 from services.compute.store import ComputeRow, ComputeStore, SandboxRow
@@ -37,6 +38,9 @@ def _check_path(path: str, field: str = "path") -> None:
 
 
 def is_online(row: ComputeRow) -> bool:
+    """Heard from within its window; a cloud compute while it is enabled."""
+    if row.kind == "cloud":
+        return row.last_heartbeat_at is not None
     return row.last_heartbeat_at is not None and \
         (now() - row.last_heartbeat_at).total_seconds() <= row.heartbeat_window_s
 
@@ -69,12 +73,14 @@ async def _resolve_all(addresses: list[str]) -> list[str]:
 
 class Computes:
     def __init__(self, db: Database, adapters: dict[str, Adapter] | None = None, heartbeat_window_s: int = 60,
-                 quotas: Quotas | None = None):
+                 quotas: Quotas | None = None, cloud: CloudAccounts | None = None):
         """adapters: those of providers whose sandboxes are not on a node
-        runtime (this deployment's nodes and relay machines always are)."""
+        runtime (this deployment's nodes and relay machines always are);
+        cloud: the cloud providers' adapters, which accounts enable."""
         self.store = ComputeStore(db)
         self.heartbeat_window_s = heartbeat_window_s
-        self.adapters = {**clients(self), **(adapters or {})}
+        self.cloud = cloud
+        self.adapters = {**clients(self), **(adapters or {}), **(cloud.adapters if cloud else {})}
         self.quotas = quotas or Quotas()
         self.limits, self.maxima = sandbox_limits.defaults(), sandbox_limits.maxima()
         # Recently used sandboxes, so that a run touches no table (the rows
@@ -139,6 +145,9 @@ class Computes:
             return True
 
         pools = [a for a in self.adapters.values() if hasattr(a, "describe") and a.provider not in ("local", "relay")]
+        if self.cloud is not None:  # the deployment's own cloud providers: there while configured
+            await self.store.sync_cloud(None, [self.cloud.row(p, None, self.adapters[p].capabilities())
+                                               for p in self.cloud.deployment])
         return sum(await asyncio.gather(*(ask_node(a) for a in addresses), *(ask_provider(a) for a in pools)))
 
     async def node_address(self, compute_id: str) -> str:
@@ -161,7 +170,19 @@ class Computes:
 
     # -- registry ------------------------------------------------------------
     async def visible(self, account_id: str) -> list[ComputeRow]:
+        if self.cloud is not None:
+            await self._sync_cloud(account_id)
         return await self.store.visible(account_id)
+
+    async def _sync_cloud(self, account_id: str) -> None:
+        """The account's cloud computes as its enabled providers are now."""
+        try:
+            enabled = await self.cloud.enabled(account_id)
+        except grpc.aio.AioRpcError as err:  # shown as last known; auth is back soon
+            log.warning("auth did not list the account's providers: %s", err.code().name)
+            return
+        await self.store.sync_cloud(account_id, [self.cloud.row(p, account_id, self.adapters[p].capabilities())
+                                                 for p in enabled])
 
     async def get(self, account_id: str, compute_id: str) -> ComputeRow:
         row = await self.store.compute(compute_id)
@@ -238,8 +259,7 @@ class Computes:
             raise errors.not_found("workspace", workspace_id[:40])
         load = await self.store.load()
         compute = await self._pick_compute(account_id, compute_id, provider, load)
-        if workspace_id:
-            await self._check_workspace(account_id, workspace_id)
+        owner = await self._check_workspace(account_id, workspace_id) if workspace_id else None
         live = await self.store.live_sandboxes(account_id)
         if live >= self.quotas.sandboxes:
             raise errors.quota("sandboxes", self.quotas.sandboxes,
@@ -251,6 +271,8 @@ class Computes:
                          compute_id=compute.compute_id, provider=compute.provider, session_id=session_id,
                          workspace_id=workspace_id, runtime=runtime, network=network,
                          preview=requirements.public_preview, created_at=now())
+        if owner is not None:  # re-attached: the provider's name for what was kept
+            row.external_id = owner.external_id
         started = time.perf_counter()
         try:
             created = await self.adapters[compute.provider].create(row, limits)
@@ -277,11 +299,12 @@ class Computes:
             row.workspace_id = ""
             await self.adapters[row.provider].delete(row, keep_workspace=False)
 
-    async def _check_workspace(self, account_id: str, workspace_id: str) -> None:
+    async def _check_workspace(self, account_id: str, workspace_id: str) -> SandboxRow:
         """A kept workspace may only be re-attached by the account that owns it."""
         owner = await self.store.workspace_owner(workspace_id)
         if owner is None or owner.account_id != account_id:
             raise errors.not_found("workspace", workspace_id)
+        return owner
 
     async def sandbox(self, account_id: str, sandbox_id: str) -> SandboxRow:
         row = self._running.get(sandbox_id) or await self.store.sandbox(sandbox_id)
@@ -442,10 +465,13 @@ class Computes:
         await self.store.mark_deleted(sandbox_id)
         adapter = self.adapters.get(row.provider)
         if adapter is not None:
+            external_id = row.external_id
             try:
                 await adapter.delete(row, keep_workspace)
             except SandboxGone:
                 pass  # its machine is gone; nothing left to stop
+            if row.external_id != external_id:  # kept under a new name (a cloud's snapshot)
+                await self.store.set_external_id(sandbox_id, row.external_id)
 
     async def reap_idle(self) -> int:
         """Delete /v2/sandbox sandboxes (no session holds them) unused for the

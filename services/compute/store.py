@@ -13,8 +13,8 @@ class ComputeRow(SQLModel, table=True):
     compute_id: str = Field(primary_key=True)
     account_id: str | None = Field(default=None, index=True)  # None: shared with every account
     name: str
-    provider: str  # local | relay
-    kind: str  # shared | private
+    provider: str  # local | relay | kubernetes | a cloud provider
+    kind: str  # shared | private | cloud (an account's own cloud, or the deployment's)
     capabilities_json: str = "{}"
     address: str = ""  # a node's NodeService (host:port), as last seen answering
     boot_id: str = ""  # a node's process, as last seen: a new one holds only what it lists
@@ -32,6 +32,7 @@ class SandboxRow(SQLModel, table=True):
     provider: str
     session_id: str = ""
     workspace_id: str = ""
+    external_id: str = ""  # the provider's own name for it (a cloud sandbox, its snapshot)
     runtime: str = "shell"
     network: bool = False
     preview: bool = False  # its port requirements.preview_port is served publicly
@@ -133,8 +134,35 @@ class ComputeStore:
         return await self.db.get(SandboxRow, sandbox_id)
 
     async def workspace_owner(self, workspace_id: str) -> SandboxRow | None:
+        """The workspace's latest sandbox (a cloud's name for it is there)."""
         async with self.db.session() as s:
-            return (await s.exec(select(SandboxRow).where(SandboxRow.workspace_id == workspace_id))).first()
+            return (await s.exec(select(SandboxRow).where(SandboxRow.workspace_id == workspace_id)
+                                 .order_by(col(SandboxRow.created_at).desc()))).first()
+
+    async def sync_cloud(self, account_id: str | None, rows: list[ComputeRow]) -> None:
+        """The cloud computes of an account (None: the deployment's) as they
+        are now: rows online, the others it had offline."""
+        async with self.db.session() as s:
+            had = (await s.exec(select(ComputeRow).where(
+                ComputeRow.kind == "cloud", ComputeRow.account_id == account_id if account_id is not None
+                else col(ComputeRow.account_id).is_(None)))).all()
+            keep = {r.compute_id for r in rows}
+            for old in had:
+                if old.compute_id not in keep and old.last_heartbeat_at is not None:
+                    old.last_heartbeat_at = None
+                    s.add(old)
+            for row in rows:
+                existing = next((o for o in had if o.compute_id == row.compute_id), None)
+                if existing is None:
+                    s.add(row)
+                elif existing.last_heartbeat_at is None:
+                    existing.last_heartbeat_at = row.last_heartbeat_at
+                    s.add(existing)
+
+    async def set_external_id(self, sandbox_id: str, external_id: str) -> None:
+        async with self.db.session() as s:
+            await s.exec(update(SandboxRow).where(SandboxRow.sandbox_id == sandbox_id)
+                         .values(external_id=external_id))
 
     async def set_state(self, sandbox_id: str, raw: str) -> None:
         async with self.db.session() as s:

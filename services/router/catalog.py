@@ -69,6 +69,11 @@ class LiveCatalog:
                     f"no {p.name} compute is online" if p.name in known else
                     ("no private machine is connected (run `cerver relay`)" if p.name == "relay"
                      else f"no {p.name} compute on this deployment"))
+            elif p.live == "account":  # an enabled provider is an online compute of the account's
+                p.executable = p.name in online
+                p.executable_reason = "" if p.executable else (
+                    f"{p.display_name} is not enabled on this account: POST /v2/account/providers "
+                    f"with its credentials")
             else:
                 p.executable_reason = "modeled in the catalog; no live adapter in this deployment yet"
             profiles.append(p)

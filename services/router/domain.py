@@ -93,12 +93,14 @@ class Router:
                                    test.sampleSize, progressed) for p in live))
             for p, figures in zip(live, live_figures):
                 test.results.append(stress.provider_result(p, "live", figures, minutes,
-                                                           "measured on real sandboxes through Cerver"))
+                                                           "measured on real sandboxes through Cerver",
+                                                           req.requirements))
             for p in profiles:
                 if not p.executable:
                     figures = stress.simulate(p, req.kind, test.sampleSize, test.testId)
                     test.results.append(stress.provider_result(
-                        p, "simulated", figures, minutes, f"simulated from its profile: {p.executable_reason}"))
+                        p, "simulated", figures, minutes, f"simulated from its profile: {p.executable_reason}",
+                        req.requirements))
                     test.completed_samples += test.sampleSize
             stress.rank(test.results, snapshot)
             stress.report(test, snapshot)

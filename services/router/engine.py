@@ -27,7 +27,8 @@ class Profile:
     persistence: str
     startup_ms: float
     reliability: float
-    price: dict
+    price: dict  # published rates: cpu_second_usd, memory_gib_second_usd, per_session_usd, source
+    shape: dict  # the default sandbox: cpus, memory_gib
     strengths: list[str]
     executable: bool = False
     executable_reason: str = ""
@@ -60,8 +61,20 @@ class Assessment:
     factors: dict = dataclasses.field(default_factory=dict)
 
 
-def estimated_cost(profile: Profile, minutes: float) -> float:
-    return round(profile.price["per_session_usd"] + profile.price["per_second_usd"] * minutes * 60, 6)
+def per_second(profile: Profile, req: common_pb2.Requirements | None = None) -> float:
+    """What a second of this request's sandbox costs there: the cpus and
+    memory it asks for (else the provider's default shape) at its rates."""
+    cpus = req.cpus if req is not None and req.HasField("cpus") else profile.shape["cpus"]
+    gib = req.memory_mb / 1024 if req is not None and req.HasField("memory_mb") else profile.shape["memory_gib"]
+    return round(cpus * profile.price["cpu_second_usd"] + gib * profile.price["memory_gib_second_usd"], 10)
+
+
+def price_model(profile: Profile, req: common_pb2.Requirements | None = None) -> common_pb2.PriceModel:
+    return common_pb2.PriceModel(per_second_usd=per_second(profile, req), **profile.price)
+
+
+def estimated_cost(profile: Profile, minutes: float, req: common_pb2.Requirements | None = None) -> float:
+    return round(profile.price["per_session_usd"] + per_second(profile, req) * minutes * 60, 6)
 
 
 def hard_filter(p: Profile, req: common_pb2.Requirements, policy: common_pb2.Policy, minutes: float,
@@ -80,7 +93,7 @@ def hard_filter(p: Profile, req: common_pb2.Requirements, policy: common_pb2.Pol
             return f"does not offer {what}"
     if minutes > p.max_timeout_minutes:
         return f"timeout {minutes:g} min exceeds its maximum of {p.max_timeout_minutes} min"
-    cost = estimated_cost(p, minutes)
+    cost = estimated_cost(p, minutes, req)
     if policy.HasField("max_cost_usd") and cost > policy.max_cost_usd:
         return f"estimated cost ${cost:.4f} exceeds max_cost_usd ${policy.max_cost_usd:g}"
     if policy.HasField("max_startup_ms") and p.startup_ms > policy.max_startup_ms:
@@ -99,7 +112,7 @@ def score(p: Profile, req, workload: str, minutes: float, weights: dict, tuning:
     factors = {
         "fit": round(fit, 4),
         "speed": round(max(0.0, 1 - p.startup_ms / tuning["speed_ceiling_ms"]), 4),
-        "cost": round(max(0.0, 1 - estimated_cost(p, minutes) / tuning["cost_ceiling_usd"]), 4),
+        "cost": round(max(0.0, 1 - estimated_cost(p, minutes, req) / tuning["cost_ceiling_usd"]), 4),
         "reliability": round(p.reliability, 4),
         "persistence": round(_persistence_fit(p.persistence, req.persistence_level), 4),
         "readiness": 1.0 if p.executable else 0.3,
@@ -125,8 +138,11 @@ def _next_action(assessed: list) -> str:
     waiting = [p.display_name for p in idle if p.live == "compute" and p.name != "relay"]
     if waiting:
         steps.append(f"bring {', '.join(waiting)} online")
+    enable = [p.display_name for p in idle if p.live == "account"]
+    if enable:
+        steps.append(f"enable {', '.join(enable)} with your credentials (POST /v2/account/providers)")
     steps.append("relax the requirements or policy")
-    modelled = [p.display_name for p in idle if p.live != "compute"]
+    modelled = [p.display_name for p in idle if p.live == "adapter"]
     tail = f" ({', '.join(modelled)}: modelled for advice only, with no adapter in this deployment.)" \
         if modelled else ""
     return "To run it: " + ", or ".join(steps) + ", then retry." + tail
@@ -162,7 +178,7 @@ def recommend(catalog: Catalog, request_id: str, task: str, workload: str, req: 
 
     assessed = []
     for p in catalog.profiles:
-        a = Assessment(p, cost_usd=estimated_cost(p, minutes))
+        a = Assessment(p, cost_usd=estimated_cost(p, minutes, req))
         a.reason = hard_filter(p, req, policy, minutes, require_executable, only)
         if a.reason:
             a.status = "filtered"
@@ -183,7 +199,7 @@ def recommend(catalog: Catalog, request_id: str, task: str, workload: str, req: 
             status=a.status if a.status == "filtered" or p.executable else "planned",
             score=a.score, estimated_cost_usd=a.cost_usd, predicted_startup_ms=round(p.startup_ms),
             executable=p.executable, reliability=p.reliability,
-            price=common_pb2.PriceModel(**p.price),
+            price=price_model(p, req),
             reason=a.reason or (_factor_reason(p, a.factors, weights).capitalize()
                                 if p.executable else f"Modeled only: {p.executable_reason}"))
     if not pool:

@@ -1,6 +1,7 @@
 """RouterService RPCs: validate, call the domain, shape the reply."""
-from cerver.v2 import common_pb2, router_pb2 as pb
+from cerver.v2 import router_pb2 as pb
 from cerver.v2 import router_pb2_grpc
+from services.router import engine
 from services.router.domain import Router
 
 
@@ -18,7 +19,7 @@ class RouterHandlers(router_pb2_grpc.RouterServiceServicer):
                 browser=p.browser, desktop=p.desktop, public_preview=p.public_preview,
                 package_install=p.package_install, max_timeout_minutes=p.max_timeout_minutes,
                 persistence=p.persistence, startup_ms=round(p.startup_ms), reliability=p.reliability,
-                price=common_pb2.PriceModel(**p.price), strengths=p.strengths, observed_samples=p.observed_samples)
+                price=engine.price_model(p), strengths=p.strengths, observed_samples=p.observed_samples)
         return out
 
     async def Recommend(self, request, context):

@@ -108,13 +108,13 @@ def simulate(profile: Profile, kind: str, samples: int, seed: str) -> list[float
 
 
 def provider_result(profile: Profile, mode: str, figures: list[float | None], minutes: float,
-                    note: str) -> router_pb2.ProviderStressResult:
+                    note: str, requirements=None) -> router_pb2.ProviderStressResult:
     ok = [f for f in figures if f is not None]
     return router_pb2.ProviderStressResult(
         provider=profile.name, mode=mode, samples=len(figures), failures=len(figures) - len(ok),
         p50_ms=percentile(ok, 0.5), p95_ms=percentile(ok, 0.95),
         mean_ms=round(statistics.fmean(ok), 2) if ok else 0.0,
-        estimated_cost_usd=estimated_cost(profile, minutes), note=note)
+        estimated_cost_usd=estimated_cost(profile, minutes, requirements), note=note)
 
 
 def rank(results: list[router_pb2.ProviderStressResult], catalog: Catalog) -> None:

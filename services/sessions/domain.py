@@ -76,6 +76,12 @@ def parse_target(value: struct_pb2.Value | None, target_compute_id: str = "") ->
                   compute_id=fields["compute_id"].string_value if "compute_id" in fields else "")
 
 
+# Provisioning failures another provider may not have: the provider is down,
+# slow, full, or refused this account's credentials.
+FAILOVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.FAILED_PRECONDITION,
+                  grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
+
+
 def event(session_id: str, type_: str, detail: str = "", from_status: str = "", to_status: str = "") -> EventRow:
     return EventRow(session_id=session_id, at=now(), type=type_, detail=detail,
                     from_status=from_status, to_status=to_status)
@@ -278,35 +284,36 @@ class Sessions:
 
     async def _attach(self, row: SessionRow, report, target: Target | None, requirements, workspace_id: str,
                       event_type: str) -> SessionRow:
-        """Provision a sandbox on the routed provider and bind it to the session."""
-        provider = report.decision.recommended_provider
-        chosen = next((p for p in report.providers if p.name == provider), None)
-        request = compute_pb2.CreateSandboxRequest(
-            compute_id=target.compute_id if target else "", provider=provider, requirements=requirements,
-            session_id=row.session_id, workspace_id=workspace_id)
-        try:
-            with tracer.start_as_current_span(metrics.PROVISION, attributes={
-                    metrics.SESSION_ATTR: row.session_id, "cerver.provider": provider}) as span:
-                sandbox = await self.compute.CreateSandbox(request, metadata=_credentials(row.account_id), timeout=60)
-            # The router learns off the caller's path: its estimates are
-            # eventually consistent, the session is ready now.
-            self._spawn(self._report(row.account_id, provider, True, telemetry.span_ms(span)))
-        except grpc.aio.AioRpcError as err:
-            self._spawn(self._report(row.account_id, provider, False, 0.0))
-            why = f"provisioning on {provider} failed: {errors.describe(err)}"
-            if event_type == "provisioned":  # a new session that never had compute
-                await self._update(row.account_id, row.session_id, event(row.session_id, "failed", why, row.status,
-                                                                         "failed"),
-                                   status="failed", end_reason="provision_failed", ended_at=now())
-                raise
-            # A resume or swap that cannot provision leaves the session paused
-            # and resumable (here or elsewhere), and says why.
-            await self._update(row.account_id, row.session_id, event(row.session_id, "resume_failed", why,
-                                                                     row.status, "paused"),
-                               status="paused", expires_at=now() + self.paused_retention)
-            error = errors.from_rpc_error(err)
-            error.message = f"{why}; session {row.session_id} stays paused: resume it again, here or elsewhere"
-            raise error from None
+        """Provision a sandbox on the routed provider and bind it to the
+        session. A new session the router placed (no compute named) fails
+        over to the next provider of the decision's fallback_order, and its
+        events say so."""
+        candidates = [report.decision.recommended_provider]
+        if target is None and event_type == "provisioned":
+            candidates += list(report.decision.fallback_order)
+        for attempt, provider in enumerate(candidates):
+            request = compute_pb2.CreateSandboxRequest(
+                compute_id=target.compute_id if target else "", provider=provider, requirements=requirements,
+                session_id=row.session_id, workspace_id=workspace_id)
+            try:
+                with tracer.start_as_current_span(metrics.PROVISION, attributes={
+                        metrics.SESSION_ATTR: row.session_id, "cerver.provider": provider}) as span:
+                    sandbox = await self.compute.CreateSandbox(request, metadata=_credentials(row.account_id),
+                                                               timeout=config.CREATE_TIMEOUT_S)
+                # The router learns off the caller's path: its estimates are
+                # eventually consistent, the session is ready now.
+                self._spawn(self._report(row.account_id, provider, True, telemetry.span_ms(span)))
+                break
+            except grpc.aio.AioRpcError as err:
+                self._spawn(self._report(row.account_id, provider, False, 0.0))
+                why = f"provisioning on {provider} failed: {errors.describe(err)}"
+                if attempt + 1 < len(candidates) and err.code() in FAILOVER_CODES:
+                    await self._update(row.account_id, row.session_id, event(
+                        row.session_id, "failover", f"{why}; placing it on {candidates[attempt + 1]} "
+                                                    f"(next in fallback_order)"))
+                    continue
+                await self._provision_failed(row, event_type, why, err)
+        chosen = next((p for p in report.providers if p.name == sandbox.provider), None)
         updated = await self._update(
             row.account_id, row.session_id,
             event(row.session_id, event_type, f"{sandbox.provider} {sandbox.compute_id}", row.status, "ready"),
@@ -319,6 +326,21 @@ class Sessions:
             price_per_session=chosen.price.per_session_usd if chosen else 0.0,
             compute_attached_at=now(), expires_at=now() + self._budget_left(row))
         return updated
+
+    async def _provision_failed(self, row: SessionRow, event_type: str, why: str, err: grpc.aio.AioRpcError):
+        if event_type == "provisioned":  # a new session that never had compute
+            await self._update(row.account_id, row.session_id, event(row.session_id, "failed", why, row.status,
+                                                                     "failed"),
+                               status="failed", end_reason="provision_failed", ended_at=now())
+            raise err
+        # A resume or swap that cannot provision leaves the session paused
+        # and resumable (here or elsewhere), and says why.
+        await self._update(row.account_id, row.session_id, event(row.session_id, "resume_failed", why,
+                                                                 row.status, "paused"),
+                           status="paused", expires_at=now() + self.paused_retention)
+        error = errors.from_rpc_error(err)
+        error.message = f"{why}; session {row.session_id} stays paused: resume it again, here or elsewhere"
+        raise error from None
 
     @staticmethod
     def _budget_left(row: SessionRow) -> timedelta:

@@ -96,12 +96,18 @@ class ProviderAssessment(_message.Message):
     def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., score: _Optional[float] = ..., estimated_cost_usd: _Optional[float] = ..., predicted_startup_ms: _Optional[int] = ..., executable: _Optional[bool] = ..., reason: _Optional[str] = ..., display_name: _Optional[str] = ..., price: _Optional[_Union[PriceModel, _Mapping]] = ..., reliability: _Optional[float] = ...) -> None: ...
 
 class PriceModel(_message.Message):
-    __slots__ = ("per_second_usd", "per_session_usd")
+    __slots__ = ("per_second_usd", "per_session_usd", "cpu_second_usd", "memory_gib_second_usd", "source")
     PER_SECOND_USD_FIELD_NUMBER: _ClassVar[int]
     PER_SESSION_USD_FIELD_NUMBER: _ClassVar[int]
+    CPU_SECOND_USD_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_GIB_SECOND_USD_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
     per_second_usd: float
     per_session_usd: float
-    def __init__(self, per_second_usd: _Optional[float] = ..., per_session_usd: _Optional[float] = ...) -> None: ...
+    cpu_second_usd: float
+    memory_gib_second_usd: float
+    source: str
+    def __init__(self, per_second_usd: _Optional[float] = ..., per_session_usd: _Optional[float] = ..., cpu_second_usd: _Optional[float] = ..., memory_gib_second_usd: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
 
 class RoutingDecision(_message.Message):
     __slots__ = ("recommended_provider", "confidence", "primary_reason", "secondary_reasons", "fallback_order", "canary_run")

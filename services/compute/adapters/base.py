@@ -70,8 +70,10 @@ class SandboxRefused(Exception):
 class SandboxRecord(Protocol):
     """What an adapter is told about a sandbox (the compute service's row)."""
     sandbox_id: str
+    account_id: str
     compute_id: str
     workspace_id: str
+    external_id: str  # a cloud's own name for the sandbox (an adapter sets it at create and pause)
     network: bool
     preview: bool  # a public preview: its port is reached from the edge
     runtime: str  # the language it was made for: shell | python | node | "" (none named)

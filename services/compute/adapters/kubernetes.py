@@ -16,7 +16,6 @@ Isolation is the cluster's (a gVisor or Kata runtime class in the warm
 pool's template), and so are resources: the template sets them."""
 import posixpath
 import secrets
-import shlex
 import time
 from collections.abc import AsyncIterator
 
@@ -34,14 +33,10 @@ from cerver.v2 import compute_pb2
 from servicekit import config
 from servicekit.config import KubernetesSettings
 from servicekit.limits import Limits
-from services.compute.adapters.base import (RUNTIME_ARGV, ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord,
-                                           SandboxRefused, install_command)
+from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
+from services.compute.adapters.remote import ShellFiles, command, exit_event
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "cerver"}
-# What a run ended by `timeout -s KILL` exits with: timeout signals its whole
-# process group, itself included, so the runtime sees it killed (-9, as
-# Python reports it) or, through a shell, 128 + 9.
-KILLED = (-9, 128 + 9)
 
 
 def claim_name(workspace_id: str) -> str:
@@ -49,16 +44,7 @@ def claim_name(workspace_id: str) -> str:
     return "cerver-" + workspace_id.replace("_", "-")
 
 
-def command(runtime: str, code: str, stdin: str, env: dict[str, str], timeout: float) -> str:
-    """The run as one command line for the runtime's `/execute` (which
-    splits it with shlex and runs it without a shell)."""
-    argv = ["env", *(f"{k}={v}" for k, v in env.items()), *RUNTIME_ARGV[runtime], code]
-    if stdin:  # the runtime has no stdin: pipe it in
-        argv = ["sh", "-c", 'input=$1; shift; printf %s "$input" | "$@"', "sh", stdin, *argv]
-    return shlex.join(["timeout", "-s", "KILL", f"{timeout:g}", *argv])
-
-
-class KubernetesProvider:
+class KubernetesProvider(ShellFiles):
     provider = "kubernetes"
 
     def __init__(self, settings: KubernetesSettings, api_client: k8s.ApiClient):
@@ -137,18 +123,10 @@ class KubernetesProvider:
         with _translated():
             result = await sandbox.commands.run(command(runtime, code, stdin, env, timeout),
                                                 timeout=round(timeout + config.RUN_GRACE_S))
-        elapsed = time.perf_counter() - started
-        timed_out = result.exit_code in KILLED and elapsed >= timeout
         for kind, data in (("stdout", result.stdout), ("stderr", result.stderr)):
             if data:
                 yield RunEvent(type=kind, data=data)
-        yield RunEvent(type="exit", exit_code=result.exit_code, timed_out=timed_out,
-                       duration_ms=round(elapsed * 1000, 3), reason="timeout" if timed_out else "")
-
-    def install(self, box: SandboxRecord, manager: str, packages: list[str]) -> AsyncIterator[RunEvent]:
-        """Through a run: the pod's network is the cluster's NetworkPolicy's."""
-        return self.run(box, "shell", install_command(manager, packages), "", config.package_index_env(),
-                        config.INSTALL_TIMEOUT_S)
+        yield exit_event(result.exit_code, started, timeout)
 
     async def write_file(self, box: SandboxRecord, path: str, data: bytes, offset: int = 0) -> int:
         if offset:
@@ -165,18 +143,6 @@ class KubernetesProvider:
             data = await sandbox.files.read(path)  # the runtime serves whole files only
         return data[offset:offset + length] if length else data[offset:]
 
-    async def move_file(self, box: SandboxRecord, path: str, to: str) -> int:
-        """Through a run, as delete_file."""
-        source, target, size = _inside(path), _inside(to), 0
-        async for event in self.run(box, "shell", f"mkdir -p -- \"$(dirname -- {shlex.quote(target)})\" && "
-                                    f"mv -f -T -- {shlex.quote(source)} {shlex.quote(target)} && "
-                                    f"stat -c %s -- {shlex.quote(target)}", "", {}, config.CALL_TIMEOUT_S):
-            if event.type == "stdout" and event.data.strip().isdigit():
-                size = int(event.data.strip())
-            if event.type == "exit" and event.exit_code != 0:
-                raise SandboxRefused(f"no file {path}", not_found=True)
-        return size
-
     async def list_files(self, box: SandboxRecord, path: str) -> compute_pb2.ListFilesResponse:
         sandbox = await self._sandbox(box)
         with _translated(path or "."):
@@ -192,14 +158,6 @@ class KubernetesProvider:
         sandbox = await self._sandbox(box)
         with _translated(path):
             return compute_pb2.FileExistsResponse(path=path, exists=await sandbox.files.exists(path))
-
-    async def delete_file(self, box: SandboxRecord, path: str) -> None:
-        """Through a run: the example runtime has no delete endpoint."""
-        clean = _inside(path)
-        async for event in self.run(box, "shell", f"test -e {shlex.quote(clean)} && rm -rf -- {shlex.quote(clean)}",
-                                    "", {}, config.CALL_TIMEOUT_S):
-            if event.type == "exit" and event.exit_code != 0:
-                raise SandboxRefused(f"no file {path}", not_found=True)
 
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
         if not box.workspace_id:
@@ -279,10 +237,3 @@ class _translated:
             raise SandboxRefused(str(exc)) from None
         return False
 
-
-def _inside(path: str) -> str:
-    """path, normalized, when it names something inside the workspace."""
-    clean = posixpath.normpath(path)
-    if clean in (".", "..") or clean.startswith(("../", "/")):
-        raise SandboxRefused("path must stay inside the workspace")
-    return clean

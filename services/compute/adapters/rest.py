@@ -1,0 +1,126 @@
+"""Calls to a vendor's REST API, for the adapters without an official
+Python SDK: one retry policy, and the vendor's failures as the sandbox
+contract's (credentials refused, not found, rate limited, down)."""
+import contextlib
+import email.utils
+import time
+
+import aiohttp
+import tenacity
+
+from servicekit import config
+from services.compute.adapters.base import ComputeUnreachable, SandboxGone, SandboxRefused
+
+ATTEMPTS = 4
+MAX_RETRY_AFTER_S = 20.0  # a vendor asking for longer is answered "busy" instead
+
+
+class Retryable(Exception):
+    def __init__(self, status: int, retry_after: float | None, message: str):
+        super().__init__(message)
+        self.status, self.retry_after = status, retry_after
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    if value.isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError):
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    return None
+
+
+def _wait(state: tenacity.RetryCallState) -> float:
+    """The vendor's Retry-After when it gives one, else exponential."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, Retryable) and exc.retry_after is not None:
+        return min(exc.retry_after, MAX_RETRY_AFTER_S)
+    return tenacity.wait_exponential_jitter(initial=0.2, max=5.0)(state)
+
+
+def _retryable(idempotent: bool):
+    """429 is always retried (the call did nothing); a 5xx or a broken
+    connection only when repeating the call is harmless."""
+    def check(exc: BaseException) -> bool:
+        if isinstance(exc, Retryable):
+            return exc.status == 429 or idempotent
+        return idempotent and isinstance(exc, (aiohttp.ClientConnectionError, TimeoutError))
+    return tenacity.retry_if_exception(check)
+
+
+class VendorAPI:
+    def __init__(self, vendor: str, base_url: str):
+        self.vendor = vendor
+        self.base_url = base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=10, sock_read=config.settings().cloud_timeout_s))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    @contextlib.asynccontextmanager
+    async def call(self, method: str, path: str, *, idempotent: bool, what: str = "", timeout: float | None = None,
+                   **kwargs):
+        """The vendor's response (status < 400) to method path, retried by
+        the policy; what names the thing a 404 is about ("" = the sandbox)."""
+        retrying = tenacity.AsyncRetrying(stop=tenacity.stop_after_attempt(ATTEMPTS), wait=_wait,
+                                          retry=_retryable(idempotent), reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    response = await self.session().request(
+                        method, self.base_url + path,
+                        timeout=aiohttp.ClientTimeout(total=timeout or config.settings().cloud_timeout_s), **kwargs)
+                    if response.status == 429 or response.status >= 500:
+                        message = await self._message(response)
+                        response.release()
+                        raise Retryable(response.status, _retry_after(response), message)
+        except Retryable as exc:
+            if exc.status == 429:
+                raise SandboxGone(f"{self.vendor} is rate limiting this account (429): {exc}") from None
+            raise SandboxGone(f"{self.vendor} failed ({exc.status}): {exc}") from None
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise SandboxGone(f"{self.vendor} did not answer ({type(exc).__name__})") from None
+        if response.status >= 400:
+            message = await self._message(response)
+            response.release()
+            if response.status in (401, 403):
+                raise ComputeUnreachable(f"{self.vendor} refused this account's credentials ({response.status}: "
+                                         f"{message}); update them with POST /v2/account/providers")
+            if response.status in (404, 410):
+                raise SandboxRefused(f"{what or 'the sandbox'} is not there ({self.vendor}: {message})",
+                                     not_found=True)
+            raise SandboxRefused(f"{self.vendor} refused the request ({response.status}: {message})")
+        try:
+            yield response
+        finally:
+            response.release()
+
+    @staticmethod
+    async def body(response: aiohttp.ClientResponse, most: int) -> bytes:
+        """The response's body, at most most + 1 bytes of it (so the caller
+        can tell "too large" without holding more)."""
+        data = bytearray()
+        async for chunk in response.content.iter_chunked(1 << 16):
+            data += chunk
+            if len(data) > most:
+                break
+        return bytes(data[:most + 1])
+
+    @staticmethod
+    async def _message(response: aiohttp.ClientResponse) -> str:
+        """The vendor's own error message, short (never the request)."""
+        try:
+            body = await response.json(content_type=None)
+        except (ValueError, aiohttp.ClientError):
+            return response.reason or ""
+        error = body.get("error", body) if isinstance(body, dict) else body
+        if isinstance(error, dict):
+            error = error.get("message") or error.get("code") or ""
+        return str(error)[:300]

@@ -1,0 +1,184 @@
+"""Cloud providers run for real: each through the whole session flow (enable
+with credentials → create → run → stream → files → pause/resume → delete)
+against a stand-in that follows that vendor's documented API (tests/fakes),
+with its errors, rate limits and failures; routing, failover and cost use
+what an account enabled."""
+import base64
+import dataclasses
+import json
+import logging
+import os
+
+import pytest
+
+from tests.conftest import running_stack
+from tests.fakes import vercel
+
+MIB = 1 << 20
+
+
+@dataclasses.dataclass
+class Vendor:
+    name: str
+    fake: object
+    credentials: dict  # what the account enables the provider with
+    secret: str  # the credential that must never show anywhere
+    live: callable  # how many of the vendor's sandboxes are running
+
+
+async def _vercel(tmp_path, monkeypatch) -> Vendor:
+    token = "vercel-token-" + os.urandom(8).hex()
+    fake = await vercel.FakeVercel(tmp_path / "vercel", token, team_id="team_cerver").start()
+    monkeypatch.setenv("CERVER_VERCEL_API_URL", fake.url)
+    return Vendor("vercel", fake, {"vercel_token": token, "team_id": "team_cerver", "project_id": "prj_1"}, token,
+                  lambda: sum(s["status"] == "running" for s in fake.sandboxes.values()))
+
+
+VENDORS = {"vercel": _vercel}
+
+
+@pytest.fixture(params=sorted(VENDORS))
+async def vendor(request, tmp_path, monkeypatch):
+    made = await VENDORS[request.param](tmp_path, monkeypatch)
+    try:
+        yield made
+    finally:
+        await made.fake.close()
+
+
+async def test_a_session_runs_on_the_cloud_provider_an_account_enabled(vendor, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with running_stack(tmp_path / "stack") as stack:
+        api = stack.api
+        key, other = await api.login(), await api.login()
+
+        # Not enabled: the router says so and what to do, and nothing runs there.
+        status, err, text, _ = await api.call("POST", "/v2/sessions", {"compute": {"provider": vendor.name}}, key=key)
+        assert status == 409 and "POST /v2/account/providers" in text, text
+        status, enabled, text, _ = await api.call("POST", "/v2/account/providers",
+                                                  {"provider": vendor.name, "credentials": vendor.credentials},
+                                                  key=key)
+        assert status == 200, text
+
+        # Enabled: the account has a compute there (online, its own); another account does not.
+        _, listed, _, _ = await api.call("GET", "/v2/computes", key=key)
+        cloud = [c for c in listed["computes"] if c["provider"] == vendor.name]
+        assert len(cloud) == 1 and cloud[0]["status"] == "online" and cloud[0]["kind"] == "cloud", listed
+        _, theirs, _, _ = await api.call("GET", "/v2/computes", key=other)
+        assert not [c for c in theirs["computes"] if c["provider"] == vendor.name]
+        status, advice, text, _ = await api.call("POST", "/v2/recommend", {"provider": vendor.name}, key=key)
+        assert status == 200 and advice["decision"]["recommended_provider"] == vendor.name, text
+        row = next(p for p in advice["providers"] if p["name"] == vendor.name)
+        assert row["executable"] and row["estimated_cost_usd"] > 0 and row["price"]["source"], row
+
+        status, s, text, _ = await api.call("POST", "/v2/sessions", {
+            "compute": {"provider": vendor.name}, "requirements": {"persistence_level": "high", "cpus": 2}}, key=key)
+        assert status == 200 and s["provider"] == vendor.name and s["status"] == "ready", text
+        assert s["compute_id"] == cloud[0]["compute_id"] and vendor.live() == 1
+        sid = s["session_id"]
+
+        async def run(code, **extra):
+            status, ran, text, _ = await api.call("POST", f"/v2/sessions/{sid}/run", {"code": code, **extra}, key=key)
+            assert status == 200, text
+            return ran["result"]
+
+        ran = await run("echo hi; echo oops >&2; exit 3")
+        assert (ran["stdout"], ran["stderr"], ran["exit_code"]) == ("hi\n", "oops\n", 3)
+        assert (await run("print(6 * 7)", runtime="python"))["stdout"] == "42\n"
+        assert (await run("cat; echo \" $GREETING\"", stdin="from stdin", env={"GREETING": "hello"}))["stdout"] == \
+            "from stdin hello\n"
+        timed = await run("sleep 30", timeout=1)
+        assert timed["timed_out"] and timed["reason"] == "timeout", timed
+
+        # A stream carries the output as it comes.
+        async with api.http.post(f"{api.base}/v2/sessions/{sid}/run/stream",
+                                 json={"code": "for i in 1 2 3; do echo $i; sleep 0.2; done"},
+                                 headers={"Authorization": f"Bearer {key}", "Accept": "text/event-stream"}) as r:
+            assert r.status == 200
+            events = [json.loads(line[5:]) async for line in r.content if line.startswith(b"data:")]
+        assert [e["data"] for e in events if e["type"] == "stdout"] == ["1\n", "2\n", "3\n"], events
+        assert events[-1]["type"] == "exit" and events[-1]["exit_code"] == 0
+
+        # Files: JSON calls and streamed content, binary and past one piece.
+        base = f"/v2/sessions/{sid}/files"
+        blob = bytes(range(256)) * 64
+        status, info, text, _ = await api.call("POST", base, {"path": "data/blob.bin", "encoding": "base64",
+                                                               "content": base64.b64encode(blob).decode()}, key=key)
+        assert status == 200 and info["size"] == len(blob), text
+        _, got, _, _ = await api.call("GET", f"{base}?path=data/blob.bin&encoding=base64", key=key)
+        assert base64.b64decode(got["content"]) == blob
+        assert (await api.call("GET", f"{base}?path=missing.txt", key=key))[0] == 404
+        big = os.urandom(2 * MIB + 77)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/octet-stream"}
+        async with api.http.put(f"{api.base}{base}/content?path=data/big.bin", data=big, headers=headers) as r:
+            assert r.status == 200 and (await r.json())["size"] == len(big)
+        async with api.http.get(f"{api.base}{base}/content?path=data/big.bin", headers=headers) as r:
+            assert r.status == 200 and await r.read() == big
+        _, listed, _, _ = await api.call("GET", f"{base}/list?path=data", key=key)
+        assert [(e["name"], e["type"]) for e in listed["entries"]] == [("big.bin", "file"), ("blob.bin", "file")]
+        assert (await api.call("GET", f"{base}/exists?path=data/blob.bin", key=key))[1]["exists"] is True
+        assert (await api.call("DELETE", f"{base}?path=data/blob.bin", key=key))[1]["deleted"] is True
+        assert (await api.call("GET", f"{base}/exists?path=data/blob.bin", key=key))[1]["exists"] is False
+        assert (await api.call("DELETE", f"{base}?path=../x", key=key))[0] == 400
+
+        # The vendor rate limits: the call is retried as it asks, and succeeds.
+        vendor.fake.rate_limit_next = 2
+        assert (await run("echo after the limit"))["stdout"] == "after the limit\n"
+
+        # Pause keeps the workspace at the vendor; resume brings it back.
+        await run("echo kept > state.txt")
+        status, paused, text, _ = await api.call("POST", f"/v2/sessions/{sid}/pause", {}, key=key)
+        assert status == 200 and paused["status"] == "paused" and vendor.live() == 0, text
+        status, resumed, text, _ = await api.call("POST", f"/v2/sessions/{sid}/resume", {}, key=key)
+        assert status == 200 and resumed["status"] == "ready" and resumed["provider"] == vendor.name, text
+        assert (await run("cat state.txt"))["stdout"] == "kept\n" and vendor.live() == 1
+
+        # Delete stops it there.
+        status, _, text, _ = await api.call("DELETE", f"/v2/sessions/{sid}", key=key)
+        assert status == 200 and vendor.live() == 0, text
+
+        # The credential never shows: not in any answer, the transcript, or a log line.
+        _, exported, text, _ = await api.call("GET", f"/v2/sessions/{sid}?full=true", key=key)
+        _, providers, listing, _ = await api.call("GET", "/v2/account/providers", key=key)
+        assert vendor.secret not in text and vendor.secret not in listing
+        assert vendor.secret not in caplog.text
+
+        # Disabled: the compute goes offline and nothing new is placed there.
+        assert (await api.call("DELETE", f"/v2/account/providers/{vendor.name}", key=key))[0] == 200
+        _, listed, _, _ = await api.call("GET", "/v2/computes", key=key)
+        assert [c["status"] for c in listed["computes"] if c["provider"] == vendor.name] == ["offline"]
+        status, _, text, _ = await api.call("POST", "/v2/sessions", {"compute": {"provider": vendor.name}}, key=key)
+        assert status == 409, text
+
+
+async def test_refused_credentials_say_so_without_echoing_them(vendor, tmp_path):
+    async with running_stack(tmp_path / "stack") as stack:
+        api = stack.api
+        key = await api.login()
+        wrong = {name: "wrong-" + os.urandom(6).hex() for name in vendor.credentials}
+        assert (await api.call("POST", "/v2/account/providers", {"provider": vendor.name, "credentials": wrong},
+                               key=key))[0] == 200
+        status, err, text, _ = await api.call("POST", "/v2/sessions", {"compute": {"provider": vendor.name}}, key=key)
+        assert status == 409 and "credentials" in err["message"], text
+        assert not any(value in text for value in wrong.values())
+
+
+async def test_a_failed_provision_fails_over_to_the_next_provider(vendor, tmp_path):
+    """The router placed it on the vendor (pinned mode, the vendor first);
+    the vendor fails to create: the session lands on the next provider of
+    fallback_order, its events say so, and the router counts the failure."""
+    async with running_stack(tmp_path / "stack") as stack:
+        api = stack.api
+        key = await api.login()
+        await api.call("POST", "/v2/account/providers", {"provider": vendor.name, "credentials": vendor.credentials},
+                       key=key)
+        vendor.fake.fail_creates = 5
+        status, s, text, _ = await api.call("POST", "/v2/sessions", {"policy": {
+            "mode": "pinned", "pinned_provider": vendor.name, "allowed_providers": [vendor.name, "local"]}}, key=key)
+        assert status == 200 and s["provider"] == "local" and s["status"] == "ready", text
+        assert s["routing"]["recommended_provider"] == vendor.name and s["routing"]["fallback_order"] == ["local"]
+        _, full, _, _ = await api.call("GET", f"/v2/sessions/{s['session_id']}", key=key)
+        failover = [e for e in full["events"] if e["type"] == "failover"]
+        assert len(failover) == 1 and vendor.name in failover[0]["detail"] and "local" in failover[0]["detail"], \
+            full["events"]
+        assert (await api.call("POST", f"/v2/sessions/{s['session_id']}/run", {"code": "echo ok"}, key=key))[0] == 200

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from tests.conftest import running_stack
-from tests.fakes import e2b, vercel
+from tests.fakes import cloudflare, e2b, vercel
 
 MIB = 1 << 20
 
@@ -23,7 +23,9 @@ class Vendor:
     fake: object
     credentials: dict  # what the account enables the provider with
     secret: str  # the credential that must never show anywhere
+    secret_name: str  # its name
     live: callable  # how many of the vendor's sandboxes are running
+    keeps_workspace: bool = True  # across a pause
 
 
 async def _vercel(tmp_path, monkeypatch) -> Vendor:
@@ -31,7 +33,7 @@ async def _vercel(tmp_path, monkeypatch) -> Vendor:
     fake = await vercel.FakeVercel(tmp_path / "vercel", token, team_id="team_cerver").start()
     monkeypatch.setenv("CERVER_VERCEL_API_URL", fake.url)
     return Vendor("vercel", fake, {"vercel_token": token, "team_id": "team_cerver", "project_id": "prj_1"}, token,
-                  lambda: sum(s["status"] == "running" for s in fake.sandboxes.values()))
+                  "vercel_token", lambda: sum(s["status"] == "running" for s in fake.sandboxes.values()))
 
 
 async def _e2b(tmp_path, monkeypatch) -> Vendor:
@@ -39,10 +41,18 @@ async def _e2b(tmp_path, monkeypatch) -> Vendor:
     fake = await e2b.FakeE2B(tmp_path / "e2b", key).start()
     monkeypatch.setenv("CERVER_E2B_API_URL", fake.api_url)
     monkeypatch.setenv("CERVER_E2B_SANDBOX_URL", fake.sandbox_url)
-    return Vendor("e2b", fake, {"api_key": key}, key, fake.running)
+    return Vendor("e2b", fake, {"api_key": key}, key, "api_key", fake.running)
 
 
-VENDORS = {"e2b": _e2b, "vercel": _vercel}
+async def _cloudflare(tmp_path, monkeypatch) -> Vendor:
+    secret = os.urandom(32).hex()
+    fake = await cloudflare.FakeWorker(tmp_path / "cloudflare", secret).start()
+    monkeypatch.setenv("CERVER_CLOUD_PRIVATE_URLS", "1")  # the stand-in listens on loopback
+    return Vendor("cloudflare", fake, {"worker_url": fake.url, "shared_secret": secret}, secret, "shared_secret",
+                  fake.running_count, keeps_workspace=False)
+
+
+VENDORS = {"cloudflare": _cloudflare, "e2b": _e2b, "vercel": _vercel}
 
 
 @pytest.fixture(params=sorted(VENDORS))
@@ -138,7 +148,13 @@ async def test_a_session_runs_on_the_cloud_provider_an_account_enabled(vendor, t
         assert vendor.fake.rate_limit_next == 0
         status, resumed, text, _ = await api.call("POST", f"/v2/sessions/{sid}/resume", {}, key=key)
         assert status == 200 and resumed["status"] == "ready" and resumed["provider"] == vendor.name, text
-        assert (await run("cat state.txt"))["stdout"] == "kept\n" and vendor.live() == 1
+        assert vendor.live() == 1
+        if vendor.keeps_workspace:
+            assert (await run("cat state.txt"))["stdout"] == "kept\n"
+        else:  # the provider cannot keep it, and the pause said so
+            assert (await run("cat state.txt"))["exit_code"] != 0
+            _, full, _, _ = await api.call("GET", f"/v2/sessions/{sid}", key=key)
+            assert "keeps no workspace" in [e for e in full["events"] if e["type"] == "paused"][-1]["detail"]
 
         # Delete stops it there.
         status, _, text, _ = await api.call("DELETE", f"/v2/sessions/{sid}", key=key)
@@ -162,12 +178,13 @@ async def test_refused_credentials_say_so_without_echoing_them(vendor, tmp_path)
     async with running_stack(tmp_path / "stack") as stack:
         api = stack.api
         key = await api.login()
-        wrong = {name: "wrong-" + os.urandom(6).hex() for name in vendor.credentials}
-        assert (await api.call("POST", "/v2/account/providers", {"provider": vendor.name, "credentials": wrong},
+        wrong = "wrong-" + os.urandom(6).hex()
+        credentials = {**vendor.credentials, vendor.secret_name: wrong}
+        assert (await api.call("POST", "/v2/account/providers", {"provider": vendor.name, "credentials": credentials},
                                key=key))[0] == 200
         status, err, text, _ = await api.call("POST", "/v2/sessions", {"compute": {"provider": vendor.name}}, key=key)
         assert status == 409 and "credentials" in err["message"], text
-        assert not any(value in text for value in wrong.values())
+        assert wrong not in text
 
 
 async def test_a_failed_provision_fails_over_to_the_next_provider(vendor, tmp_path):
@@ -189,3 +206,27 @@ async def test_a_failed_provision_fails_over_to_the_next_provider(vendor, tmp_pa
         assert len(failover) == 1 and vendor.name in failover[0]["detail"] and "local" in failover[0]["detail"], \
             full["events"]
         assert (await api.call("POST", f"/v2/sessions/{s['session_id']}/run", {"code": "echo ok"}, key=key))[0] == 200
+
+
+async def test_an_accounts_worker_url_cannot_reach_inside_the_deployment(tmp_path):
+    """The Cloudflare Worker is the one URL an account chooses, and compute
+    calls it: plain http, loopback and private addresses (by name or number)
+    are refused before anything is sent, and the answer says why."""
+    secret = os.urandom(16).hex()
+    fake = await cloudflare.FakeWorker(tmp_path / "cloudflare", secret).start()
+    try:
+        async with running_stack(tmp_path / "stack") as stack:
+            api = stack.api
+            port = fake.url.rsplit(":", 1)[1]
+            for url, said in ((fake.url, "must be https"), (f"https://127.0.0.1:{port}", "public address"),
+                              (f"https://localhost:{port}", "public address"),
+                              (f"https://10.1.2.3:{port}", "public address"), ("not a url", "not an http")):
+                key = await api.login()
+                assert (await api.call("POST", "/v2/account/providers", {"provider": "cloudflare", "credentials": {
+                    "worker_url": url, "shared_secret": secret}}, key=key))[0] == 200
+                status, err, text, _ = await api.call("POST", "/v2/sessions", {"compute": {"provider": "cloudflare"}},
+                                                      key=key)
+                assert status in (409, 503) and said in err["message"] and secret not in text, (url, text)
+        assert fake.requests == []
+    finally:
+        await fake.close()

@@ -458,12 +458,14 @@ class Computes:
             self._running[sandbox_id].state_json = raw
         return state
 
-    async def delete_sandbox(self, account_id: str, sandbox_id: str, keep_workspace: bool) -> None:
+    async def delete_sandbox(self, account_id: str, sandbox_id: str, keep_workspace: bool) -> bool:
+        """Whether the workspace was kept (asked, and the provider can)."""
         row = await self.sandbox(account_id, sandbox_id)
         self._running.pop(sandbox_id, None)
         self._used.pop(sandbox_id, None)
         await self.store.mark_deleted(sandbox_id)
         adapter = self.adapters.get(row.provider)
+        keep_workspace = keep_workspace and getattr(adapter, "keeps_workspaces", True)
         if adapter is not None:
             external_id = row.external_id
             try:
@@ -472,6 +474,7 @@ class Computes:
                 pass  # its machine is gone; nothing left to stop
             if row.external_id != external_id:  # kept under a new name (a cloud's snapshot)
                 await self.store.set_external_id(sandbox_id, row.external_id)
+        return keep_workspace
 
     async def reap_idle(self) -> int:
         """Delete /v2/sandbox sandboxes (no session holds them) unused for the

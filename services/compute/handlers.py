@@ -174,9 +174,8 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
         return pb.SandboxState(sandbox_id=request.sandbox_id, state=request.state)
 
     async def DeleteSandbox(self, request, context):
-        await self.computes.delete_sandbox(auth.account_id(), request.sandbox_id, request.keep_workspace)
-        return pb.DeleteSandboxResponse(sandbox_id=request.sandbox_id, deleted=True,
-                                        workspace_kept=request.keep_workspace)
+        kept = await self.computes.delete_sandbox(auth.account_id(), request.sandbox_id, request.keep_workspace)
+        return pb.DeleteSandboxResponse(sandbox_id=request.sandbox_id, deleted=True, workspace_kept=kept)
 
     async def ResolveNode(self, request, context):
         return pb.NodeAddress(compute_id=request.compute_id,

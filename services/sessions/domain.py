@@ -357,19 +357,22 @@ class Sessions:
             log.warning("router did not take the outcome: %s", err.code())
 
     async def _release(self, row: SessionRow, keep_workspace: bool) -> dict:
-        """Delete the session's sandbox; the columns to store afterwards."""
+        """Delete the session's sandbox; the columns to store afterwards (the
+        workspace stays named only when its provider kept it)."""
+        kept = keep_workspace
         if row.sandbox_id:
             try:
-                await self.compute.DeleteSandbox(compute_pb2.DeleteSandboxRequest(
+                reply = await self.compute.DeleteSandbox(compute_pb2.DeleteSandboxRequest(
                     sandbox_id=row.sandbox_id, keep_workspace=keep_workspace),
                     metadata=_credentials(row.account_id), timeout=30)
+                kept = reply.workspace_kept
             except grpc.aio.AioRpcError as err:
                 # Already gone (compute restarted or went offline): nothing to free.
                 if err.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE):
                     raise
         seconds = metrics.compute_seconds(row)
         return dict(sandbox_id=None, compute_attached_at=None, compute_seconds=seconds,
-                    workspace_id=row.workspace_id if keep_workspace else None)
+                    workspace_id=row.workspace_id if kept else None)
 
     async def _update(self, account_id: str, session_id: str, event_row: EventRow | None = None, **values):
         self._attached.pop(session_id, None)
@@ -669,7 +672,9 @@ class Sessions:
         persistence = json.loads(row.requirements_json).get("persistence_level") or "medium"
         keep = persistence in ("medium", "high")
         released = await self._release(row, keep_workspace=keep)
-        detail = "workspace kept" if keep else "workspace discarded (persistence_level low)"
+        detail = "workspace kept" if released["workspace_id"] else (
+            f"workspace discarded ({row.provider} keeps no workspace across a pause)" if keep
+            else "workspace discarded (persistence_level low)")
         # The clock of timeout_minutes stops; retention starts.
         return await self._update(row.account_id, session_id,
                                        event(session_id, "paused", detail, row.status, "paused"),

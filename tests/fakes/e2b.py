@@ -229,16 +229,16 @@ class FakeE2B:
                     return JSONResponse({"code": 404, "message": "path not found"}, status_code=404)
                 return Response(target.read_bytes(), media_type="application/octet-stream")
             written = []
-            form = await request.form(max_part_size=64 << 20)
-            for _, upload in form.multi_items():
-                path = request.query_params.get("path") or upload.filename
-                target = sandbox["vm"].path(path, HOME)
-                if target is None:
-                    return JSONResponse({"code": 400, "message": f"invalid path {path}"}, status_code=400)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(await upload.read())
-                written.append({"path": os.path.normpath(os.path.join(HOME, path)), "name": target.name,
-                                "type": "file"})
+            async with request.form(max_part_size=64 << 20) as form:
+                for _, upload in form.multi_items():
+                    path = request.query_params.get("path") or upload.filename
+                    target = sandbox["vm"].path(path, HOME)
+                    if target is None:
+                        return JSONResponse({"code": 400, "message": f"invalid path {path}"}, status_code=400)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(await upload.read())
+                    written.append({"path": os.path.normpath(os.path.join(HOME, path)), "name": target.name,
+                                    "type": "file"})
             return JSONResponse(written)
 
         async def health(request: Request):

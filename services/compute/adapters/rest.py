@@ -3,10 +3,15 @@ Python SDK: one retry policy, and the vendor's failures as the sandbox
 contract's (credentials refused, not found, rate limited, down)."""
 import contextlib
 import email.utils
+import io
+import ipaddress
+import socket
 import time
+from urllib.parse import urlsplit
 
 import aiohttp
 import tenacity
+from aiohttp.abc import AbstractResolver
 
 from servicekit import config
 from services.compute.adapters.base import ComputeUnreachable, SandboxGone, SandboxRefused
@@ -30,12 +35,15 @@ def _retry_after(response: aiohttp.ClientResponse) -> float | None:
     return None
 
 
+_BACKOFF = tenacity.wait_exponential_jitter(multiplier=0.2, max=5.0)
+
+
 def _wait(state: tenacity.RetryCallState) -> float:
     """The vendor's Retry-After when it gives one, else exponential."""
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, Retryable) and exc.retry_after is not None:
         return min(exc.retry_after, MAX_RETRY_AFTER_S)
-    return tenacity.wait_exponential_jitter(initial=0.2, max=5.0)(state)
+    return _BACKOFF(state)
 
 
 def _retryable(idempotent: bool):
@@ -44,21 +52,64 @@ def _retryable(idempotent: bool):
     def check(exc: BaseException) -> bool:
         if isinstance(exc, Retryable):
             return exc.status == 429 or idempotent
+        if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, NotPublic):
+            return False  # asking again resolves the same
         return idempotent and isinstance(exc, (aiohttp.ClientConnectionError, TimeoutError))
     return tenacity.retry_if_exception(check)
 
 
+class NotPublic(OSError):
+    """A name that resolves to no public address."""
+
+
+class PublicResolver(AbstractResolver):
+    """Names resolved to public addresses only: an account's own endpoint (a
+    Worker) must not lead this deployment to its internal services; checked
+    on the address actually connected to, so DNS rebinding does not help."""
+
+    def __init__(self):
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):
+        found = [r for r in await self._inner.resolve(host, port, family)
+                 if ipaddress.ip_address(r["host"]).is_global]
+        if not found:
+            raise NotPublic(f"{host} does not resolve to a public address")
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 class VendorAPI:
-    def __init__(self, vendor: str, base_url: str):
+    def __init__(self, vendor: str, base_url: str = "", public_only: bool = False):
+        """base_url: the vendor's; empty when each account has its own
+        (public_only: then it must be https to a public address, unless the
+        deployment allows private ones)."""
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
+        self.public_only = public_only and not config.settings().cloud_private_urls
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+            connector = aiohttp.TCPConnector(resolver=PublicResolver()) if self.public_only else None
+            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=10, sock_read=config.settings().cloud_timeout_s))
         return self._session
+
+    def url(self, base_url: str, path: str) -> str:
+        base = (base_url or self.base_url).rstrip("/")
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ComputeUnreachable(f"{self.vendor}'s URL is not an http(s) URL")
+        if self.public_only:
+            if parts.scheme != "https":
+                raise ComputeUnreachable(f"{self.vendor}'s URL must be https")
+            with contextlib.suppress(ValueError):  # an address is not resolved, so is checked here
+                if not ipaddress.ip_address(parts.hostname).is_global:
+                    raise ComputeUnreachable(f"{self.vendor}'s URL must name a public address")
+        return base + path
 
     async def close(self) -> None:
         if self._session is not None:
@@ -66,17 +117,20 @@ class VendorAPI:
 
     @contextlib.asynccontextmanager
     async def call(self, method: str, path: str, *, idempotent: bool, what: str = "", timeout: float | None = None,
-                   **kwargs):
+                   base_url: str = "", **kwargs):
         """The vendor's response (status < 400) to method path, retried by
         the policy; what names the thing a 404 is about ("" = the sandbox)."""
         retrying = tenacity.AsyncRetrying(stop=tenacity.stop_after_attempt(ATTEMPTS), wait=_wait,
                                           retry=_retryable(idempotent), reraise=True)
+        body = kwargs.pop("data", None)
         try:
             async for attempt in retrying:
                 with attempt:
                     response = await self.session().request(
-                        method, self.base_url + path,
-                        timeout=aiohttp.ClientTimeout(total=timeout or config.settings().cloud_timeout_s), **kwargs)
+                        method, self.url(base_url, path),
+                        timeout=aiohttp.ClientTimeout(total=timeout or config.settings().cloud_timeout_s),
+                        # bytes as a stream (not held on the loop), afresh for each attempt
+                        data=io.BytesIO(body) if isinstance(body, bytes) else body, **kwargs)
                     if response.status == 429 or response.status >= 500:
                         message = await self._message(response)
                         response.release()
@@ -85,8 +139,12 @@ class VendorAPI:
             if exc.status == 429:
                 raise SandboxGone(f"{self.vendor} is rate limiting this account (429): {exc}") from None
             raise SandboxGone(f"{self.vendor} failed ({exc.status}): {exc}") from None
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-            raise SandboxGone(f"{self.vendor} did not answer ({type(exc).__name__})") from None
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, NotPublic):
+                raise ComputeUnreachable(f"{self.vendor}'s URL must name a public address") from None
+            raise SandboxGone(f"{self.vendor} did not answer ({type(exc).__name__}: {exc})") from None
+        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
+            raise SandboxGone(f"{self.vendor} did not answer ({type(exc).__name__}: {exc})") from None
         if response.status >= 400:
             message = await self._message(response)
             response.release()

@@ -161,6 +161,10 @@ def _condition(message, rule) -> dict:
     then = {"properties": {**{name: _set_schema(message.fields_by_name[name]) for name in rule.requires},
                            **{name: _unset_schema(message.fields_by_name[name]) for name in rule.forbids},
                            **{name: {"pattern": f"^(?:{pattern})$"} for name, pattern in rule.matches.items()}}}
+    if rule.keys_of:  # a map's keys: those required, with values, and no others
+        then["properties"][rule.keys_of] = {
+            "type": "object", "required": list(rule.keys_required), "additionalProperties": False,
+            "properties": {k: {"type": "string", "minLength": 1} for k in [*rule.keys_required, *rule.keys_allowed]}}
     if rule.requires:
         then["required"] = list(rule.requires)
     values = list(rule.equals)

@@ -1,39 +1,39 @@
-"""The cloud providers an account enables with its own credentials, and the
-credentials each takes: one definition, which auth holds enable requests to
-and the compute service's adapters read."""
+"""The cloud providers an account enables with its own credentials. The
+credential names each takes are the contract's (auth.proto,
+EnableAccountProviderRequest's `when` rules), enforced on every request and
+documented by the edges; this table adds what a person needs to get them."""
 import dataclasses
+
+from cerver.v2 import auth_pb2
+from servicekit import rules
 
 
 @dataclasses.dataclass(frozen=True)
 class CloudProvider:
     name: str
     display_name: str
-    required: tuple[str, ...]  # credential names an account must give
+    docs: str  # where the vendor says how to get the credentials
+    required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
-    docs: str = ""  # where the vendor says how to get them
 
     def check(self, credentials: dict[str, str]) -> str:
-        """What is wrong with credentials for this provider; '' when nothing."""
-        missing = [n for n in self.required if not credentials.get(n)]
-        unknown = sorted(set(credentials) - set(self.required) - set(self.optional))
-        if missing or unknown:
-            optional = f" (optional: {', '.join(self.optional)})" if self.optional else ""
-            return f"{self.name} takes {', '.join(self.required)}{optional}" + \
-                (f"; missing: {', '.join(missing)}" if missing else "") + \
-                (f"; unknown: {', '.join(unknown)}" if unknown else "")
-        if any(not v for v in credentials.values()):
-            return "credentials must not be empty"
-        return ""
+        """What is wrong with credentials for this provider ('' when nothing),
+        as the contract's rule says it (names only, never values)."""
+        request = auth_pb2.EnableAccountProviderRequest(provider=self.name, credentials=credentials)
+        return "; ".join(message for _, message in rules.violations(request))
 
 
-CLOUD = {p.name: p for p in (
-    CloudProvider("e2b", "E2B", ("api_key",), docs="https://e2b.dev/docs/api-key"),
-    CloudProvider("daytona", "Daytona", ("api_key",), ("organization_id", "target"),
-                  docs="https://www.daytona.io/docs/en/api-keys"),
-    CloudProvider("vercel", "Vercel Sandbox", ("vercel_token",), ("project_id", "team_id"),
-                  docs="https://vercel.com/docs/vercel-sandbox/concepts/authentication"),
-    CloudProvider("cloudflare", "Cloudflare Sandbox", ("worker_url", "shared_secret"),
-                  docs="deploy/cloudflare/README.md"),
-    CloudProvider("modal", "Modal", ("token_id", "token_secret"), ("environment",),
-                  docs="https://modal.com/docs/reference/modal.config"),
+def _credential_names() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    return {name: (tuple(rule.keys_required), tuple(rule.keys_allowed))
+            for rule in rules.conditions(auth_pb2.EnableAccountProviderRequest.DESCRIPTOR)
+            if rule.keys_of == "credentials" for name in rule.equals}
+
+
+_NAMES = _credential_names()
+CLOUD = {p.name: dataclasses.replace(p, required=_NAMES[p.name][0], optional=_NAMES[p.name][1]) for p in (
+    CloudProvider("e2b", "E2B", "https://e2b.dev/docs/api-key"),
+    CloudProvider("daytona", "Daytona", "https://www.daytona.io/docs/en/api-keys"),
+    CloudProvider("vercel", "Vercel Sandbox", "https://vercel.com/docs/vercel-sandbox/concepts/authentication"),
+    CloudProvider("cloudflare", "Cloudflare Sandbox", "deploy/cloudflare/README.md"),
+    CloudProvider("modal", "Modal", "https://modal.com/docs/reference/modal.config"),
 )}

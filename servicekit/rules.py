@@ -122,7 +122,24 @@ def _condition(message, rule: options_pb2.When, prefix: str) -> list[tuple[str, 
          if is_set(message, fields[name])] + \
         [(prefix + name, f"{prefix}{name} must be {rule.matches_mean or 'of the documented form'} {when}")
          for name, pattern in rule.matches.items()
-         if is_set(message, fields[name]) and not _compiled(pattern).fullmatch(getattr(message, name))]
+         if is_set(message, fields[name]) and not _compiled(pattern).fullmatch(getattr(message, name))] + \
+        (_keys(getattr(message, rule.keys_of), rule, prefix + rule.keys_of, when) if rule.keys_of else [])
+
+
+def _keys(mapping, rule: options_pb2.When, name: str, when: str) -> list[tuple[str, str]]:
+    """A map's keys as the rule names them (names only: values may be secret)."""
+    takes = ", ".join([*rule.keys_required, *rule.keys_allowed])
+    missing = [k for k in rule.keys_required if not mapping.get(k)]
+    unknown = sorted(set(mapping) - set(rule.keys_required) - set(rule.keys_allowed))
+    out = []
+    if missing:
+        out.append((name, f"{name} takes {takes} {when}; missing: {', '.join(missing)}"))
+    if unknown:
+        out.append((name, f"{name} takes {takes} {when}; unknown: {', '.join(unknown)}"))
+    empty = sorted(k for k in set(mapping) - set(missing) - set(unknown) if not mapping[k])
+    if empty:
+        out.append((name, f"{name} values must not be empty: {', '.join(empty)}"))
+    return out
 
 
 def _value_of(name: str, value, message: Descriptor) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from tests.conftest import running_stack
-from tests.fakes import cloudflare, e2b, vercel
+from tests.fakes import cloudflare, daytona, e2b, vercel
 
 MIB = 1 << 20
 
@@ -52,7 +52,14 @@ async def _cloudflare(tmp_path, monkeypatch) -> Vendor:
                   fake.running_count, keeps_workspace=False)
 
 
-VENDORS = {"cloudflare": _cloudflare, "e2b": _e2b, "vercel": _vercel}
+async def _daytona(tmp_path, monkeypatch) -> Vendor:
+    key = "dtn_" + os.urandom(16).hex()
+    fake = await daytona.FakeDaytona(tmp_path / "daytona", key).begin()
+    monkeypatch.setenv("CERVER_DAYTONA_API_URL", fake.url)
+    return Vendor("daytona", fake, {"api_key": key}, key, "api_key", fake.running)
+
+
+VENDORS = {"cloudflare": _cloudflare, "daytona": _daytona, "e2b": _e2b, "vercel": _vercel}
 
 
 @pytest.fixture(params=sorted(VENDORS))
@@ -65,7 +72,8 @@ async def vendor(request, tmp_path, monkeypatch):
 
 
 async def test_a_session_runs_on_the_cloud_provider_an_account_enabled(vendor, tmp_path, caplog):
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)  # every library's debug lines too: none may carry the credential
+    caplog.set_level(logging.INFO, logger="aiosqlite")  # (its SQL echo only slows the run)
     async with running_stack(tmp_path / "stack") as stack:
         api = stack.api
         key, other = await api.login(), await api.login()
@@ -123,8 +131,8 @@ async def test_a_session_runs_on_the_cloud_provider_an_account_enabled(vendor, t
         status, info, text, _ = await api.call("POST", base, {"path": "data/blob.bin", "encoding": "base64",
                                                                "content": base64.b64encode(blob).decode()}, key=key)
         assert status == 200 and info["size"] == len(blob), text
-        _, got, _, _ = await api.call("GET", f"{base}?path=data/blob.bin&encoding=base64", key=key)
-        assert base64.b64decode(got["content"]) == blob
+        status, got, text, _ = await api.call("GET", f"{base}?path=data/blob.bin&encoding=base64", key=key)
+        assert status == 200 and base64.b64decode(got["content"]) == blob, text
         assert (await api.call("GET", f"{base}?path=missing.txt", key=key))[0] == 404
         big = os.urandom(2 * MIB + 77)
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/octet-stream"}

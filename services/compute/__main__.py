@@ -6,6 +6,7 @@ from servicekit import config, peers, server
 from servicekit.db import open_database
 from servicekit.quotas import Quotas
 from services.compute.adapters.cloudflare import CloudflareProvider
+from services.compute.adapters.daytona import DaytonaProvider
 from services.compute.adapters.e2b import E2BProvider
 from services.compute.adapters.kubernetes import KubernetesProvider
 from services.compute.adapters.vercel import VercelProvider
@@ -14,7 +15,7 @@ from services.compute.domain import Computes
 from services.compute.handlers import ComputeHandlers
 
 # The cloud providers an account can enable (servicekit.providers names them all).
-CLOUD_ADAPTERS = (CloudflareProvider, E2BProvider, VercelProvider)
+CLOUD_ADAPTERS = (CloudflareProvider, DaytonaProvider, E2BProvider, VercelProvider)
 
 
 async def start(address: str) -> server.Host:

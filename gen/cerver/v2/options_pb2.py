@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x65rver/v2/options.proto\x12\tcerver.v2\x1a google/protobuf/descriptor.proto\"\x8a\x02\n\nFieldRules\x12\x0e\n\x06one_of\x18\x01 \x03(\t\x12\x14\n\x07minimum\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_length\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x0f\n\x07pattern\x18\x05 \x01(\t\x12\x15\n\rpattern_means\x18\x06 \x01(\t\x12\x11\n\tallow_nul\x18\x07 \x01(\x08\x12\x13\n\x0bkey_pattern\x18\x08 \x01(\t\x12\x19\n\x11key_pattern_means\x18\t \x01(\t\x12\x15\n\rvalue_message\x18\n \x01(\tB\n\n\x08_minimumB\n\n\x08_maximumB\r\n\x0b_max_length\"\xbd\x01\n\x04When\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0e\n\x06\x65quals\x18\x02 \x03(\t\x12\x10\n\x08requires\x18\x03 \x03(\t\x12\x0f\n\x07\x66orbids\x18\x04 \x03(\t\x12-\n\x07matches\x18\x05 \x03(\x0b\x32\x1c.cerver.v2.When.MatchesEntry\x12\x14\n\x0cmatches_mean\x18\x06 \x01(\t\x1a.\n\x0cMatchesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*H\n\x06\x41\x63\x63\x65ss\x12\x16\n\x12\x41\x43\x43\x45SS_UNSPECIFIED\x10\x00\x12\x11\n\rACCESS_PUBLIC\x10\x01\x12\x13\n\x0f\x41\x43\x43\x45SS_INTERNAL\x10\x02:C\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x11.cerver.v2.Access:E\n\x05rules\x12\x1d.google.protobuf.FieldOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x15.cerver.v2.FieldRules:@\n\x04when\x12\x1f.google.protobuf.MessageOptions\x18\xbb\x8e\x03 \x03(\x0b\x32\x0f.cerver.v2.Whenb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x65rver/v2/options.proto\x12\tcerver.v2\x1a google/protobuf/descriptor.proto\"\x8a\x02\n\nFieldRules\x12\x0e\n\x06one_of\x18\x01 \x03(\t\x12\x14\n\x07minimum\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_length\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x0f\n\x07pattern\x18\x05 \x01(\t\x12\x15\n\rpattern_means\x18\x06 \x01(\t\x12\x11\n\tallow_nul\x18\x07 \x01(\x08\x12\x13\n\x0bkey_pattern\x18\x08 \x01(\t\x12\x19\n\x11key_pattern_means\x18\t \x01(\t\x12\x15\n\rvalue_message\x18\n \x01(\tB\n\n\x08_minimumB\n\n\x08_maximumB\r\n\x0b_max_length\"\xfb\x01\n\x04When\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0e\n\x06\x65quals\x18\x02 \x03(\t\x12\x10\n\x08requires\x18\x03 \x03(\t\x12\x0f\n\x07\x66orbids\x18\x04 \x03(\t\x12-\n\x07matches\x18\x05 \x03(\x0b\x32\x1c.cerver.v2.When.MatchesEntry\x12\x14\n\x0cmatches_mean\x18\x06 \x01(\t\x12\x0f\n\x07keys_of\x18\x07 \x01(\t\x12\x15\n\rkeys_required\x18\x08 \x03(\t\x12\x14\n\x0ckeys_allowed\x18\t \x03(\t\x1a.\n\x0cMatchesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*H\n\x06\x41\x63\x63\x65ss\x12\x16\n\x12\x41\x43\x43\x45SS_UNSPECIFIED\x10\x00\x12\x11\n\rACCESS_PUBLIC\x10\x01\x12\x13\n\x0f\x41\x43\x43\x45SS_INTERNAL\x10\x02:C\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x11.cerver.v2.Access:E\n\x05rules\x12\x1d.google.protobuf.FieldOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x15.cerver.v2.FieldRules:@\n\x04when\x12\x1f.google.protobuf.MessageOptions\x18\xbb\x8e\x03 \x03(\x0b\x32\x0f.cerver.v2.Whenb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WHEN_MATCHESENTRY']._loaded_options = None
   _globals['_WHEN_MATCHESENTRY']._serialized_options = b'8\001'
-  _globals['_ACCESS']._serialized_start=533
-  _globals['_ACCESS']._serialized_end=605
+  _globals['_ACCESS']._serialized_start=595
+  _globals['_ACCESS']._serialized_end=667
   _globals['_FIELDRULES']._serialized_start=73
   _globals['_FIELDRULES']._serialized_end=339
   _globals['_WHEN']._serialized_start=342
-  _globals['_WHEN']._serialized_end=531
-  _globals['_WHEN_MATCHESENTRY']._serialized_start=485
-  _globals['_WHEN_MATCHESENTRY']._serialized_end=531
+  _globals['_WHEN']._serialized_end=593
+  _globals['_WHEN_MATCHESENTRY']._serialized_start=547
+  _globals['_WHEN_MATCHESENTRY']._serialized_end=593
 # @@protoc_insertion_point(module_scope)

@@ -48,7 +48,7 @@ class FieldRules(_message.Message):
     def __init__(self, one_of: _Optional[_Iterable[str]] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., max_length: _Optional[int] = ..., pattern: _Optional[str] = ..., pattern_means: _Optional[str] = ..., allow_nul: _Optional[bool] = ..., key_pattern: _Optional[str] = ..., key_pattern_means: _Optional[str] = ..., value_message: _Optional[str] = ...) -> None: ...
 
 class When(_message.Message):
-    __slots__ = ("field", "equals", "requires", "forbids", "matches", "matches_mean")
+    __slots__ = ("field", "equals", "requires", "forbids", "matches", "matches_mean", "keys_of", "keys_required", "keys_allowed")
     class MatchesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -62,10 +62,16 @@ class When(_message.Message):
     FORBIDS_FIELD_NUMBER: _ClassVar[int]
     MATCHES_FIELD_NUMBER: _ClassVar[int]
     MATCHES_MEAN_FIELD_NUMBER: _ClassVar[int]
+    KEYS_OF_FIELD_NUMBER: _ClassVar[int]
+    KEYS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    KEYS_ALLOWED_FIELD_NUMBER: _ClassVar[int]
     field: str
     equals: _containers.RepeatedScalarFieldContainer[str]
     requires: _containers.RepeatedScalarFieldContainer[str]
     forbids: _containers.RepeatedScalarFieldContainer[str]
     matches: _containers.ScalarMap[str, str]
     matches_mean: str
-    def __init__(self, field: _Optional[str] = ..., equals: _Optional[_Iterable[str]] = ..., requires: _Optional[_Iterable[str]] = ..., forbids: _Optional[_Iterable[str]] = ..., matches: _Optional[_Mapping[str, str]] = ..., matches_mean: _Optional[str] = ...) -> None: ...
+    keys_of: str
+    keys_required: _containers.RepeatedScalarFieldContainer[str]
+    keys_allowed: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, field: _Optional[str] = ..., equals: _Optional[_Iterable[str]] = ..., requires: _Optional[_Iterable[str]] = ..., forbids: _Optional[_Iterable[str]] = ..., matches: _Optional[_Mapping[str, str]] = ..., matches_mean: _Optional[str] = ..., keys_of: _Optional[str] = ..., keys_required: _Optional[_Iterable[str]] = ..., keys_allowed: _Optional[_Iterable[str]] = ...) -> None: ...

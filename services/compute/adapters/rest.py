@@ -55,7 +55,7 @@ def _retryable(idempotent: bool):
         if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, NotPublic):
             return False  # asking again resolves the same
         return idempotent and isinstance(exc, (aiohttp.ClientConnectionError, TimeoutError))
-    return tenacity.retry_if_exception(check)
+    return check
 
 
 class NotPublic(OSError):
@@ -79,6 +79,14 @@ class PublicResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def retrying(should_retry) -> tenacity.AsyncRetrying:
+    """The one retry policy of calls to vendors: ATTEMPTS tries, the vendor's
+    Retry-After or exponential backoff with jitter between them;
+    should_retry(exception) says which failures are worth another try."""
+    return tenacity.AsyncRetrying(stop=tenacity.stop_after_attempt(ATTEMPTS), wait=_wait,
+                                  retry=tenacity.retry_if_exception(should_retry), reraise=True)
 
 
 class VendorAPI:
@@ -120,11 +128,9 @@ class VendorAPI:
                    base_url: str = "", **kwargs):
         """The vendor's response (status < 400) to method path, retried by
         the policy; what names the thing a 404 is about ("" = the sandbox)."""
-        retrying = tenacity.AsyncRetrying(stop=tenacity.stop_after_attempt(ATTEMPTS), wait=_wait,
-                                          retry=_retryable(idempotent), reraise=True)
         body = kwargs.pop("data", None)
         try:
-            async for attempt in retrying:
+            async for attempt in retrying(_retryable(idempotent)):
                 with attempt:
                     response = await self.session().request(
                         method, self.url(base_url, path),

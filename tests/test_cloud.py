@@ -238,3 +238,48 @@ async def test_an_accounts_worker_url_cannot_reach_inside_the_deployment(tmp_pat
         assert fake.requests == []
     finally:
         await fake.close()
+
+
+async def test_stress_tests_measure_enabled_providers_live_and_simulate_the_rest(tmp_path, monkeypatch):
+    vendor = await _vercel(tmp_path, monkeypatch)
+    try:
+        async with running_stack(tmp_path / "stack") as stack:
+            api = stack.api
+            key = await api.login()
+            await api.call("POST", "/v2/account/providers", {"provider": "vercel", "credentials": vendor.credentials},
+                           key=key)
+            body = {"kind": "cold_start", "providers": ["vercel", "e2b", "modal"], "sample_size": 3,
+                    "requirements": {"runtime": "shell"}}
+            status, test, text, _ = await api.call("POST", "/v2/stress-tests", body, key=key)
+            assert status == 200 and test["status"] == "completed", text
+            results = {r["provider"]: r for r in test["results"]}
+            assert results["vercel"]["mode"] == "live" and results["vercel"]["failures"] == 0, results["vercel"]
+            assert len([s for s in vendor.fake.sandboxes.values()]) >= 3  # real sandboxes there
+            assert results["e2b"]["mode"] == "simulated" and "not enabled on this account" in results["e2b"]["note"]
+            assert results["modal"]["mode"] == "simulated" and "no live adapter" in results["modal"]["note"]
+            # What was measured moved the router's estimate of the provider.
+            _, listed, _, _ = await api.call("GET", "/v2/providers", key=key)
+            assert next(p for p in listed["providers"] if p["name"] == "vercel")["observed_samples"] >= 3
+    finally:
+        await vendor.fake.close()
+
+
+async def test_a_provider_the_deployment_configures_serves_every_account(tmp_path, monkeypatch):
+    vendor = await _e2b(tmp_path, monkeypatch)
+    monkeypatch.setenv("CERVER_CLOUD_PROVIDERS", json.dumps({"e2b": vendor.credentials}))
+    try:
+        async with running_stack(tmp_path / "stack") as stack:
+            api = stack.api
+            for _ in range(2):
+                key = await api.login()
+                _, listed, _, _ = await api.call("GET", "/v2/computes", key=key)
+                shared = [c for c in listed["computes"] if c["provider"] == "e2b"]
+                assert [(c["compute_id"], c["kind"], c["status"]) for c in shared] == \
+                    [("comp_e2b", "cloud", "online")], listed
+                status, s, text, _ = await api.call("POST", "/v2/sessions", {"compute": {"provider": "e2b"}}, key=key)
+                assert status == 200 and s["compute_id"] == "comp_e2b", text
+                status, ran, text, _ = await api.call("POST", f"/v2/sessions/{s['session_id']}/run",
+                                                      {"code": "echo shared"}, key=key)
+                assert status == 200 and ran["result"]["stdout"] == "shared\n", text
+    finally:
+        await vendor.fake.close()

@@ -88,9 +88,12 @@ class Router:
 
         try:
             live = [p for p in profiles if p.executable]
+            samplers = [stress.LiveSampler(credentials, p.name, req.requirements) for p in live]
             live_figures = await asyncio.gather(*(
-                stress.run_samples(stress.LiveSampler(credentials, p.name, req.requirements), req.kind,
-                                   test.sampleSize, progressed) for p in live))
+                stress.run_samples(sampler, req.kind, test.sampleSize, progressed) for sampler in samplers))
+            for sampler in samplers:  # real provisioning, learned as sessions' is
+                for ms in sampler.provisioned:
+                    await self.catalog.record(sampler.provider, ms is not None, ms or 0.0)
             for p, figures in zip(live, live_figures):
                 test.results.append(stress.provider_result(p, "live", figures, minutes,
                                                            "measured on real sandboxes through Cerver",

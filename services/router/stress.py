@@ -11,7 +11,7 @@ import time
 import grpc
 
 from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, router_pb2
-from servicekit import peers
+from servicekit import config, peers
 from services.router.engine import Catalog, Profile, estimated_cost
 
 log = logging.getLogger("cerver.router.stress")
@@ -37,6 +37,7 @@ class LiveSampler:
         self.md = credentials
         self.provider = provider
         self.requirements = requirements
+        self.provisioned: list[float | None] = []  # each create's time (None: it failed), for the router to learn
 
     async def _create(self, network: bool = False) -> tuple[str, float]:
         req = common_pb2.Requirements()
@@ -44,9 +45,15 @@ class LiveSampler:
         req.package_install = network
         req.public_preview = False
         started = time.perf_counter()
-        box = await self.stub.CreateSandbox(compute_pb2.CreateSandboxRequest(provider=self.provider, requirements=req),
-                                            metadata=self.md, timeout=60)
-        return box.sandbox_id, (time.perf_counter() - started) * 1000
+        try:
+            box = await self.stub.CreateSandbox(compute_pb2.CreateSandboxRequest(provider=self.provider,
+                                                                                 requirements=req),
+                                                metadata=self.md, timeout=config.CREATE_TIMEOUT_S)
+        except grpc.aio.AioRpcError:
+            self.provisioned.append(None)
+            raise
+        self.provisioned.append((time.perf_counter() - started) * 1000)
+        return box.sandbox_id, self.provisioned[-1]
 
     async def _run(self, sandbox_id: str, code: str) -> compute_pb2.RunSandboxResponse:
         return await self.stub.RunSandbox(compute_pb2.RunSandboxRequest(
@@ -72,7 +79,7 @@ class LiveSampler:
             if kind == "stream_response":
                 call = self.stub.RunSandboxStream(compute_pb2.RunSandboxRequest(
                     sandbox_id=sandbox_id, code="echo ready; sleep 0.05; echo done", runtime="shell", timeout=30),
-                    metadata=self.md, timeout=60)
+                    metadata=self.md, timeout=config.CREATE_TIMEOUT_S)
                 async for chunk in call:
                     if chunk.type == "stdout":
                         return (time.perf_counter() - started) * 1000

@@ -336,4 +336,8 @@ def serve(service: str, start: Callable[[str], Awaitable[Host]]) -> None:
         await host.stop()
 
     configure_process()
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except config.SettingsError as exc:  # a setting only its service can judge (compute's providers)
+        print(f"cerver-{service}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -283,3 +283,17 @@ async def test_a_provider_the_deployment_configures_serves_every_account(tmp_pat
                 assert status == 200 and ran["result"]["stdout"] == "shared\n", text
     finally:
         await vendor.fake.close()
+
+
+@pytest.mark.parametrize("value,said", [
+    ('{"modal": {"token_id": "a", "token_secret": "s3cret-value"}}', "no adapter for modal"),
+    ('{"e2b": {"key": "s3cret-value"}}', "missing: api_key"),
+    ("{not json", "must be JSON")])
+def test_a_bad_deployment_provider_setting_stops_compute_naming_it(tmp_path, value, said):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "services.compute"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "CERVER_CLOUD_PROVIDERS": value, "CERVER_DATA_DIR": str(tmp_path),
+                               "CERVER_NODE_WAIT_S": "0", "CERVER_COMPUTE_ADDR": "127.0.0.1:0"})
+    assert done.returncode == 2 and "CERVER_CLOUD_PROVIDERS" in done.stderr and said in done.stderr, done.stderr
+    assert "s3cret-value" not in done.stderr + done.stdout

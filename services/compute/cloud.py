@@ -3,7 +3,6 @@ its computes (one per provider), and their credentials are read from auth
 on every call, never kept here."""
 import hashlib
 import json
-import logging
 
 import grpc
 
@@ -12,8 +11,6 @@ from servicekit import auth, config, peers, providers
 from servicekit.clock import now
 from services.compute.adapters.base import ComputeUnreachable, SandboxRecord
 from services.compute.store import ComputeRow
-
-log = logging.getLogger(__name__)
 
 
 def compute_id(provider: str, account_id: str | None) -> str:
@@ -50,6 +47,10 @@ class CloudAccounts:
         this object's credentials() as where it reads them per call."""
         self.adapters = {cls.provider: cls(self.credentials) for cls in adapter_classes}
         self.deployment = deployment_credentials()
+        missing = sorted(set(self.deployment) - set(self.adapters))
+        if missing:
+            raise config.SettingsError(f"CERVER_CLOUD_PROVIDERS: no adapter for {', '.join(missing)} in this "
+                                       f"deployment (it has {', '.join(sorted(self.adapters))})")
 
     def _auth(self) -> auth_pb2_grpc.AuthServiceStub:
         return peers.stub("auth", auth_pb2_grpc.AuthServiceStub)

@@ -174,3 +174,11 @@ def test_cost_follows_the_requested_shape_at_the_published_rates():
                  requirements={"cpus": 4, "memory_mb": 8192})
     costs = {p.name: p.estimated_cost_usd for p in big.providers if p.status == "viable"}
     assert big.decision.recommended_provider == min(costs, key=costs.get)
+
+
+def test_the_decision_says_what_is_live_for_the_account_and_what_is_modelled():
+    cat = catalog(executable=("local", "vercel"), modal={"live": "adapter"})
+    said = decide(cat).decision.secondary_reasons[-1]
+    assert said.startswith("Live for this account: local, vercel")
+    assert "enable with credentials to use: " in said and "e2b" in said.split("enable with credentials to use: ")[1]
+    assert said.endswith("modelled for advice only: modal")

@@ -148,6 +148,15 @@ def _next_action(assessed: list) -> str:
     return "To run it: " + ", or ".join(steps) + ", then retry." + tail
 
 
+def _picture(profiles: list[Profile]) -> str:
+    """Which providers can run for this account now, which it could enable,
+    and which are modelled for advice only."""
+    groups = (("Live for this account", [p.name for p in profiles if p.executable]),
+              ("enable with credentials to use", [p.name for p in profiles if not p.executable and p.live == "account"]),
+              ("modelled for advice only", [p.name for p in profiles if p.live == "adapter"]))
+    return "; ".join(f"{label}: {', '.join(names)}" for label, names in groups if names)
+
+
 def confidence(top: float, gap: float, tuning: dict) -> str:
     if top >= tuning["high_score"] and gap >= tuning["high_gap"]:
         return "high"
@@ -237,6 +246,7 @@ def recommend(catalog: Catalog, request_id: str, task: str, workload: str, req: 
                      else f"Advice only: {p.executable_reason}")
     if runner_up:
         secondary.append(f"Scores {gap:.3f} above {runner_up.profile.display_name}")
+    secondary.append(_picture(catalog.profiles))
     d.secondary_reasons.extend(secondary)
     report.human_summary.headline = f"Route this task through {p.display_name}." if p.executable else \
         f"{p.display_name} fits this task best, but cannot run through Cerver here: {p.executable_reason}."

@@ -142,10 +142,15 @@ class ComputeStore:
     async def sync_cloud(self, account_id: str | None, rows: list[ComputeRow]) -> None:
         """The cloud computes of an account (None: the deployment's) as they
         are now: rows online, the others it had offline."""
+        query = select(ComputeRow).where(ComputeRow.kind == "cloud", ComputeRow.account_id == account_id
+                                         if account_id is not None else col(ComputeRow.account_id).is_(None))
+        # Read first: on every listing nothing has usually changed, and a
+        # write transaction costs every caller (SQLite serializes them).
+        had = {r.compute_id: r.last_heartbeat_at is not None for r in await self.db.rows(ComputeRow, query)}
+        if had == {r.compute_id: True for r in rows} or (not rows and not any(had.values())):
+            return
         async with self.db.session() as s:
-            had = (await s.exec(select(ComputeRow).where(
-                ComputeRow.kind == "cloud", ComputeRow.account_id == account_id if account_id is not None
-                else col(ComputeRow.account_id).is_(None)))).all()
+            had = (await s.exec(query)).all()
             keep = {r.compute_id for r in rows}
             for old in had:
                 if old.compute_id not in keep and old.last_heartbeat_at is not None:

@@ -16,7 +16,7 @@ import shlex
 
 from aiohttp import web
 
-from tests.fakes.vm import VM
+from tests.fakes.vm import VM, serve
 
 WORKDIR = "/workspace"
 SANDBOX_ID = re.compile(r"^[a-z2-7]{1,128}$")
@@ -161,11 +161,7 @@ class FakeWorker:
                         web.get(s + "/running", self.running), web.post(s + "/exec", self.exec),
                         web.get(s + "/file/{path:.*}", self.read), web.put(s + "/file/{path:.*}", self.write),
                         web.delete(s, self.destroy)])
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self.runner, self.url = await serve(app)
         return self
 
     def running_count(self) -> int:

@@ -20,7 +20,7 @@ import uuid
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.vm import VM
+from tests.fakes.vm import VM, serve
 
 WORKDIR = "/home/daytona"
 STDOUT, STDERR = b"\x01\x01\x01", b"\x02\x02\x02"
@@ -272,11 +272,7 @@ class FakeDaytona:
             web.get(t + "/files/info", self.file_info), web.post(t + "/files/move", self.move_file),
             web.post(t + "/files/bulk-upload", self.bulk_upload),
             web.post(t + "/files/bulk-download", self.bulk_download)])
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self.runner, self.url = await serve(app)
         return self
 
     def running(self) -> int:

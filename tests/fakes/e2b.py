@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.vm import VM
+from tests.fakes.vm import VM, serve
 
 HOME = "/home/user"
 ENVD_VERSION = "0.4.1"  # default user; multipart uploads (what the SDK does for this version)
@@ -262,11 +262,7 @@ class FakeE2B:
                         web.post("/v2/sandboxes/{sandboxID}/connect", self.connect),
                         web.post("/sandboxes/{sandboxID}/pause", self.pause),
                         web.delete("/sandboxes/{sandboxID}", self.kill)])
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.api_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self._runner, self.api_url = await serve(app)
         self._envd = uvicorn.Server(uvicorn.Config(self.envd_app(), host="127.0.0.1", port=0, log_level="warning",
                                                    lifespan="off"))
         self._envd_task = asyncio.create_task(self._envd.serve())

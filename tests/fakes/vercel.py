@@ -20,7 +20,7 @@ import time
 
 from aiohttp import web
 
-from tests.fakes.vm import VM
+from tests.fakes.vm import VM, serve
 
 RUNTIMES = ("node24", "node22", "python3.13")
 WORKDIR = "/vercel/sandbox"
@@ -234,11 +234,7 @@ class FakeVercel:
             web.post(s + "/cmd", self.run_command), web.get(s + "/cmd/{cmdId}", self.get_command),
             web.get(s + "/cmd/{cmdId}/logs", self.logs),
             web.post(s + "/fs/write", self.write), web.post(s + "/fs/read", self.read)])
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self.runner, self.url = await serve(app)
         return self
 
     async def close(self) -> None:

@@ -9,6 +9,8 @@ import pathlib
 import shutil
 import signal
 
+from aiohttp import web
+
 
 class Process:
     """A command running in a VM: its output as (stream, text) in the order
@@ -95,3 +97,12 @@ class VM:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """A vendor's stand-in listening on a loopback port of the system's choosing; its URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"

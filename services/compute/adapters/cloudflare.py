@@ -20,14 +20,14 @@ from urllib.parse import quote
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import Bounded, ShellFiles, command, exit_event, inside
+from services.compute.adapters.remote import Bounded, WholeFiles, command, exit_event, inside
 from services.compute.adapters.rest import VendorAPI
 
 WORKDIR = "/workspace"  # the bridge serves files under it only
 MAX_WRITE_BYTES = 32 << 20  # the bridge's limit on one PUT
 
 
-class CloudflareProvider(ShellFiles):
+class CloudflareProvider(WholeFiles):
     provider = "cloudflare"
     keeps_workspaces = False
 
@@ -105,17 +105,6 @@ class CloudflareProvider(ShellFiles):
             raise SandboxRefused(f"{path} is larger than {config.MAX_FILE_BYTES} bytes: download it from "
                                  f"/files/content")
         return data
-
-    async def write_file(self, box: SandboxRecord, path: str, data: bytes, offset: int = 0) -> int:
-        if offset:
-            return await self.append_file(box, path, data, offset, self._write_whole)
-        await self._write_whole(box, path, data)
-        return len(data)
-
-    async def read_file(self, box: SandboxRecord, path: str, offset: int = 0, length: int = 0) -> bytes:
-        if offset or length:
-            return await self.read_range(box, path, offset, length, self._read_whole)
-        return await self._read_whole(box, path)
 
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
         if not box.external_id:

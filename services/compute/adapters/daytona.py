@@ -30,13 +30,13 @@ from cerver.v2 import compute_pb2
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import Bounded, ShellFiles, command, exit_event, inside
+from services.compute.adapters.remote import Bounded, WholeFiles, command, followed, exit_event, inside
 from services.compute.adapters.rest import retrying
 
 SESSION = "cerver"  # the process session runs go through, one per sandbox
 
 
-class DaytonaProvider(ShellFiles):
+class DaytonaProvider(WholeFiles):
     provider = "daytona"
 
     def __init__(self, credentials):
@@ -116,15 +116,8 @@ class DaytonaProvider(ShellFiles):
             lambda text: queue.put_nowait(("stderr", text))))
         bounded = Bounded()
         try:
-            while not (follower.done() and queue.empty()):
-                getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, follower}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    continue
-                event = bounded.take(*getter.result())
-                if event is not None:
-                    yield event
+            async for event in followed(queue, follower, bounded):
+                yield event
             with translated():
                 follower.result()
                 exit_code = (await sandbox.process.get_session_command(SESSION, command_id)).exit_code
@@ -136,21 +129,10 @@ class DaytonaProvider(ShellFiles):
         event.truncated = bounded.truncated
         yield event
 
-    async def write_file(self, box: SandboxRecord, path: str, data: bytes, offset: int = 0) -> int:
-        if offset:
-            return await self.append_file(box, path, data, offset, self._write_whole)
-        await self._write_whole(box, path, data)
-        return len(data)
-
     async def _write_whole(self, box: SandboxRecord, path: str, data: bytes) -> None:
         sandbox = await self._sandbox(box)
         with translated(path):
             await sandbox.fs.upload_file(data, inside(path))
-
-    async def read_file(self, box: SandboxRecord, path: str, offset: int = 0, length: int = 0) -> bytes:
-        if offset or length:
-            return await self.read_range(box, path, offset, length, self._read_whole)
-        return await self._read_whole(box, path)
 
     async def _read_whole(self, box: SandboxRecord, path: str) -> bytes:
         sandbox = await self._sandbox(box)

@@ -29,14 +29,14 @@ from cerver.v2 import compute_pb2
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import Bounded, ShellFiles, command, exit_event, inside
+from services.compute.adapters.remote import Bounded, WholeFiles, command, followed, exit_event, inside
 
 TEMPLATE = "base"  # E2B's default template: Debian with Python and Node
 HOME = "/home/user"  # its working directory: the workspace
 LIFETIME_S = 3600  # what every plan allows; each run extends it again
 
 
-class E2BProvider(ShellFiles):
+class E2BProvider(WholeFiles):
     provider = "e2b"
 
     def __init__(self, credentials):
@@ -97,15 +97,8 @@ class E2BProvider(ShellFiles):
         waiter = asyncio.create_task(_exit_code(handle))
         bounded = Bounded()
         try:
-            while not (waiter.done() and queue.empty()):
-                getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    continue
-                event = bounded.take(*getter.result())
-                if event is not None:
-                    yield event
+            async for event in followed(queue, waiter, bounded):
+                yield event
             with translated():
                 exit_code = waiter.result()
         finally:
@@ -117,21 +110,10 @@ class E2BProvider(ShellFiles):
         event.truncated = bounded.truncated
         yield event
 
-    async def write_file(self, box: SandboxRecord, path: str, data: bytes, offset: int = 0) -> int:
-        if offset:
-            return await self.append_file(box, path, data, offset, self._write_whole)
-        await self._write_whole(box, path, data)
-        return len(data)
-
     async def _write_whole(self, box: SandboxRecord, path: str, data: bytes) -> None:
         sandbox = await self._sandbox(box)
         with translated(path):
             await sandbox.files.write(posixpath.join(HOME, inside(path)), data)
-
-    async def read_file(self, box: SandboxRecord, path: str, offset: int = 0, length: int = 0) -> bytes:
-        if offset or length:
-            return await self.read_range(box, path, offset, length, self._read_whole)
-        return await self._read_whole(box, path)
 
     async def _read_whole(self, box: SandboxRecord, path: str) -> bytes:
         sandbox = await self._sandbox(box)

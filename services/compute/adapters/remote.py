@@ -2,6 +2,7 @@
 share: a run as one command line bounded by `timeout`, output bounded as a
 node bounds it, and the file operations a vendor's API lacks done as runs
 of standard tools inside the sandbox."""
+import asyncio
 import posixpath
 import shlex
 import time
@@ -59,6 +60,21 @@ class Bounded:
         return RunEvent(type=kind, data=data) if data else None
 
 
+async def followed(queue: asyncio.Queue, task: asyncio.Task, bounded: Bounded) -> AsyncIterator[RunEvent]:
+    """Output an SDK hands to callbacks ((kind, text) put on queue) as run
+    events, until task (what waits for the command) is done and the queue
+    is empty."""
+    while not (task.done() and queue.empty()):
+        getter = asyncio.ensure_future(queue.get())
+        await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            continue
+        event = bounded.take(*getter.result())
+        if event is not None:
+            yield event
+
+
 class ShellFiles:
     """install, move, delete, list and exists as runs (self.run) of standard
     tools, for sandboxes whose API has no call for them."""
@@ -112,13 +128,36 @@ class ShellFiles:
             entry.modified_at.FromNanoseconds(int(float(modified) * 1e9))
         return listing
 
-    async def append_file(self, box: SandboxRecord, path: str, data: bytes, offset: int, write_whole) -> int:
+
+class WholeFiles(ShellFiles):
+    """write_file and read_file for APIs that move whole files only (an
+    adapter's _write_whole and _read_whole): a piece at an offset is
+    appended, a range read, by runs."""
+
+    async def _write_whole(self, box: SandboxRecord, path: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def _read_whole(self, box: SandboxRecord, path: str) -> bytes:
+        raise NotImplementedError
+
+    async def write_file(self, box: SandboxRecord, path: str, data: bytes, offset: int = 0) -> int:
+        if offset:
+            return await self._append(box, path, data, offset)
+        await self._write_whole(box, path, data)
+        return len(data)
+
+    async def read_file(self, box: SandboxRecord, path: str, offset: int = 0, length: int = 0) -> bytes:
+        if offset or length:
+            return await self._read_range(box, path, offset, length)
+        return await self._read_whole(box, path)
+
+    async def _append(self, box: SandboxRecord, path: str, data: bytes, offset: int) -> int:
         """A piece written at offset, for APIs that write whole files only:
         the piece goes beside the file, then is appended when the file is
         exactly offset bytes long."""
         clean = inside(path)
         piece = f"{clean}.piece-{offset}"
-        await write_whole(box, piece, data)
+        await self._write_whole(box, piece, data)
         target, part = shlex.quote(clean), shlex.quote(piece)
         code, out = await self._shell(box, f'test "$(stat -c %s -- {target})" = {offset} && cat -- {part} >> {target}; '
                                            f'status=$?; rm -f -- {part}; test $status = 0 && stat -c %s -- {target}')
@@ -126,7 +165,7 @@ class ShellFiles:
             raise SandboxRefused(f"{path} is not {offset} bytes long: write it from the start")
         return int(out.strip() or 0)
 
-    async def read_range(self, box: SandboxRecord, path: str, offset: int, length: int, read_whole) -> bytes:
+    async def _read_range(self, box: SandboxRecord, path: str, offset: int, length: int) -> bytes:
         """A piece of a file, for APIs that read whole files only: copied
         out by tail/head into a scratch file, which is read and removed."""
         clean = shlex.quote(inside(path))
@@ -136,6 +175,6 @@ class ShellFiles:
         if code != 0:
             raise SandboxRefused(f"no file {path}", not_found=True)
         try:
-            return await read_whole(box, scratch)
+            return await self._read_whole(box, scratch)
         finally:
             await self._shell(box, f"rm -f -- {scratch}")

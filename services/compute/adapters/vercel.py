@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import Bounded, ShellFiles, command, exit_event, inside
+from services.compute.adapters.remote import Bounded, WholeFiles, command, exit_event, inside
 from services.compute.adapters.rest import VendorAPI
 
 RUNTIMES = {"python": "python3.13", "node": "node24", "shell": "node24"}
@@ -38,7 +38,7 @@ def vcpus(cpus: float) -> int:
     return 1 if cpus <= 1 else min(8, 2 * math.ceil(cpus / 2))
 
 
-class VercelProvider(ShellFiles):
+class VercelProvider(WholeFiles):
     provider = "vercel"
 
     def __init__(self, credentials):
@@ -153,17 +153,6 @@ class VercelProvider(ShellFiles):
             raise SandboxRefused(f"{path} is larger than {config.MAX_FILE_BYTES} bytes: download it from "
                                  f"/files/content")
         return data
-
-    async def write_file(self, box: SandboxRecord, path: str, data: bytes, offset: int = 0) -> int:
-        if offset:
-            return await self.append_file(box, path, data, offset, self._write_whole)
-        await self._write_whole(box, path, data)
-        return len(data)
-
-    async def read_file(self, box: SandboxRecord, path: str, offset: int = 0, length: int = 0) -> bytes:
-        if not offset and not length:
-            return await self._read_whole(box, path)
-        return await self.read_range(box, path, offset, length, self._read_whole)
 
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
         if not box.external_id or box.external_id.startswith(SNAPSHOT):

@@ -110,6 +110,8 @@ async def test_a_session_runs_on_the_cloud_provider_an_account_enabled(vendor, t
 
         ran = await run("echo hi; echo oops >&2; exit 3")
         assert (ran["stdout"], ran["stderr"], ran["exit_code"]) == ("hi\n", "oops\n", 3)
+        if vendor.name == "e2b":  # a sandbox in use has its lifetime extended
+            assert [s.get("timeouts_set") for s in vendor.fake.sandboxes.values()] == [1]
         assert (await run("print(6 * 7)", runtime="python"))["stdout"] == "42\n"
         assert (await run("cat; echo \" $GREETING\"", stdin="from stdin", env={"GREETING": "hello"}))["stdout"] == \
             "from stdin hello\n"

@@ -98,6 +98,15 @@ class FakeE2B:
         sandbox["state"] = "running"
         return web.json_response(self._sandbox_json(sandbox), status=201 if resumed else 200)
 
+    async def set_timeout(self, request: web.Request) -> web.Response:
+        sandbox = self._found(request)
+        timeout = (await request.json()).get("timeout")
+        if not isinstance(timeout, int) or not 0 <= timeout <= 86_400:
+            return _api_error(400, "timeout must be between 0 and 86400 seconds")
+        sandbox["timeout"] = timeout
+        sandbox["timeouts_set"] = sandbox.get("timeouts_set", 0) + 1
+        return web.Response(status=204)
+
     async def pause(self, request: web.Request) -> web.Response:
         sandbox = self._found(request)
         if sandbox["state"] == "paused":
@@ -261,6 +270,7 @@ class FakeE2B:
         app.add_routes([web.post("/v2/sandboxes", self.create),
                         web.post("/v2/sandboxes/{sandboxID}/connect", self.connect),
                         web.post("/sandboxes/{sandboxID}/pause", self.pause),
+                        web.post("/sandboxes/{sandboxID}/timeout", self.set_timeout),
                         web.delete("/sandboxes/{sandboxID}", self.kill)])
         self._runner, self.api_url = await serve(app)
         self._envd = uvicorn.Server(uvicorn.Config(self.envd_app(), host="127.0.0.1", port=0, log_level="warning",

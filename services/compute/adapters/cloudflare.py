@@ -20,7 +20,7 @@ from urllib.parse import quote
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import Bounded, WholeFiles, command, exit_event, inside
+from services.compute.adapters.remote import Bounded, WholeFiles, command, exit_event, inside, too_large
 from services.compute.adapters.rest import VendorAPI
 
 WORKDIR = "/workspace"  # the bridge serves files under it only
@@ -102,8 +102,7 @@ class CloudflareProvider(WholeFiles):
                                  what=f"file {path}") as response:
             data = await self.api.body(response, config.MAX_FILE_BYTES)
         if len(data) > config.MAX_FILE_BYTES:
-            raise SandboxRefused(f"{path} is larger than {config.MAX_FILE_BYTES} bytes: download it from "
-                                 f"/files/content")
+            raise too_large(path)
         return data
 
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:

@@ -30,7 +30,8 @@ from cerver.v2 import compute_pb2
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import Bounded, WholeFiles, command, followed, exit_event, inside
+from services.compute.adapters.remote import (Bounded, Translated, WholeFiles, command, exit_event, followed, inside,
+                                             too_large)
 from services.compute.adapters.rest import retrying
 
 SESSION = "cerver"  # the process session runs go through, one per sandbox
@@ -139,8 +140,7 @@ class DaytonaProvider(WholeFiles):
         with translated(path):
             info = await sandbox.fs.get_file_info(inside(path))
             if info.size > config.MAX_FILE_BYTES:
-                raise SandboxRefused(f"{path} is larger than {config.MAX_FILE_BYTES} bytes: download it from "
-                                     f"/files/content")
+                raise too_large(path)
             return bytes(await sandbox.fs.download_file(inside(path)))
 
     async def move_file(self, box: SandboxRecord, path: str, to: str) -> int:
@@ -209,18 +209,10 @@ async def _control(call):
             return await call()
 
 
-class translated:
+class translated(Translated):
     """The SDK's failures as the sandbox contract's (never its request)."""
 
-    def __init__(self, path: str = ""):
-        self.path = path
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, (SandboxGone, SandboxRefused)):
-            return False
+    def translate(self, exc: BaseException) -> None:
         if isinstance(exc, (DaytonaAuthenticationError, DaytonaForbiddenError)):
             raise ComputeUnreachable("Daytona refused this account's credentials; update them with "
                                      "POST /v2/account/providers") from None
@@ -233,4 +225,3 @@ class translated:
             raise SandboxRefused(f"Daytona refused the request: {exc}") from None
         if isinstance(exc, (DaytonaError, TimeoutError, OSError)):
             raise SandboxGone(f"Daytona: {exc}") from None
-        return False

@@ -29,11 +29,13 @@ from cerver.v2 import compute_pb2
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import Bounded, WholeFiles, command, followed, exit_event, inside
+from services.compute.adapters.remote import (Bounded, Translated, WholeFiles, command, exit_event, followed, inside,
+                                             too_large)
 
 TEMPLATE = "base"  # E2B's default template: Debian with Python and Node
 HOME = "/home/user"  # its working directory: the workspace
-LIFETIME_S = 3600  # what every plan allows; each run extends it again
+LIFETIME_S = 3600  # what every plan allows; runs keep extending it
+EXTEND_AFTER_S = 600  # a run this long after the last extension extends it again
 
 
 class E2BProvider(WholeFiles):
@@ -42,6 +44,7 @@ class E2BProvider(WholeFiles):
     def __init__(self, credentials):
         self._credentials = credentials
         self._handles: dict[str, tuple[str, AsyncSandbox]] = {}  # external id -> (api key, connected handle)
+        self._extended: dict[str, float] = {}  # external id -> when its lifetime last began (monotonic)
 
     def capabilities(self) -> dict:
         return {"runtimes": ["shell", "python", "node"], "isolated": True, "network": True, "os": "Linux"}
@@ -85,6 +88,11 @@ class E2BProvider(WholeFiles):
     async def run(self, box: SandboxRecord, runtime: str, code: str, stdin: str, env: dict[str, str],
                   timeout: float) -> AsyncIterator[RunEvent]:
         sandbox = await self._sandbox(box)
+        if time.monotonic() - self._extended.get(box.external_id, 0.0) > EXTEND_AFTER_S:
+            # E2B ends a sandbox at the end of its lifetime: one in use lives on.
+            with translated():
+                await sandbox.set_timeout(LIFETIME_S)
+            self._extended[box.external_id] = time.monotonic()
         line = command(runtime or box.runtime or "shell", code, stdin, env, timeout)
         queue: asyncio.Queue = asyncio.Queue()
         yield RunEvent(type="started")
@@ -120,8 +128,7 @@ class E2BProvider(WholeFiles):
         with translated(path):
             info = await sandbox.files.get_info(posixpath.join(HOME, inside(path)))
             if info.size > config.MAX_FILE_BYTES:
-                raise SandboxRefused(f"{path} is larger than {config.MAX_FILE_BYTES} bytes: download it from "
-                                     f"/files/content")
+                raise too_large(path)
             return bytes(await sandbox.files.read(posixpath.join(HOME, inside(path)), format="bytes"))
 
     async def move_file(self, box: SandboxRecord, path: str, to: str) -> int:
@@ -178,18 +185,10 @@ async def _exit_code(handle) -> int:
         return exc.exit_code
 
 
-class translated:
+class translated(Translated):
     """The SDK's failures as the sandbox contract's (never its request)."""
 
-    def __init__(self, path: str = ""):
-        self.path = path
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, (SandboxGone, SandboxRefused)):
-            return False
+    def translate(self, exc: BaseException) -> None:
         if isinstance(exc, e2b_errors.AuthenticationException):
             raise ComputeUnreachable(f"E2B refused this account's credentials ({exc}); update them with "
                                      f"POST /v2/account/providers") from None
@@ -202,4 +201,3 @@ class translated:
             raise SandboxRefused(f"E2B refused the request: {exc}") from None
         if isinstance(exc, (e2b_errors.SandboxException, e2b_errors.ServiceBusyException, TimeoutError, OSError)):
             raise SandboxGone(f"E2B: {exc}") from None
-        return False

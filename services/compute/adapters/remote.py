@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 
 from cerver.v2 import compute_pb2
 from servicekit import config
-from services.compute.adapters.base import RUNTIME_ARGV, RunEvent, SandboxRecord, SandboxRefused, install_command
+from services.compute.adapters.base import (RUNTIME_ARGV, RunEvent, SandboxGone, SandboxRecord, SandboxRefused,
+                                           install_command)
 
 # What a run ended by `timeout -s KILL` exits with: timeout signals its whole
 # process group, itself included, so the runtime sees it killed (-9, as
@@ -41,6 +42,29 @@ def exit_event(exit_code: int, started: float, timeout: float) -> RunEvent:
     timed_out = exit_code in KILLED and elapsed >= timeout
     return RunEvent(type="exit", exit_code=exit_code, timed_out=timed_out, duration_ms=round(elapsed * 1000, 3),
                     reason="timeout" if timed_out else "")
+
+
+def too_large(path: str) -> SandboxRefused:
+    return SandboxRefused(f"{path} is larger than {config.MAX_FILE_BYTES} bytes: download it from /files/content")
+
+
+class Translated:
+    """A vendor's failures as the sandbox contract's, around a call (with
+    the path it is about, if any); translate() says how, raising."""
+
+    def __init__(self, path: str = ""):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is not None and not isinstance(exc, (SandboxGone, SandboxRefused)):
+            self.translate(exc)
+        return False
+
+    def translate(self, exc: BaseException) -> None:
+        raise NotImplementedError
 
 
 class Bounded:

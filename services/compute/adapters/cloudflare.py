@@ -20,7 +20,7 @@ from urllib.parse import quote
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import Bounded, WholeFiles, command, exit_event, inside, too_large
+from services.compute.adapters.remote import Bounded, WholeFiles, command, exit_event, inside
 from services.compute.adapters.rest import VendorAPI
 
 WORKDIR = "/workspace"  # the bridge serves files under it only
@@ -100,10 +100,7 @@ class CloudflareProvider(WholeFiles):
         worker, headers = await self._worker(box)
         async with self.api.call("GET", self._file(box, path), base_url=worker, headers=headers, idempotent=True,
                                  what=f"file {path}") as response:
-            data = await self.api.body(response, config.MAX_FILE_BYTES)
-        if len(data) > config.MAX_FILE_BYTES:
-            raise too_large(path)
-        return data
+            return await self.api.file(response, path)
 
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
         if not box.external_id:

@@ -15,6 +15,7 @@ from aiohttp.abc import AbstractResolver
 
 from servicekit import config
 from services.compute.adapters.base import ComputeUnreachable, SandboxGone, SandboxRefused
+from services.compute.adapters.remote import too_large
 
 ATTEMPTS = 4
 MAX_RETRY_AFTER_S = 20.0  # a vendor asking for longer is answered "busy" instead
@@ -167,15 +168,15 @@ class VendorAPI:
             response.release()
 
     @staticmethod
-    async def body(response: aiohttp.ClientResponse, most: int) -> bytes:
-        """The response's body, at most most + 1 bytes of it (so the caller
-        can tell "too large" without holding more)."""
+    async def file(response: aiohttp.ClientResponse, path: str) -> bytes:
+        """A file's bytes from the response, refused (too_large) once past
+        what a file call returns, without holding more."""
         data = bytearray()
         async for chunk in response.content.iter_chunked(1 << 16):
             data += chunk
-            if len(data) > most:
-                break
-        return bytes(data[:most + 1])
+            if len(data) > config.MAX_FILE_BYTES:
+                raise too_large(path)
+        return bytes(data)
 
     @staticmethod
     async def _message(response: aiohttp.ClientResponse) -> str:

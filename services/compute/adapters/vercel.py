@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import Bounded, WholeFiles, command, exit_event, inside, too_large
+from services.compute.adapters.remote import Bounded, WholeFiles, command, exit_event, inside
 from services.compute.adapters.rest import VendorAPI
 
 RUNTIMES = {"python": "python3.13", "node": "node24", "shell": "node24"}
@@ -148,10 +148,7 @@ class VercelProvider(WholeFiles):
         async with self.api.call("POST", self._path(box, "/fs/read"), headers=headers, params=params,
                                  json={"path": inside(path), "cwd": WORKDIR}, idempotent=True,
                                  what=f"file {path}") as response:
-            data = await self.api.body(response, config.MAX_FILE_BYTES)
-        if len(data) > config.MAX_FILE_BYTES:
-            raise too_large(path)
-        return data
+            return await self.api.file(response, path)
 
     async def delete(self, box: SandboxRecord, keep_workspace: bool) -> None:
         if not box.external_id or box.external_id.startswith(SNAPSHOT):

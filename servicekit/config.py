@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     e2b_sandbox_url: str = Field("", description="E2B's sandbox (envd) endpoint (default: the SDK's per-sandbox host)")
     daytona_api_url: str = Field("https://app.daytona.io/api", description="Daytona's API")
     vercel_api_url: str = Field("https://vercel.com/api", description="Vercel's REST API")
-    modal_server_url: str = Field("https://api.modal.com", description="Modal's API")
+    modal_server_url: str = Field("https://api.modal.com", description="Modal's API server (the modal SDK's server_url)")
     # Others' names, read here too.
     otel_exporter_otlp_endpoint: str = Field("", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT", description="OTLP receiver for traces and metrics (the other OTEL_EXPORTER_OTLP_* as the SDK reads them)")
     otel_exporter_otlp_protocol: Literal["grpc", "http/protobuf"] = Field("grpc", validation_alias="OTEL_EXPORTER_OTLP_PROTOCOL", description="grpc or http/protobuf")

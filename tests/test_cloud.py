@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import running_stack
 from tests.fakes import cloudflare, daytona, e2b, vercel
+from tests.fakes import modal as fake_modal
 
 MIB = 1 << 20
 
@@ -59,7 +60,21 @@ async def _daytona(tmp_path, monkeypatch) -> Vendor:
     return Vendor("daytona", fake, {"api_key": key}, key, "api_key", fake.running)
 
 
-VENDORS = {"cloudflare": _cloudflare, "daytona": _daytona, "e2b": _e2b, "vercel": _vercel}
+async def _modal(tmp_path, monkeypatch) -> Vendor:
+    token_id, token_secret = "ak-" + os.urandom(8).hex(), "as-" + os.urandom(12).hex()
+    fake = await fake_modal.FakeModal(tmp_path / "modal", token_id, token_secret).start()
+    monkeypatch.setenv("CERVER_MODAL_SERVER_URL", fake.url)
+    return Vendor("modal", fake, {"token_id": token_id, "token_secret": token_secret}, token_secret,
+                  "token_secret", fake.running)
+
+
+VENDORS = {"cloudflare": _cloudflare, "daytona": _daytona, "e2b": _e2b, "modal": _modal, "vercel": _vercel}
+
+
+def test_every_cloud_provider_an_account_can_enable_has_an_adapter():
+    from servicekit import providers
+    from services.compute.__main__ import CLOUD_ADAPTERS
+    assert sorted(cls.provider for cls in CLOUD_ADAPTERS) == sorted(providers.CLOUD) == sorted(VENDORS)
 
 
 @pytest.fixture(params=sorted(VENDORS))
@@ -250,7 +265,7 @@ async def test_stress_tests_measure_enabled_providers_live_and_simulate_the_rest
             key = await api.login()
             await api.call("POST", "/v2/account/providers", {"provider": "vercel", "credentials": vendor.credentials},
                            key=key)
-            body = {"kind": "cold_start", "providers": ["vercel", "e2b", "modal"], "sample_size": 3,
+            body = {"kind": "cold_start", "providers": ["vercel", "e2b"], "sample_size": 3,
                     "requirements": {"runtime": "shell"}}
             status, test, text, _ = await api.call("POST", "/v2/stress-tests", body, key=key)
             assert status == 200 and test["status"] == "completed", text
@@ -258,7 +273,6 @@ async def test_stress_tests_measure_enabled_providers_live_and_simulate_the_rest
             assert results["vercel"]["mode"] == "live" and results["vercel"]["failures"] == 0, results["vercel"]
             assert len([s for s in vendor.fake.sandboxes.values()]) >= 3  # real sandboxes there
             assert results["e2b"]["mode"] == "simulated" and "not enabled on this account" in results["e2b"]["note"]
-            assert results["modal"]["mode"] == "simulated" and "no live adapter" in results["modal"]["note"]
             # What was measured moved the router's estimate of the provider.
             _, listed, _, _ = await api.call("GET", "/v2/providers", key=key)
             assert next(p for p in listed["providers"] if p["name"] == "vercel")["observed_samples"] >= 3
@@ -288,7 +302,7 @@ async def test_a_provider_the_deployment_configures_serves_every_account(tmp_pat
 
 
 @pytest.mark.parametrize("value,said", [
-    ('{"modal": {"token_id": "a", "token_secret": "s3cret-value"}}', "no adapter for modal"),
+    ('{"relay": {"token": "s3cret-value"}}', "relay: not a cloud provider"),
     ('{"e2b": {"key": "s3cret-value"}}', "missing: api_key"),
     ("{not json", "must be JSON")])
 def test_a_bad_deployment_provider_setting_stops_compute_naming_it(tmp_path, value, said):

@@ -9,13 +9,14 @@ from services.compute.adapters.cloudflare import CloudflareProvider
 from services.compute.adapters.daytona import DaytonaProvider
 from services.compute.adapters.e2b import E2BProvider
 from services.compute.adapters.kubernetes import KubernetesProvider
+from services.compute.adapters.modal import ModalProvider
 from services.compute.adapters.vercel import VercelProvider
 from services.compute.cloud import CloudAccounts
 from services.compute.domain import Computes
 from services.compute.handlers import ComputeHandlers
 
 # The cloud providers an account can enable (servicekit.providers names them all).
-CLOUD_ADAPTERS = (CloudflareProvider, DaytonaProvider, E2BProvider, VercelProvider)
+CLOUD_ADAPTERS = (CloudflareProvider, DaytonaProvider, E2BProvider, ModalProvider, VercelProvider)
 
 
 async def start(address: str) -> server.Host:

@@ -15,11 +15,13 @@ from aiohttp import web
 class Process:
     """A command running in a VM: its output as (stream, text) in the order
     produced, kept so that a second reader (the vendor's logs endpoint,
-    read again) sees it all."""
+    read again) sees it all; the bytes of each stream too, for vendors
+    that read output by offset."""
 
     def __init__(self, process: asyncio.subprocess.Process):
         self.process = process
         self.output: list[tuple[str, str]] = []
+        self.raw = {"stdout": bytearray(), "stderr": bytearray()}
         self.changed = asyncio.Condition()
         self.exit_code: int | None = None
         self._pumps = [asyncio.create_task(self._pump(process.stdout, "stdout")),
@@ -30,6 +32,7 @@ class Process:
         while chunk := await stream.read(65536):
             async with self.changed:
                 self.output.append((kind, chunk.decode(errors="replace")))
+                self.raw[kind] += chunk
                 self.changed.notify_all()
 
     async def _wait(self) -> None:
@@ -51,6 +54,23 @@ class Process:
             seen += len(pieces)
             for piece in pieces:
                 yield piece
+
+    async def read(self, kind: str, offset: int):
+        """The bytes of one stream from offset on, as they come, until the
+        process has ended."""
+        while True:
+            async with self.changed:
+                await self.changed.wait_for(lambda: len(self.raw[kind]) > offset or self.exit_code is not None)
+                data, done = bytes(self.raw[kind][offset:]), self.exit_code is not None
+            if data:
+                offset += len(data)
+                yield data
+            elif done:
+                return
+
+    @property
+    def stdin(self) -> asyncio.StreamWriter | None:
+        return self.process.stdin
 
     async def wait(self) -> int:
         await asyncio.shield(self._waiter)
@@ -77,10 +97,12 @@ class VM:
             return None
         return self.root / rel
 
-    async def spawn(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "") -> Process:
+    async def spawn(self, argv: list[str], env: dict[str, str] | None = None, cwd: str = "",
+                    stdin: bool = False) -> Process:
         folder = self.path(cwd or self.workdir) or self.root
         process = await asyncio.create_subprocess_exec(
-            *argv, cwd=folder, start_new_session=True, stdin=asyncio.subprocess.DEVNULL,
+            *argv, cwd=folder, start_new_session=True,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env={"PATH": os.environ["PATH"], "HOME": str(self.root), "LANG": "C.UTF-8", **(env or {})})
         running = Process(process)

@@ -1,5 +1,6 @@
 """Sessions as memory: transcript-only sessions, appends, reads, listing."""
 import asyncio
+import json
 
 
 async def _transcript_session(api, key, **extra):
@@ -223,3 +224,65 @@ async def test_transcripts_are_searchable_within_the_account(api):
         assert status == 200 and all(h["session_id"] == sid for h in body["hits"]), (q, text)
     for q in ("", "%20", "%2A%2A"):
         assert (await api.call("GET", f"/v2/sessions/search?q={q}", key=key))[0] == 400, q
+
+
+async def _changes(api, key, sid, query=""):
+    """The watch's server-sent events, as JSON, as they come."""
+    async with api.http.get(f"{api.base}/v2/sessions/{sid}/watch{query}",
+                            headers={"Authorization": f"Bearer {key}", "Accept": "text/event-stream"}) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+        async for line in r.content:
+            if line.startswith(b"data:"):
+                yield json.loads(line[5:])
+
+
+async def test_a_watch_follows_the_transcript_as_it_is_written(api):
+    """A watcher sees each append as it is written (pushed, not asked for),
+    events and status changes too, and the stream ends once the session has."""
+    key, other = await api.login(), await api.login()
+    sid = (await _transcript_session(api, key))["session_id"]
+    await api.call("POST", f"/v2/sessions/{sid}/input", {"content": "before"}, key=key)
+
+    seen = []
+
+    async def watch():
+        async for change in _changes(api, key, sid):
+            seen.append(change)
+
+    watcher = asyncio.create_task(watch())
+    while not seen:  # the first change: the status as it is now, no entries (since unset: from now on)
+        await asyncio.sleep(0.01)
+    assert seen[0]["status"] == "idle" and seen[0].get("entries", []) == [] and seen[0]["transcript_count"] == 1
+    for i in range(3):
+        await api.call("POST", f"/v2/sessions/{sid}/input", {"content": f"live {i}"}, key=key)
+        for _ in range(200):
+            if any(e["content"] == f"live {i}" for c in seen for e in c.get("entries", [])):
+                break
+            await asyncio.sleep(0.01)
+    assert (await api.call("DELETE", f"/v2/sessions/{sid}", key=key))[0] == 200
+    await asyncio.wait_for(watcher, 10)  # the stream ends with the session
+    entries = [e for c in seen for e in c.get("entries", [])]
+    assert [(e["seq"], e["content"]) for e in entries] == [(2, "live 0"), (3, "live 1"), (4, "live 2")]
+    assert seen[-1]["status"] == "terminated" and seen[-1]["state"] == "ended"
+    assert "terminated" in [e["type"] for c in seen for e in c.get("events", [])]
+
+    # since replays from there (the session has ended: the replay, then the end).
+    replay = [c async for c in _changes(api, key, sid, "?since=2")]
+    assert [e["content"] for c in replay for e in c.get("entries", [])] == ["live 1", "live 2"]
+    # Another account's session is not there; a bad since is refused.
+    status, err, text, _ = await api.call("GET", f"/v2/sessions/{sid}/watch", key=other)
+    assert status == 404 and err["code"] == 5, text
+    assert (await api.call("GET", f"/v2/sessions/{sid}/watch?since=-1", key=key))[0] == 400
+
+
+async def test_a_watch_pages_a_long_backlog(api):
+    key = await api.login()
+    sid = (await _transcript_session(api, key))["session_id"]
+    for start in range(0, 250, 50):
+        await api.call("POST", f"/v2/sessions/{sid}/transcript",
+                       {"entries": [{"content": f"e{i}"} for i in range(start, start + 50)]}, key=key)
+    await api.call("DELETE", f"/v2/sessions/{sid}", key=key)
+    changes = [c async for c in _changes(api, key, sid, "?since=0")]
+    sizes = [len(c.get("entries", [])) for c in changes]
+    assert sizes[:3] == [100, 100, 50] and sum(sizes) == 250, sizes
+    assert [e["seq"] for c in changes for e in c.get("entries", [])] == list(range(1, 251))

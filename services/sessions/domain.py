@@ -42,6 +42,9 @@ MAX_SEARCH_WORDS = 32
 MAX_ENTRIES = 1000  # per read or per batch append
 MAX_CONTENT_CHARS = 1_000_000
 MAX_LIST = 200
+WATCH_PAGE = 100  # entries per change of a watch
+WATCH_LOOK_S = 1.0  # how often a watch looks for writes another replica made
+WATCH_HEARTBEAT_S = 15.0  # a change at least this often (proxies keep the stream; a gone caller shows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +146,33 @@ class Sessions:
         else:
             transcript = await self.store.transcript(session_id, tail=min(tail or DEFAULT_TAIL, MAX_ENTRIES))
         return row, transcript, await self.store.events(session_id)
+
+    async def watch(self, session_id: str, since: int | None) -> AsyncIterator[tuple]:
+        """The session's changes as they are written (see WatchSession): each
+        (row, status, new entries, new events, the last seq sent)."""
+        row = await self.get(session_id)
+        seq = row.last_seq if since is None else since
+        newest = await self.store.events(session_id, limit=1)
+        event_id = newest[-1].id if newest else 0
+        sent, quiet = None, 0.0
+        while True:
+            entries = await self.store.transcript(session_id, since=seq, limit=WATCH_PAGE)
+            events = await self.store.events(session_id, after=event_id)
+            row = await self.store.get(row.account_id, session_id)
+            if row is None:  # deleted under the watch
+                return
+            status = self.live_status(row)
+            if entries or events or status != sent or quiet >= WATCH_HEARTBEAT_S:
+                seq = entries[-1].seq if entries else seq
+                event_id = events[-1].id if events else event_id
+                sent, quiet = status, 0.0
+                yield row, status, entries, events, seq
+            if row.status in ENDED and len(entries) < WATCH_PAGE:
+                return
+            if len(entries) < WATCH_PAGE:
+                started = asyncio.get_running_loop().time()
+                await self.store.changes.wait(session_id, WATCH_LOOK_S)
+                quiet += asyncio.get_running_loop().time() - started
 
     async def model_turn(self, session_id: str, req: pb.RunLlmRequest) -> AsyncIterator:
         """A run-llm turn: the reply's text as it comes, then (the session,

@@ -6,6 +6,7 @@ from cerver.v2 import sessions_pb2_grpc
 from servicekit.clock import to_timestamp
 from services.sessions import metrics, views
 from services.sessions.domain import Sessions
+from services.sessions.store import coarse_state
 
 
 class SessionHandlers(sessions_pb2_grpc.SessionServiceServicer):
@@ -33,6 +34,13 @@ class SessionHandlers(sessions_pb2_grpc.SessionServiceServicer):
         since = request.since if request.HasField("since") else None
         row, transcript, events = await self.sessions.read(request.session_id, request.tail, since, request.full)
         return self._view(row, transcript, events)
+
+    async def WatchSession(self, request, context):
+        since = request.since if request.HasField("since") else None
+        async for row, status, entries, events, seq in self.sessions.watch(request.session_id, since):
+            yield pb.SessionChange(session_id=row.session_id, status=status, state=coarse_state(row),
+                                   entries=[views.entry(e) for e in entries], events=[views.event(e) for e in events],
+                                   transcript_count=seq)
 
     async def RunCode(self, request, context):
         row, result, duration = await self.sessions.run(request.session_id, request)

@@ -2,6 +2,7 @@
 sequence numbers from an atomic counter on the session row, so concurrent
 appends never lose or duplicate an entry, and the newest N entries are read
 through the (session_id, seq) index in O(N)."""
+import asyncio
 import functools
 import json
 from datetime import datetime, timedelta, timezone
@@ -246,12 +247,36 @@ def _seen(conn, session_id: str, key: str, body_hash: str) -> list[int] | None:
     return json.loads(row["seqs_json"])
 
 
+class Changes:
+    """Wakes this process's watchers of a session after a write to it
+    commits (watchers of writes made by another replica look again every
+    little while)."""
+
+    def __init__(self):
+        self._waiting: dict[str, asyncio.Event] = {}
+
+    def notify(self, session_id: str) -> None:
+        waiting = self._waiting.pop(session_id, None)
+        if waiting is not None:
+            waiting.set()
+
+    async def wait(self, session_id: str, timeout: float) -> None:
+        waiting = self._waiting.setdefault(session_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(waiting.wait(), timeout)
+        except asyncio.TimeoutError:
+            if self._waiting.get(session_id) is waiting and not waiting.is_set():
+                self._waiting.pop(session_id, None)
+
+
 class SessionStore:
     def __init__(self, db: Database):
         self.db = db
+        self.changes = Changes()
 
     async def insert(self, row: SessionRow, events: list[EventRow]) -> None:
         await self.db.add(row, *events)
+        self.changes.notify(row.session_id)
 
     async def get(self, account_id: str, session_id: str) -> SessionRow | None:
         # Core, not the ORM: this read is on every run's path.
@@ -281,6 +306,7 @@ class SessionStore:
             return found
 
         found = await self.db.run(work)
+        self.changes.notify(session_id)
         return SessionRow.model_construct(**found) if found is not None else None
 
     async def append(self, account_id: str, session_id: str, entries: list[dict], interactions: int,
@@ -330,6 +356,7 @@ class SessionStore:
             found, seqs = await self.db.run(work)
         if found is None:
             return None
+        self.changes.notify(session_id)
         return seqs, SessionRow.model_construct(**found)
 
     async def forget_idempotency(self, before: datetime) -> None:
@@ -350,10 +377,14 @@ class SessionStore:
                 return list(reversed(rows))
             return list((await s.exec(q.order_by(col(TranscriptRow.seq)))).all())
 
-    async def events(self, session_id: str, limit: int = 100) -> list[EventRow]:
+    async def events(self, session_id: str, limit: int = 100, after: int | None = None) -> list[EventRow]:
+        """The newest events (at most limit), oldest first; with after, those
+        recorded after the event of that id."""
+        q = select(EventRow).where(EventRow.session_id == session_id)
         async with self.db.session() as s:
-            rows = await s.exec(select(EventRow).where(EventRow.session_id == session_id)
-                                .order_by(col(EventRow.id).desc()).limit(limit))
+            if after is not None:
+                return list((await s.exec(q.where(EventRow.id > after).order_by(col(EventRow.id)).limit(limit))).all())
+            rows = await s.exec(q.order_by(col(EventRow.id).desc()).limit(limit))
             return list(reversed(rows.all()))
 
     async def page(self, account_id: str, limit: int, cursor: tuple[datetime, str] | None,

@@ -115,6 +115,30 @@ class GetSessionRequest(_message.Message):
     full: bool
     def __init__(self, session_id: _Optional[str] = ..., tail: _Optional[int] = ..., since: _Optional[int] = ..., full: _Optional[bool] = ...) -> None: ...
 
+class WatchSessionRequest(_message.Message):
+    __slots__ = ("session_id", "since")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    since: int
+    def __init__(self, session_id: _Optional[str] = ..., since: _Optional[int] = ...) -> None: ...
+
+class SessionChange(_message.Message):
+    __slots__ = ("session_id", "status", "state", "entries", "events", "transcript_count")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    status: str
+    state: str
+    entries: _containers.RepeatedCompositeFieldContainer[TranscriptEntry]
+    events: _containers.RepeatedCompositeFieldContainer[SessionEvent]
+    transcript_count: int
+    def __init__(self, session_id: _Optional[str] = ..., status: _Optional[str] = ..., state: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[TranscriptEntry, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[SessionEvent, _Mapping]]] = ..., transcript_count: _Optional[int] = ...) -> None: ...
+
 class TranscriptEntry(_message.Message):
     __slots__ = ("seq", "at", "role", "kind", "content", "metadata")
     SEQ_FIELD_NUMBER: _ClassVar[int]

@@ -61,6 +61,11 @@ class SessionServiceStub:
                 request_serializer=cerver_dot_v2_dot_sessions__pb2.GetSessionRequest.SerializeToString,
                 response_deserializer=cerver_dot_v2_dot_sessions__pb2.Session.FromString,
                 _registered_method=True)
+        self.WatchSession = channel.unary_stream(
+                '/cerver.v2.SessionService/WatchSession',
+                request_serializer=cerver_dot_v2_dot_sessions__pb2.WatchSessionRequest.SerializeToString,
+                response_deserializer=cerver_dot_v2_dot_sessions__pb2.SessionChange.FromString,
+                _registered_method=True)
         self.RunCode = channel.unary_unary(
                 '/cerver.v2.SessionService/RunCode',
                 request_serializer=cerver_dot_v2_dot_sessions__pb2.RunCodeRequest.SerializeToString,
@@ -193,6 +198,18 @@ class SessionServiceServicer:
     def GetSession(self, request, context):
         """Summary plus the newest entries (tail), entries after a sequence number
         (since), or the whole transcript (full).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchSession(self, request, context):
+        """The session as it changes, pushed as it happens (over HTTP, as
+        server-sent events): first its status with the entries after `since`
+        (unset: from now on), then a change for each write (new entries in
+        order, new events, a new status), and a change without entries at
+        least every 15 seconds while nothing happens. Ends when the
+        session has ended and its last entries were sent, or the caller leaves.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -363,6 +380,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.GetSession,
                     request_deserializer=cerver_dot_v2_dot_sessions__pb2.GetSessionRequest.FromString,
                     response_serializer=cerver_dot_v2_dot_sessions__pb2.Session.SerializeToString,
+            ),
+            'WatchSession': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSession,
+                    request_deserializer=cerver_dot_v2_dot_sessions__pb2.WatchSessionRequest.FromString,
+                    response_serializer=cerver_dot_v2_dot_sessions__pb2.SessionChange.SerializeToString,
             ),
             'RunCode': grpc.unary_unary_rpc_method_handler(
                     servicer.RunCode,
@@ -595,6 +617,33 @@ class SessionService:
             '/cerver.v2.SessionService/GetSession',
             cerver_dot_v2_dot_sessions__pb2.GetSessionRequest.SerializeToString,
             cerver_dot_v2_dot_sessions__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cerver.v2.SessionService/WatchSession',
+            cerver_dot_v2_dot_sessions__pb2.WatchSessionRequest.SerializeToString,
+            cerver_dot_v2_dot_sessions__pb2.SessionChange.FromString,
             options,
             channel_credentials,
             insecure,

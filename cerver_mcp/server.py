@@ -13,6 +13,7 @@ import aiohttp
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+from cli import render
 from servicekit import secrets
 from servicekit import auth, config
 
@@ -119,14 +120,11 @@ async def session_export(ctx: Context, session_id: str) -> str:
     by page)."""
     api, path = _api(ctx), _session_path(session_id)
     s = await api.get(path, tail=1)
-    lines = [f"# session {s['session_id']} ({s.get('session_name') or 'unnamed'}) · {s.get('status')} · "
-             f"{s.get('provider')} · {s.get('transcript_count', 0)} entries"]
+    lines = [render.export_header(s)]
     after = 0
     while True:
         page = (await api.get(path, since=after, tail=PAGE)).get("transcript", [])
-        for e in page:
-            lines.append(f"\n[{e['seq']}] {e.get('at', '')} {e.get('role', '')}/{e.get('kind', '')}\n"
-                         f"{e.get('content', '')}")
+        lines.extend(render.export_entry(e) for e in page)
         if len(page) < PAGE:
             return "\n".join(lines) + "\n"
         after = page[-1]["seq"]

@@ -123,8 +123,8 @@ class Settings(BaseSettings):
     # The agent surface.
     llm_timeout_s: float = Field(300.0, description="A model turn's timeout per vendor request (run-llm)")
     mcp_secret_accounts: str = Field("", description="Accounts (ids, comma-separated) that may call secret_fetch over /mcp; empty: nobody")
-    api_url: str = Field("", description="cerver-mcp, cerver relay: the API (default http://127.0.0.1:8080)")
-    api_token: SecretStr = Field(SecretStr(""), description="cerver-mcp, cerver relay: an API key (ck_...)")
+    api_url: str = Field("", description="cerver, cerver-mcp, cerver relay: the API (default http://127.0.0.1:8080)")
+    api_token: SecretStr = Field(SecretStr(""), description="cerver, cerver-mcp, cerver relay: an API key (ck_...)")
     relay_state: str = Field("", description="cerver relay: its state file (default ~/.config/cerver/relay.json)")
     dev_replicas: int = Field(1, description="cerver dev: processes of sessions and compute each")
     supervisor_pid: int = Field(0, description="Set by cerver dev: its children stop with it")

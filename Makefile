@@ -5,7 +5,16 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install system-deps image-tools image proto dev up test bench lint migrate clean
+.PHONY: install system-deps test-deps image-tools image proto dev up test bench lint migrate clean
+
+# The Debian packages a recipe named in $$missing, installed (as root, or through sudo).
+define apt_install
+if [ -n "$$missing" ]; then \
+	   echo "installing Debian packages:$$missing"; \
+	   if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	 fi
+endef
 
 # Debian packages the product needs on the host: bubblewrap isolates local
 # sandboxes, which run the system's python3 and node; setpriv (util-linux)
@@ -29,11 +38,7 @@ system-deps:
 	 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	 /usr/bin/python3 -c 'import ipykernel, jupyter_client, matplotlib' 2>/dev/null || missing="$$missing python3-ipykernel python3-jupyter-client python3-matplotlib"; \
 	 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing="$$missing python3-pip"; \
-	 if [ -n "$$missing" ]; then \
-	   echo "installing Debian packages:$$missing"; \
-	   if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	 fi
+	 $(apt_install)
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -51,7 +56,13 @@ dev: install
 
 up: dev
 
-test: install
+# The dashboard's browser tests drive Debian's Chromium (Playwright's own
+# browser download needs the internet).
+test-deps:
+	@missing=""; [ -x /usr/bin/chromium ] || missing=" chromium"; \
+	 $(apt_install)
+
+test: install test-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Every service's schema to head on CERVER_DATABASE_URL (services also do it at start-up).
@@ -64,11 +75,7 @@ CA_BUNDLE  ?= $(or $(SSL_CERT_FILE),/etc/ssl/certs/ca-certificates.crt)
 
 image-tools:
 	@missing=""; for tool in podman buildah mmdebstrap runc; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
-	 if [ -n "$$missing" ]; then \
-	   echo "installing Debian packages:$$missing"; \
-	   if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	 fi
+	 $(apt_install)
 
 image: image-tools
 	podman image exists $(IMAGE_BASE) || \

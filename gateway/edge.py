@@ -10,7 +10,7 @@ import grpc
 from aiohttp import web, web_protocol, web_server
 from google.rpc import status_pb2
 
-from gateway import BACKENDS, DESCRIPTOR_SET, DEVICE_PAGE, mcp, openapi, routes
+from gateway import BACKENDS, DESCRIPTOR_SET, DEVICE_PAGE, dashboard, mcp, openapi, routes
 from gateway.mcp import McpRoute
 from gateway.transcode import HTTP_STATUS, BadRequest, build_request, path_value, query_bindings, status_json, to_json
 from servicekit import config, errors, limits, peers, telemetry
@@ -60,6 +60,7 @@ class Edge:
         self.index = json.dumps(openapi.index(self.routes, comments), separators=(",", ":")).encode()
         self.device_page = DEVICE_PAGE.read_bytes()
         self.mcp = McpRoute()
+        self.dashboard = dashboard.Dashboard(self.handle_rpc)
 
     def app(self) -> web.Application:
         # Traced (telemetry.trace_http_servers): a request's span is its
@@ -70,6 +71,7 @@ class Edge:
                                              self.handle_relay_socket)):
             app.router.add_get(path, handler)
         app.router.add_route("*", mcp.PATH, self.mcp.handle)
+        self.dashboard.add_routes(app)
         # [\s\S]: a path with a newline (%0A) is still ours to answer.
         app.router.add_route("*", r"/{tail:[\s\S]*}", self.handle_rpc)
         app.on_cleanup.append(self._close)
@@ -121,7 +123,7 @@ class Edge:
         raw_path, _, raw_query = request.raw_path.partition("?")
         found = routes.find(self.routes, request.method, raw_path)
         if found is None:
-            verbs = ["GET"] if raw_path in OWN_PAGES else routes.allowed(self.routes, raw_path)
+            verbs = ["GET"] if raw_path in (*OWN_PAGES, dashboard.SKILL_PATH) else routes.allowed(self.routes, raw_path)
             if verbs:
                 response = self.error(405, 12, f"{request.method} is not served here; use {', '.join(verbs)}")
                 response.headers["Allow"] = ", ".join(verbs)

@@ -215,16 +215,20 @@ def test_envoy_answers_its_own_errors_and_pages_as_the_embedded_edge_does():
     assert replies["body_format"]["json_format"]["code"] == 2
     assert hcm["access_log"]
     # Every path the embedded edge serves itself, Envoy serves too, around the transcoder.
-    from gateway import mcp
+    from gateway import dashboard, mcp
     from gateway.edge import OWN_PAGES
 
-    own = {*OWN_PAGES, mcp.PATH}
-    routed = {route["match"].get("path"): route for route in hcm["route_config"]["virtual_hosts"][0]["routes"]}
+    own = {*OWN_PAGES, mcp.PATH, dashboard.SKILL_PATH, dashboard.PATH}
+    routed = {route["match"].get("path", route["match"].get("path_separated_prefix")): route
+              for route in hcm["route_config"]["virtual_hosts"][0]["routes"]}
     assert own <= set(routed), own - set(routed)
     for path in own:
         per_filter = routed[path]["typed_per_filter_config"]["envoy.filters.http.grpc_json_transcoder"]
         assert per_filter["disabled"] is True, path
-    # /mcp goes to the embedded edge beside Envoy in the edge pod, on the port it listens on there.
+    # /mcp, the dashboard and the skill go to the embedded edge beside Envoy in the edge pod, on the port
+    # it listens on there.
+    assert routed[mcp.PATH]["route"]["cluster"] == routed[dashboard.PATH]["route"]["cluster"] == \
+        routed[dashboard.SKILL_PATH]["route"]["cluster"]
     cluster = next(c for c in _envoy()["static_resources"]["clusters"]
                    if c["name"] == routed[mcp.PATH]["route"]["cluster"])
     address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]

@@ -30,8 +30,7 @@ from cerver.v2 import compute_pb2
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import (Bounded, Translated, WholeFiles, command, exit_event, followed, inside,
-                                             too_large)
+from services.compute.adapters.remote import Translated, WholeFiles, command, followed, inside, too_large
 from services.compute.adapters.rest import retrying
 
 SESSION = "cerver"  # the process session runs go through, one per sandbox
@@ -112,23 +111,22 @@ class DaytonaProvider(WholeFiles):
         started = time.perf_counter()
         with translated():
             command_id = await self._session_run(sandbox, line)
-        follower = asyncio.create_task(sandbox.process.get_session_command_logs_async(
-            SESSION, command_id, lambda text: queue.put_nowait(("stdout", text)),
-            lambda text: queue.put_nowait(("stderr", text))))
-        bounded = Bounded()
+
+        async def logs_then_exit() -> int:
+            await sandbox.process.get_session_command_logs_async(
+                SESSION, command_id, lambda text: queue.put_nowait(("stdout", text)),
+                lambda text: queue.put_nowait(("stderr", text)))
+            exit_code = (await sandbox.process.get_session_command(SESSION, command_id)).exit_code
+            if exit_code is None:
+                raise SandboxGone("Daytona ended the command's logs before it exited")
+            return exit_code
+
+        follower = asyncio.create_task(logs_then_exit())
         try:
-            async for event in followed(queue, follower, bounded):
+            async for event in followed(queue, follower, started, timeout, translated):
                 yield event
-            with translated():
-                follower.result()
-                exit_code = (await sandbox.process.get_session_command(SESSION, command_id)).exit_code
         finally:
             follower.cancel()
-        if exit_code is None:
-            raise SandboxGone("Daytona ended the command's logs before it exited")
-        event = exit_event(exit_code, started, timeout)
-        event.truncated = bounded.truncated
-        yield event
 
     async def _write_whole(self, box: SandboxRecord, path: str, data: bytes) -> None:
         sandbox = await self._sandbox(box)

@@ -29,8 +29,7 @@ from cerver.v2 import compute_pb2
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import (Bounded, Translated, WholeFiles, command, exit_event, followed, inside,
-                                             too_large)
+from services.compute.adapters.remote import Translated, WholeFiles, command, followed, inside, too_large
 
 TEMPLATE = "base"  # E2B's default template: Debian with Python and Node
 HOME = "/home/user"  # its working directory: the workspace
@@ -103,20 +102,14 @@ class E2BProvider(WholeFiles):
                 on_stdout=lambda text: queue.put_nowait(("stdout", text)),
                 on_stderr=lambda text: queue.put_nowait(("stderr", text)))
         waiter = asyncio.create_task(_exit_code(handle))
-        bounded = Bounded()
         try:
-            async for event in followed(queue, waiter, bounded):
+            async for event in followed(queue, waiter, started, timeout, translated):
                 yield event
-            with translated():
-                exit_code = waiter.result()
         finally:
             if not waiter.done():  # the caller went away: the command goes too
                 waiter.cancel()
                 with contextlib.suppress(Exception):
                     await handle.kill()
-        event = exit_event(exit_code, started, timeout)
-        event.truncated = bounded.truncated
-        yield event
 
     async def _write_whole(self, box: SandboxRecord, path: str, data: bytes) -> None:
         sandbox = await self._sandbox(box)

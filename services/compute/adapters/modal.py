@@ -33,7 +33,7 @@ from modal import exception as modal_errors
 from servicekit import config
 from servicekit.limits import Limits
 from services.compute.adapters.base import ComputeUnreachable, RunEvent, SandboxGone, SandboxRecord, SandboxRefused
-from services.compute.adapters.remote import Bounded, Translated, WholeFiles, command, exit_event, followed, inside
+from services.compute.adapters.remote import Translated, WholeFiles, command, followed, inside
 
 APP = "cerver"  # the app, in the account's Modal environment, that its sandboxes belong to
 WORKDIR = "/workspace"
@@ -124,17 +124,11 @@ class ModalProvider(WholeFiles):
             return await process.wait.aio()
 
         waiter = asyncio.create_task(finished())
-        bounded = Bounded()
         try:
-            async for event in followed(queue, waiter, bounded):
+            async for event in followed(queue, waiter, started, timeout, translated):
                 yield event
-            with translated():
-                exit_code = waiter.result()
         finally:
             waiter.cancel()  # a caller gone: the command ends at its own timeout
-        event = exit_event(exit_code, started, timeout)
-        event.truncated = bounded.truncated
-        yield event
 
     async def _write_whole(self, box: SandboxRecord, path: str, data: bytes) -> None:
         target = shlex.quote(inside(path))

@@ -84,10 +84,13 @@ class Bounded:
         return RunEvent(type=kind, data=data) if data else None
 
 
-async def followed(queue: asyncio.Queue, task: asyncio.Task, bounded: Bounded) -> AsyncIterator[RunEvent]:
+async def followed(queue: asyncio.Queue, task: asyncio.Task, started: float, timeout: float,
+                   translated: type[Translated]) -> AsyncIterator[RunEvent]:
     """Output an SDK hands to callbacks ((kind, text) put on queue) as run
-    events, until task (what waits for the command) is done and the queue
-    is empty."""
+    events, bounded, until task (what waits for the command, ending with its
+    exit code) is done and the queue is empty; then the exit event. The
+    task's failure is raised as translated says."""
+    bounded = Bounded()
     while not (task.done() and queue.empty()):
         getter = asyncio.ensure_future(queue.get())
         await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
@@ -97,6 +100,11 @@ async def followed(queue: asyncio.Queue, task: asyncio.Task, bounded: Bounded) -
         event = bounded.take(*getter.result())
         if event is not None:
             yield event
+    with translated():
+        exit_code = task.result()
+    event = exit_event(exit_code, started, timeout)
+    event.truncated = bounded.truncated
+    yield event
 
 
 class ShellFiles:

@@ -435,6 +435,7 @@ async function session(id) {
           }
         }
         if (s.state === "ended") { live.textContent = "The session has ended."; return; }
+        await new Promise((ok) => setTimeout(ok, 1000)); // the stream was cut: pick up where it left off
       } catch (err) {
         if (signal.aborted) return;
         live.textContent = `Reconnecting (${err.message})…`;

@@ -43,7 +43,7 @@ CHUNK = 1 << 20  # stdin written this much per call
 
 
 def _image() -> modal.Image:
-    return modal.Image.debian_slim(python_version="3.12").apt_install("nodejs")
+    return modal.Image.debian_slim(python_version="3.12").apt_install("nodejs").workdir(WORKDIR)
 
 
 class ModalProvider(WholeFiles):

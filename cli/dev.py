@@ -235,6 +235,7 @@ Cerver is running at {base}   (data: {data_dir})
     export CERVER_API_TOKEN=ck_...
     curl -s -X POST {base}/v2/sessions -H "Authorization: Bearer $CERVER_API_TOKEN" \\
          -H 'Content-Type: application/json' -d '{{"session_name": "hello", "requirements": {{"runtime": "shell"}}}}'
+  Dashboard: {base}/dashboard   ·   the command line: cerver login (then cerver run -- 'echo hi')
   API index: {base}/   ·   OpenAPI: {base}/v2/docs   ·   Ctrl-C stops everything.
   Public previews ("public_preview": true): http://<label>.preview.localhost:{stack.env["CERVER_PREVIEW_ADDR"].rpartition(":")[2]}/ (the session's preview_url)
 """, flush=True)

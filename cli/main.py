@@ -175,8 +175,8 @@ def _summary(s: dict) -> None:
     if r.get("recommended_provider"):
         render.out.print(f"routing: {r['recommended_provider']} ({r.get('confidence', '')}) — "
                          f"{render.escape(r.get('primary_reason', ''))}")
-    render.out.print(f"runs: {m.get('total_exec_count', 0)} · average {m.get('average_exec_latency_ms', 0):.1f} ms "
-                     f"· cost ${m.get('cost_estimate_usd', 0):.6f}")
+    render.out.print(f"runs: {m.get('total_exec_count', 0)} · streams: {m.get('total_stream_count', 0)} · average run "
+                     f"{m.get('average_exec_latency_ms', 0):.1f} ms · cost ${m.get('cost_estimate_usd', 0):.6f}")
     for ev in s.get("events", [])[-5:]:
         render.out.print(f"[dim]· {render.when(ev.get('at'))} {ev['type']}: {render.escape(ev.get('detail', ''))}[/]")
 

@@ -4,13 +4,17 @@ text otherwise, JSON with --json; and the plain-text transcript export that
 cerver-mcp's cerver_session_export gives agents too (humans and agents see
 the same thing)."""
 import json
+import os
 import sys
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-out = Console(highlight=False, soft_wrap=True)
+# Off a terminal (a pipe, a file) lines are not folded at 80 columns: a
+# table's rows stay whole for grep and the like.
+WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240
+out = Console(highlight=False, soft_wrap=True, width=WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 STATUS_STYLE = {"ready": "green", "running": "cyan", "idle": "green", "online": "green", "provisioning": "yellow",
@@ -36,8 +40,8 @@ def table(title: str, columns: list[str], rows: list[list[str]], empty: str) -> 
         err.print(f"[dim]{escape(empty)}[/]")
         return
     t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
-    for name in columns:
-        t.add_column(name, overflow="fold")
+    for i, name in enumerate(columns):  # the first column is an id: kept whole, so it can be copied
+        t.add_column(name, overflow="fold", no_wrap=i == 0)
     for row in rows:
         t.add_row(*row)
     out.print(t)

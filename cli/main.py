@@ -124,9 +124,10 @@ def sessions(json_out: Json = False,
              state: Annotated[str | None, typer.Option(help="running | idle | ended")] = None,
              status: Annotated[str | None, typer.Option(help="ready, running, paused, terminated, …")] = None,
              name: Annotated[str | None, typer.Option(help="Sessions with this name.")] = None,
+             compute: Annotated[str | None, typer.Option(help="Sessions placed on this compute.")] = None,
              limit: Annotated[int, typer.Option("--limit", "-n", help="How many (1..200).")] = 20):
     """Your sessions, newest first."""
-    page = _api().call("GET", "/v2/sessions", state=state, status=status, name=name, limit=limit)
+    page = _api().call("GET", "/v2/sessions", state=state, status=status, name=name, compute_id=compute, limit=limit)
     if json_out:
         return render.as_json(page)
     render.table("Sessions", ["ID", "Name", "Status", "Provider", "Entries", "Created"], [

@@ -87,6 +87,11 @@ async def test_login_run_and_read_sessions_from_the_command_line(stack, home):
     assert listed[kept] in ("ready", "idle") and list(listed.values()).count("terminated") == 2, listed
     code, out, _ = await cerver(home, "sessions")
     assert code == 0 and kept in out and "\x1b[" not in out  # no colour off a terminal
+    _, s, _, _ = await api.call("GET", f"/v2/sessions/{kept}", key=key)
+    code, out, _ = await cerver(home, "sessions", "--compute", s["compute_id"], "--json")
+    assert kept in {x["session_id"] for x in json.loads(out)["sessions"]}
+    code, out, _ = await cerver(home, "sessions", "--compute", "comp_elsewhere", "--json")
+    assert json.loads(out)["sessions"] == []
 
     # show, peek, export, search read the same transcript agents read.
     code, out, _ = await cerver(home, "show", kept)

@@ -104,9 +104,14 @@ async def test_sign_in_open_a_session_run_and_watch_the_transcript(tmp_path, bro
             await expect(page.locator("[role=alert]:not(:empty)")).to_have_count(0)
             await accessible(page, name)
 
-        # Sessions: the filter by state, and search over transcripts.
+        # Sessions: the filters by state and compute, and search over transcripts.
         await page.goto(f"{api.base}/dashboard#/sessions?state=idle")
         await expect(page.get_by_role("link", name="from the dashboard")).to_have_count(0)
+        _, s, _, _ = await api.call("GET", f"/v2/sessions/{sid}", key=key)
+        await page.goto(f"{api.base}/dashboard#/sessions?compute={s['compute_id']}")
+        await expect(page.get_by_role("link", name="from the dashboard")).to_have_count(1)
+        await page.goto(f"{api.base}/dashboard#/sessions?compute=comp_elsewhere")
+        await expect(page.get_by_text("No sessions match.")).to_have_count(1)
         await page.goto(f"{api.base}/dashboard#/sessions?q=sibling")
         await expect(page.get_by_role("link", name="from the dashboard")).to_have_count(1)
 

@@ -328,14 +328,14 @@ async function sessions() {
     return out;
   }
   const q = new URLSearchParams({ limit: "50" });
-  for (const k of ["state", "name"]) if (params.get(k)) q.set(k, params.get(k));
+  for (const [k, name] of [["state", "state"], ["name", "name"], ["compute", "compute_id"]]) if (params.get(k)) q.set(name, params.get(k));
   const body = h("div");
   out.push(body);
   const more = h("button", { type: "button", class: "secondary" }, "More");
   let cursor = "", rows = [];
   const load = async () => {
     const page = await call("GET", `/v2/sessions?${q}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
-    rows = rows.concat((page.sessions || []).filter((s) => !params.get("compute") || s.compute_id === params.get("compute")));
+    rows = rows.concat(page.sessions || []);
     cursor = page.next_cursor || "";
     body.replaceChildren(table("Sessions", ["Name", "Status", "Provider", "Compute", "Entries", "Created"], rows.map((s) => [
       h("a", { href: `#/sessions/${encodeURIComponent(s.session_id)}` }, s.session_name || s.session_id),

@@ -222,14 +222,15 @@ class Sessions:
         rows = await self.store.search(auth.account_id(), words, limit + 1, int(cursor) if cursor else None)
         return rows[:limit], (str(rows[limit - 1]["id"]) if len(rows) > limit else "")
 
-    async def page(self, limit: int, cursor: str, status: str, state: str, name: str):
+    async def page(self, limit: int, cursor: str, status: str, state: str, name: str, compute_id: str = ""):
         if not 0 <= limit <= MAX_LIST:
             raise errors.invalid(f"limit must be 1..{MAX_LIST}", "limit")
         if state and state not in ("running", "idle", "ended"):
             raise errors.invalid("state must be running, idle or ended", "state")
         after = decode_cursor(cursor) if cursor else None
         limit = limit or 20
-        rows = await self.store.page(auth.account_id(), limit + 1, after, status=status, state=state, name=name)
+        rows = await self.store.page(auth.account_id(), limit + 1, after, status=status, state=state, name=name,
+                                     compute_id=compute_id)
         next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else ""
         return rows[:limit], next_cursor
 

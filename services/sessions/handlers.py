@@ -27,7 +27,7 @@ class SessionHandlers(sessions_pb2_grpc.SessionServiceServicer):
 
     async def ListSessions(self, request, context):
         rows, cursor = await self.sessions.page(request.limit, request.cursor, request.status, request.state,
-                                                request.name)
+                                                request.name, request.compute_id)
         return pb.ListSessionsResponse(sessions=[self._view(r) for r in rows], next_cursor=cursor)
 
     async def GetSession(self, request, context):

@@ -388,8 +388,10 @@ class SessionStore:
             return list(reversed(rows.all()))
 
     async def page(self, account_id: str, limit: int, cursor: tuple[datetime, str] | None,
-                   status: str = "", state: str = "", name: str = "") -> list[SessionRow]:
+                   status: str = "", state: str = "", name: str = "", compute_id: str = "") -> list[SessionRow]:
         q = select(SessionRow).where(SessionRow.account_id == account_id)
+        if compute_id:
+            q = q.where(SessionRow.compute_id == compute_id)
         if status:
             q = q.where(SessionRow.status == status)
         if state:

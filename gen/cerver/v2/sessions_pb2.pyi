@@ -44,18 +44,20 @@ class CreateSessionRequest(_message.Message):
     def __init__(self, compute: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., harness: _Optional[str] = ..., session_name: _Optional[str] = ..., session_type: _Optional[str] = ..., task: _Optional[str] = ..., workload: _Optional[str] = ..., repo: _Optional[_Union[_common_pb2.Repo, _Mapping]] = ..., requirements: _Optional[_Union[_common_pb2.Requirements, _Mapping]] = ..., policy: _Optional[_Union[_common_pb2.Policy, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., target_compute_id: _Optional[str] = ...) -> None: ...
 
 class ListSessionsRequest(_message.Message):
-    __slots__ = ("limit", "cursor", "status", "state", "name")
+    __slots__ = ("limit", "cursor", "status", "state", "name", "compute_id")
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_ID_FIELD_NUMBER: _ClassVar[int]
     limit: int
     cursor: str
     status: str
     state: str
     name: str
-    def __init__(self, limit: _Optional[int] = ..., cursor: _Optional[str] = ..., status: _Optional[str] = ..., state: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    compute_id: str
+    def __init__(self, limit: _Optional[int] = ..., cursor: _Optional[str] = ..., status: _Optional[str] = ..., state: _Optional[str] = ..., name: _Optional[str] = ..., compute_id: _Optional[str] = ...) -> None: ...
 
 class SearchSessionsRequest(_message.Message):
     __slots__ = ("q", "limit", "cursor")

@@ -114,6 +114,7 @@ class Settings(BaseSettings):
     quota_sandboxes: int = Field(100, description="Live sandboxes per account")
     quota_runs: int = Field(256, description="Runs in flight per account")
     quota_sessions_with_compute: int = Field(100, description="Sessions holding a sandbox per account")
+    quota_watches: int = Field(64, description="Session watches (/watch streams) open at once per account, per sessions replica")
     rate_limit_storage: str = Field("memory://", description="Where rate-limit counters live (memory://, redis://...)")
     rate_login: str = Field("10/minute", description="E-mail logins and code checks per address and per client")
     rate_device: str = Field("60/minute", description="Device-flow starts and polls per client")

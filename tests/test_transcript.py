@@ -2,6 +2,8 @@
 import asyncio
 import json
 
+from tests.conftest import running_stack
+
 
 async def _transcript_session(api, key, **extra):
     status, s, text, _ = await api.call("POST", "/v2/sessions", {"session_type": "transcript", **extra}, key=key)
@@ -286,3 +288,30 @@ async def test_a_watch_pages_a_long_backlog(api):
     sizes = [len(c.get("entries", [])) for c in changes]
     assert sizes[:3] == [100, 100, 50] and sum(sizes) == 250, sizes
     assert [e["seq"] for c in changes for e in c.get("entries", [])] == list(range(1, 251))
+
+
+async def test_an_account_holds_a_bounded_number_of_watches(tmp_path, monkeypatch):
+    """Each watch looks at the database: past the quota, a 429 that names it;
+    a watch that ends gives its place back."""
+    monkeypatch.setenv("CERVER_QUOTA_WATCHES", "2")
+    async with running_stack(tmp_path / "stack") as stack:
+        api = stack.api
+        key, other = await api.login(), await api.login()
+        sid = (await _transcript_session(api, key))["session_id"]
+        headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream"}
+        held = [await api.http.get(f"{api.base}/v2/sessions/{sid}/watch", headers=headers) for _ in range(2)]
+        assert [r.status for r in held] == [200, 200]
+        status, err, text, _ = await api.call("GET", f"/v2/sessions/{sid}/watch", key=key)
+        assert status == 429 and "watches" in text and err["code"] == 8, text
+        theirs = (await _transcript_session(api, other))["session_id"]  # another account is not held back
+        async with api.http.get(f"{api.base}/v2/sessions/{theirs}/watch",
+                                headers={**headers, "Authorization": f"Bearer {other}"}) as r:
+            assert r.status == 200
+        held[0].close()
+        for _ in range(100):  # the server sees the watch gone
+            async with api.http.get(f"{api.base}/v2/sessions/{sid}/watch", headers=headers) as r:
+                if r.status == 200:
+                    break
+            await asyncio.sleep(0.05)
+        assert r.status == 200
+        held[1].close()

@@ -108,6 +108,7 @@ class Sessions:
         self.paused_retention = timedelta(seconds=paused_retention_s or config.settings().paused_retention_s)
         self.in_flight: collections.Counter[str] = collections.Counter()
         self._account_runs: collections.Counter[str] = collections.Counter()  # runs in flight per account
+        self._watches: collections.Counter[str] = collections.Counter()  # watches open per account
         self.nodes = node_client.AskCompute()
         self.sandboxes = node_client.clients(self.nodes)  # the data path: straight to the node
         self._background: set[asyncio.Task] = set()
@@ -149,8 +150,23 @@ class Sessions:
 
     async def watch(self, session_id: str, since: int | None) -> AsyncIterator[tuple]:
         """The session's changes as they are written (see WatchSession): each
-        (row, status, new entries, new events, the last seq sent)."""
+        (row, status, new entries, new events, the last seq sent). Each
+        watch looks at the database: an account holds quotas.watches open."""
         row = await self.get(session_id)
+        account = row.account_id
+        if self._watches[account] >= self.quotas.watches:
+            raise errors.quota("watches", self.quotas.watches, "session watches open for this account", 5)
+        self._watches[account] += 1
+        try:
+            async for change in self._changes(row, since):
+                yield change
+        finally:
+            self._watches[account] -= 1
+            if self._watches[account] <= 0:
+                del self._watches[account]
+
+    async def _changes(self, row: SessionRow, since: int | None) -> AsyncIterator[tuple]:
+        session_id = row.session_id
         seq = row.last_seq if since is None else since
         newest = await self.store.events(session_id, limit=1)
         event_id = newest[-1].id if newest else 0

@@ -94,6 +94,8 @@ class Dashboard:
             if login.get("status") != "approved":
                 return web.json_response({"status": login.get("status"), "interval": login.get("interval")})
             key = login["api_key"]
+        if not (key and key.isascii() and key.isprintable()):
+            return _status(401, 16, "invalid or revoked API key")
         account = await self._internal(request, "GET", "/v2/auth/account", key=key)
         if account.status != 200:
             return account
@@ -119,6 +121,8 @@ class Dashboard:
         if not key:
             return _status(401, 16, "not signed in to the dashboard")
         tail = request.raw_path[len(API):]
+        if not tail.startswith("/v2/"):  # the API's paths only, nothing else the edge serves
+            return _status(404, 5, f"{API} serves the API's /v2/ paths")
         return await self.call_api(request.clone(rel_url=URL(tail, encoded=True), headers={
             **{k: v for k, v in request.headers.items() if k.lower() not in ("cookie", "authorization")},
             "Authorization": f"Bearer {key}"}))

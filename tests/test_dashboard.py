@@ -172,6 +172,10 @@ async def test_the_dashboards_api_refuses_what_another_site_could_send(api):
     status, mine, _, _ = await api.call("GET", "/dashboard/api/v2/auth/account", headers={**cookie, **page})
     assert status == 200 and mine["account_id"] == account["account_id"]
     assert (await api.call("GET", "/dashboard/api/v2/auth/account", headers=page))[0] == 401
+    for elsewhere in ("/dashboard/api/", "/dashboard/api/mcp", "/dashboard/api/../v2/auth/account"):
+        assert (await api.call("GET", elsewhere, headers={**cookie, **page}))[0] == 404, elsewhere
+    status, err, _, _ = await api.call("POST", "/dashboard/session", {"api_key": "ck_\nX-Evil: 1"}, headers=page)
+    assert status == 401 and err["code"] == 16
     status, _, html, headers = await api.call("GET", "/dashboard")
     assert status == 200 and "script-src 'self'" in headers["Content-Security-Policy"] and "<main" in html
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]

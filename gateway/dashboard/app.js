@@ -13,10 +13,12 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
-async function call(method, path, body) {
+// path: the API's (through /dashboard/api, as the signed-in user), or with
+// direct one this page's own (/dashboard/...) or the API's without a key.
+async function call(method, path, body, direct) {
   const init = { method, headers: { ...HEADER }, credentials: "same-origin" };
   if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
-  const r = await fetch(path.startsWith("/dashboard/") || path.startsWith("/v2/auth/device") ? path : API + path, init);
+  const r = await fetch(direct || path.startsWith("/dashboard/") ? path : API + path, init);
   let data = null;
   try { data = await r.json(); } catch (e) { data = null; }
   if (!r.ok) {
@@ -173,11 +175,12 @@ function showSignIn() {
 }
 
 async function deviceLogin(box) {
-  const started = await call("POST", "/v2/auth/device", { client_name: "the Cerver dashboard" });
+  const started = await call("POST", "/v2/auth/device", { client_name: "the Cerver dashboard" }, true);
   const link = `/device?user_code=${encodeURIComponent(started.user_code)}`;
-  box.replaceChildren(h("p", {}, "Open ", h("a", { href: link, target: "_blank", rel: "noopener" }, "the approval page"),
-    " where you are signed in (or run ", h("code", {}, "cerver"), " there) and approve the code ",
-    h("strong", {}, started.user_code), "."), h("p", { class: "muted" }, "Waiting for approval…"));
+  box.replaceChildren(h("p", {}, "Approve the code ", h("strong", {}, started.user_code),
+    " from a dashboard that is signed in (Computes, Approve a device), or on ",
+    h("a", { href: link, target: "_blank", rel: "noopener" }, "the approval page"), " with a key you have."),
+    h("p", { class: "muted" }, "Waiting for approval…"));
   let interval = (started.interval || 5) * 1000;
   const deadline = Date.now() + started.expires_in * 1000;
   while (Date.now() < deadline) {
@@ -283,11 +286,30 @@ async function computes() {
       (listed.computes || []).map((c) => [c.name || "", h("code", {}, c.compute_id), c.kind || "", c.provider || "",
         statusText(c.status), when(c.last_heartbeat_at), caps(c)]), "No computes yet."),
     h("h2", {}, "Add a machine of yours"),
-    h("p", {}, "On the machine, in a checkout of Cerver: install it, then start the relay. It prints a code; approve it on ",
-      h("a", { href: "/device", target: "_blank", rel: "noopener" }, "the approval page"),
-      " (this browser is signed in), and the machine becomes a private compute of your account."),
+    h("p", {}, "On the machine, in a checkout of Cerver: install it, then start the relay. It prints a code; approve it ",
+      "below, and the machine becomes a private compute of your account."),
     h("pre", {}, `make install\nsudo .venv/bin/cerver relay --url ${origin}`),
+    h("h2", {}, "Approve a device"), ...approveDevice(),
   ];
+}
+
+// A code a device printed (cerver relay, cerver login, another browser):
+// what is asking is shown first, then approved or denied with this account.
+function approveDevice() {
+  const shown = h("div");
+  const decide = (code, deny) => h("button", { type: "button", class: deny ? "danger" : "", on: { click: async () => {
+    const done = await call("POST", "/v2/auth/approve", { user_code: code, deny });
+    shown.replaceChildren(h("p", { role: "status" }, `${done.status === "approved" ? "Approved" : "Denied"}: ${done.client_name || code}.`));
+  } } }, deny ? "Deny" : "Approve");
+  const lookup = form("inline", [field("Code shown on the device", h("input", { name: "user_code", autocomplete: "off", required: true, placeholder: "ABCD-EFGH" })),
+    h("button", { type: "submit" }, "Look up")], async (data) => {
+    const code = data.get("user_code").trim().toUpperCase();
+    const pending = await call("GET", `/v2/auth/device/${encodeURIComponent(code)}`);
+    shown.replaceChildren(h("dl", { class: "facts" }, h("dt", {}, "Asking"), h("dd", {}, pending.client_name || "a device"),
+      h("dt", {}, "From"), h("dd", {}, pending.client_host || "—"), h("dt", {}, "Expires"), h("dd", {}, when(pending.expires_at))),
+    h("p", {}, decide(code, false), " ", decide(code, true)));
+  });
+  return [lookup, shown];
 }
 
 // -- Sessions ------------------------------------------------------------------

@@ -14,11 +14,11 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from cli import render
+from cli.client import DEFAULT_URL
 from servicekit import secrets
 from servicekit import auth, config
 
-DEFAULT_API_URL = "http://127.0.0.1:8080"  # `make dev`'s edge
-edge_api_url = DEFAULT_API_URL  # over HTTP: the hosting edge's own address (cerver_mcp.http)
+edge_api_url = DEFAULT_URL  # over HTTP: the hosting edge's own address (cerver_mcp.http)
 COARSE = ("running", "idle", "ended")
 PAGE = 1000  # transcript entries per read (the API's most)
 TIMEOUT_S = 60.0
@@ -77,7 +77,7 @@ def _api(ctx: Context) -> Api:
     if _edge_account(ctx) is not None:
         key = ctx.headers.get("authorization", "").removeprefix("Bearer ").strip()
         return Api(edge_api_url, key)
-    return Api(config.settings().api_url or DEFAULT_API_URL, config.settings().api_token.get_secret_value())
+    return Api(config.settings().api_url or DEFAULT_URL, config.settings().api_token.get_secret_value())
 
 
 def _session_path(session_id: str) -> str:

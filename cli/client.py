@@ -80,20 +80,18 @@ class Api:
         return {"Authorization": f"Bearer {self.key}"}
 
     def call(self, method: str, path: str, body=None, auth: bool = True, **params) -> dict:
-        query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items() if v is not None}
         try:
-            r = self.http.request(method, path, json=body, params=query, headers=self._headers(auth))
+            r = self.http.request(method, path, json=body, params=_query(params), headers=self._headers(auth))
         except httpx.HTTPError as exc:
-            raise ApiError(0, f"Cerver at {self.url} did not answer ({exc.__class__.__name__}: {exc})") from None
+            raise self._unanswered(exc) from None
         return _answer(r)
 
     def stream(self, method: str, path: str, body=None, **params) -> Iterator[dict]:
         """A server-sent event stream's events, as they come; an error the
         stream ends with (event: error) is raised."""
-        query = {k: str(v) for k, v in params.items() if v is not None}
         headers = {**self._headers(True), "Accept": "text/event-stream"}
         try:
-            with self.http.stream(method, path, json=body, params=query, headers=headers) as r:
+            with self.http.stream(method, path, json=body, params=_query(params), headers=headers) as r:
                 if r.status_code != 200:
                     r.read()
                     _answer(r)
@@ -109,10 +107,15 @@ class Api:
                     elif not line:
                         kind = "message"
         except httpx.HTTPError as exc:
-            raise ApiError(0, f"Cerver at {self.url} did not answer ({exc.__class__.__name__}: {exc})") from None
+            raise self._unanswered(exc) from None
 
-    def close(self) -> None:
-        self.http.close()
+    def _unanswered(self, exc: httpx.HTTPError) -> ApiError:
+        return ApiError(0, f"Cerver at {self.url} did not answer ({exc.__class__.__name__}: {exc})")
+
+
+def _query(params: dict) -> dict:
+    """Query parameters as the API reads them (booleans as true/false; unset ones left out)."""
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items() if v is not None}
 
 
 def _answer(r: httpx.Response) -> dict:

@@ -166,6 +166,28 @@ async def test_signing_in_with_the_device_flow_never_shows_the_key(tmp_path, bro
         assert "ck_" not in await page.content()
 
 
+async def test_a_view_still_loading_never_replaces_the_one_asked_for_after_it(api, browser):
+    """Overview's listing held back while the reader moves on to Computes:
+    when it finally answers, Computes stays on screen."""
+    key = await api.login()
+    page = await (await browser.new_context()).new_page()
+    await sign_in(page, api.base, key)
+    held = asyncio.Event()
+
+    async def hold(route):
+        await held.wait()
+        await route.continue_()
+    await page.route(re.compile(r"/dashboard/api/v2/sessions\b"), hold)
+    for view in ("settings", "overview", "computes"):  # Overview left loading
+        await page.goto(f"{api.base}/dashboard#/{view}")
+    await expect(page.get_by_role("button", name="Look up")).to_have_count(1)
+    held.set()
+    await page.unroute_all(behavior="wait")
+    await page.wait_for_load_state("networkidle")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Computes")
+    await expect(page.get_by_role("button", name="Look up")).to_have_count(1)
+
+
 async def test_the_dashboards_api_refuses_what_another_site_could_send(api):
     """Without the page's own header (which another origin cannot send
     without a preflight nothing grants), the cookie's key is not used."""

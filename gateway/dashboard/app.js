@@ -6,7 +6,7 @@
 
 const API = "/dashboard/api";
 const HEADER = { "X-Cerver-Dashboard": "1" };
-let watching = null; // the open watch of a session page (an AbortController)
+let onScreen = null; // aborts the view on screen (its loading, a session page's watch) when another replaces it
 
 // -- plumbing -------------------------------------------------------------------
 class ApiError extends Error {
@@ -128,7 +128,9 @@ const VIEWS = {
 };
 
 async function route() {
-  if (watching) { watching.abort(); watching = null; }
+  if (onScreen) onScreen.abort();
+  onScreen = new AbortController();
+  const signal = onScreen.signal; // a view still loading when the address changes must not replace the newer one
   const [name, ...rest] = (location.hash.replace(/^#\/?/, "").split("?")[0] || "overview").split("/");
   const view = name === "sessions" && rest.length ? "session" : name;
   const [title, render] = VIEWS[view] || VIEWS.overview;
@@ -141,17 +143,18 @@ async function route() {
   main.replaceChildren(heading, h("p", { class: "muted" }, "Loading…"));
   document.title = `${title} · Cerver`;
   try {
-    const body = await render(decodeURIComponent(rest.join("/")));
+    const body = await render(decodeURIComponent(rest.join("/")), signal);
+    if (signal.aborted) return;
     main.replaceChildren(heading, ...[body].flat());
   } catch (err) {
-    if (err.status === 401) return;
+    if (err.status === 401 || signal.aborted) return;
     main.replaceChildren(heading, errorBox(err));
   }
   heading.focus();
 }
 
 function showSignIn() {
-  if (watching) { watching.abort(); watching = null; }
+  if (onScreen) { onScreen.abort(); onScreen = null; }
   document.getElementById("nav").hidden = true;
   document.getElementById("signout").hidden = true;
   const main = document.getElementById("main");
@@ -374,7 +377,7 @@ function entryItem(e) {
     h("pre", { class: "content" }, e.content || ""));
 }
 
-async function session(id) {
+async function session(id, signal) {
   const path = `/v2/sessions/${encodeURIComponent(id)}`;
   let s = await call("GET", `${path}?tail=50`);
   const facts = h("dl", { class: "facts" });
@@ -443,8 +446,6 @@ async function session(id) {
 
   // Live: the session's changes pushed by the watch, until it ends (reconnecting where it left off).
   const live = h("p", { class: "muted" }, "Following live.");
-  watching = new AbortController();
-  const signal = watching.signal;
   (async () => {
     while (!signal.aborted) {
       try {

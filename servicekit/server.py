@@ -46,6 +46,7 @@ class Guard(grpc.aio.ServerInterceptor):
         # Streams whose event carries an `error` (google.rpc.Status): a
         # failure once they have begun ends them with that event instead.
         self.in_band: dict[str, type] = {}
+        self._guarded_handlers: dict[str, tuple] = {}
 
     def serve(self, service_descriptor) -> None:
         for method in service_descriptor.methods:
@@ -64,7 +65,13 @@ class Guard(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method.startswith(ALWAYS_PUBLIC_PREFIXES):
             return handler
-        name = _method_name(method)
+        # Wrapped once per method: the server finds the same handler each call.
+        cached = self._guarded_handlers.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = self._guarded_handlers[method] = (handler, self._guard(_method_name(method), handler))
+        return cached[1]
+
+    def _guard(self, name: str, handler):
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(name, handler.unary_unary),

@@ -145,9 +145,10 @@ class LocalSandbox:
             await self._send({"id": rid, "op": op, **fields})
             while True:
                 try:
-                    msg = await asyncio.wait_for(
-                        queue.get(), None if until is None else max(0.0, until - asyncio.get_running_loop().time()))
-                except asyncio.TimeoutError:
+                    # A timeout, not wait_for: no task made for every message.
+                    async with asyncio.timeout_at(until):
+                        msg = await queue.get()
+                except TimeoutError:
                     self.broken = "the sandbox stopped answering"
                     self.proc.kill()
                     raise SandboxGone(self.broken) from None

@@ -66,10 +66,21 @@ class CallAdapter:
         return reply.sandbox.workspace_id
 
     async def run(self, box: SandboxRecord, runtime: str, code: str, stdin: str, env: dict[str, str],
-                  timeout: float) -> AsyncIterator[RunEvent]:
+                  timeout: float, whole: bool = False) -> AsyncIterator[RunEvent]:
+        """The run's events as they happen; whole: all of it in one reply at
+        its end (for a caller that waits for the end anyway: one message on
+        the wire instead of one per piece of output)."""
         request = compute_pb2.RunSandboxRequest(sandbox_id=box.sandbox_id, code=code, runtime=runtime,
                                                 timeout=timeout, stdin=stdin, env=env)
         yield RunEvent(type="started")
+        if whole:
+            run = (await self._one(box, timeout + config.RUN_GRACE_S, run_sandbox=request)).run
+            for kind in ("stdout", "stderr"):
+                if getattr(run, kind):
+                    yield RunEvent(type=kind, data=getattr(run, kind))
+            yield RunEvent(type="exit", exit_code=run.exit_code, timed_out=run.timed_out, truncated=run.truncated,
+                           duration_ms=run.duration_ms, reason=run.reason)
+            return
         async for reply in self._call(box, timeout + config.RUN_GRACE_S, run_sandbox_stream=request):
             yield run_event(reply.output)
 

@@ -17,7 +17,7 @@ from cerver.v2 import common_pb2, compute_pb2, relay_pb2
 from servicekit import config
 from servicekit import limits as sandbox_limits
 from servicekit.errors import ServiceError
-from services.compute.adapters.base import Cell, RunEvent, SandboxRefused
+from services.compute.adapters.base import Cell, RunEvent, SandboxGone, SandboxRefused
 from services.compute.adapters.local import LocalProvider
 
 
@@ -40,6 +40,10 @@ def _output(event: RunEvent) -> relay_pb2.RelayReply:
     return relay_pb2.RelayReply(output=compute_pb2.SandboxOutput(
         type=event.type, data=event.data, exit_code=event.exit_code, timed_out=event.timed_out,
         truncated=event.truncated, duration_ms=event.duration_ms, reason=event.reason))
+
+
+def _run_timeout(req: compute_pb2.RunSandboxRequest) -> float:
+    return req.timeout if req.HasField("timeout") else config.RUN_TIMEOUT_S
 
 
 def cell_result(sandbox_id: str, cell: Cell, timeout: float) -> relay_pb2.RelayReply:
@@ -119,14 +123,26 @@ class NodeRuntime:
             yield relay_pb2.RelayReply(sandbox=compute_pb2.Sandbox(
                 sandbox_id=box.sandbox_id, compute_id=box.compute_id, workspace_id=box.workspace_id,
                 network=box.network, status="running")), True
-        elif kind in ("run_sandbox", "run_sandbox_stream"):
-            req = getattr(call, kind)
-            timeout = req.timeout if req.HasField("timeout") else config.RUN_TIMEOUT_S
+        elif kind == "run_sandbox_stream":
+            req = call.run_sandbox_stream
             async for event in self.provider.run(box, req.runtime, req.code, req.stdin, dict(req.env),
-                                                 timeout):
-                # "started": the process runs (a stream tells its caller at once).
-                if event.type != "started" or kind == "run_sandbox_stream":
-                    yield _output(event), event.type == "exit"
+                                                 _run_timeout(req)):
+                yield _output(event), event.type == "exit"
+        elif kind == "run_sandbox":
+            # One reply with the whole run, for a caller that waits for its end.
+            req, out, final = call.run_sandbox, {"stdout": [], "stderr": []}, None
+            async for event in self.provider.run(box, req.runtime, req.code, req.stdin, dict(req.env),
+                                                 _run_timeout(req)):
+                if event.type in out:
+                    out[event.type].append(event.data)
+                elif event.type == "exit":
+                    final = event
+            if final is None:
+                raise SandboxGone("the run ended without an exit")
+            yield relay_pb2.RelayReply(run=compute_pb2.RunSandboxResponse(
+                sandbox_id=box.sandbox_id, stdout="".join(out["stdout"]), stderr="".join(out["stderr"]),
+                exit_code=final.exit_code, timed_out=final.timed_out, truncated=final.truncated,
+                duration_ms=final.duration_ms, reason=final.reason)), True
         elif kind == "install_package":
             req = call.install_package
             async for event in self.provider.install(box, req.manager or "pip", list(req.packages),

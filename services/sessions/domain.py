@@ -543,7 +543,7 @@ class Sessions:
             try:
                 with tracer.start_as_current_span(metrics.EXEC, attributes={
                         metrics.SESSION_ATTR: session_id, "cerver.provider": row.provider}) as span:
-                    async for event in self._events(row, req):
+                    async for event in self._events(row, req, whole=True):
                         if event.type == "stdout":
                             stdout.append(event.data)
                         elif event.type == "stderr":
@@ -565,10 +565,11 @@ class Sessions:
         updated = await self._record_run(row, req.code, out, duration, streamed=False)
         return updated or row, out, duration
 
-    async def _events(self, row: SessionRow, req: pb.RunCodeRequest) -> AsyncIterator[RunEvent]:
+    async def _events(self, row: SessionRow, req: pb.RunCodeRequest, whole: bool = False) -> AsyncIterator[RunEvent]:
         """A run's events, straight from the node that holds the sandbox (the
-        data path: compute, on the control path only, is not crossed).
-        Failures come as SandboxCallFailed, with the gRPC code they mean."""
+        data path: compute, on the control path only, is not crossed); whole:
+        the node sends them at the run's end, in one reply. Failures come as
+        SandboxCallFailed, with the gRPC code they mean."""
         request = self._run_request(row, req)
         client = self.sandboxes.get(row.provider)
         if req.context == "persistent":
@@ -581,7 +582,7 @@ class Sessions:
             return
         with _node_failures():
             async for event in client.run(row, request.runtime, request.code, request.stdin, dict(request.env),
-                                          request.timeout):
+                                          request.timeout, whole):
                 yield event
 
     async def _cell(self, client, row: SessionRow, request: compute_pb2.RunSandboxRequest) -> AsyncIterator[RunEvent]:

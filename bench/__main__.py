@@ -11,13 +11,18 @@
   * create -> first command (session create + its first /run);
   * stream first-byte latency, alone and with 200 streams at once over 4
     sessions (every one must complete);
-  * 64 concurrent sessions each running 20 commands: runs/s and errors.
+  * 64 concurrent sessions each running 20 commands: runs/s and errors;
+  * where a /run's time goes: a stack of its own exporting its spans (OTLP)
+    to this process, each span's median start and duration across the
+    edge, sessions, the node and the database.
 
 Targets (issue 13) are marked ok/MISS beside each figure.
 
 Client-side wall clock is the measure here: this is what a caller sees.
 """
 import asyncio
+import collections
+import concurrent.futures
 import os
 import pathlib
 import signal
@@ -29,6 +34,8 @@ import threading
 import time
 
 import aiohttp
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from cli.dev import free_port
 from services.compute.adapters.local import LocalProvider
@@ -39,6 +46,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUNS, PROVISIONS, STREAMS = 200, 40, 50
 SESSIONS, COMMANDS = 64, 20
 CONCURRENT_STREAMS, STREAM_SESSIONS = 200, 4
+TRACED_RUNS = 200
 TRICKLE = "for i in $(seq 20); do echo $i; sleep 0.05; done"
 ECHO = ["/bin/sh", "-c", "echo hi"]
 
@@ -120,9 +128,9 @@ def spawn_ms(argv: list[str], pass_fds=()) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def start_stack(tmp: pathlib.Path, port: int, replicas: int = 1) -> subprocess.Popen:
-    env = {**os.environ, "CERVER_HTTP_PORT": str(port), "CERVER_DATA_DIR": str(tmp / f"data-{replicas}"),
-           "CERVER_SANDBOX_WARM": "4", "CERVER_DEV_REPLICAS": str(replicas)}
+def start_stack(tmp: pathlib.Path, port: int, replicas: int = 1, **extra: str) -> subprocess.Popen:
+    env = {**os.environ, "CERVER_HTTP_PORT": str(port), "CERVER_DATA_DIR": str(tmp / f"data-{port}"),
+           "CERVER_SANDBOX_WARM": "4", "CERVER_DEV_REPLICAS": str(replicas), **extra}
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "dev"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in proc.stdout:
@@ -299,6 +307,65 @@ async def concurrent_streams(http, api, base: str) -> tuple[list[float], int]:
     return first, incomplete
 
 
+class Spans(trace_service_pb2_grpc.TraceServiceServicer):
+    """An OTLP trace receiver: what the stack exports, span by span."""
+
+    def __init__(self):
+        self.by_trace: dict[bytes, list[tuple[str, str, int, int]]] = collections.defaultdict(list)
+
+    def Export(self, request, context):
+        for resource_spans in request.resource_spans:
+            service = next((a.value.string_value for a in resource_spans.resource.attributes
+                            if a.key == "service.name"), "?").removeprefix("cerver-")
+            for scope in resource_spans.scope_spans:
+                for span in scope.spans:
+                    self.by_trace[span.trace_id].append(
+                        (service, span.name, span.start_time_unix_nano, span.end_time_unix_nano))
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+    def timeline(self) -> list[tuple[float, float, str, str]]:
+        """Per span of a /run (those in at least half of the runs' traces):
+        median start after the request arrived, median duration, in ms."""
+        runs = [spans for spans in self.by_trace.values() if any(name == "session.exec" for _, name, _, _ in spans)]
+        seen = collections.defaultdict(list)
+        for spans in runs:
+            arrived = min(start for _, _, start, _ in spans)
+            for service, name, start, end in spans:
+                seen[(service, name)].append(((start - arrived) / 1e6, (end - start) / 1e6))
+        return sorted((statistics.median(s for s, _ in v), statistics.median(d for _, d in v), service, name)
+                      for (service, name), v in seen.items() if len(v) >= len(runs) / 2)
+
+
+def where_time_goes(tmp: pathlib.Path) -> list[tuple[float, float, str, str]]:
+    """TRACED_RUNS sequential /runs on a stack that exports its spans here."""
+    receiver = Spans()
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
+    otlp = free_port()
+    server.add_insecure_port(f"127.0.0.1:{otlp}")
+    server.start()
+    port = free_port()
+    stack = start_stack(tmp, port, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{otlp}",
+                        OTEL_EXPORTER_OTLP_INSECURE="true", OTEL_METRICS_EXPORTER="none")
+    try:
+        asyncio.run(traced_runs(f"http://127.0.0.1:{port}"))
+    finally:
+        stack.send_signal(signal.SIGTERM)  # the services export what they hold as they stop
+        stack.wait(timeout=30)
+        server.stop(None)
+    return receiver.timeline()
+
+
+async def traced_runs(base: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        api = Client(http, base)
+        api.key = (await api.post("/v2/auth/login", {"email": "bench@example.com"}))["api_key"]
+        sid = await api.session()
+        for _ in range(TRACED_RUNS):
+            await api.post(f"/v2/sessions/{sid}/run", {"code": "echo hi"})
+        await api.delete(sid)
+
+
 def report(f: dict) -> None:
     floor, first, iso = (statistics.median(f[k]) for k in ("plain", "first_wave", "isolated"))
     r50, r95 = pct(f["run"], 0.5), pct(f["run"], 0.95)
@@ -337,7 +404,10 @@ Cerver benchmark ({os.cpu_count()} cores)
   two replicas of sessions and compute:
     {CONCURRENT_STREAMS} streams at once, first byte                  p50 {r_m50:7.2f} ms   p95 {r_m95:7.2f} ms   incomplete {r_incomplete}  [{mark(r_incomplete == 0)} all complete]
     {SESSIONS} sessions x {COMMANDS} commands, concurrent      {r_rate:7.1f} runs/s  ({r_elapsed:.2f} s)   errors {r_errors}  [{mark(r_errors == 0)} target 0 errors]
-""")
+  where a REST /run's time goes ({TRACED_RUNS} runs on a stack exporting its spans, which costs time too;
+  median start after the request arrived, median duration):""")
+    for start, duration, service, name in f["timeline"]:
+        print(f"    +{start:6.2f} ms  {duration:6.2f} ms  {service:<9} {name}")
 
 
 def main() -> None:
@@ -357,6 +427,7 @@ def main() -> None:
         finally:
             stack.send_signal(signal.SIGTERM)
             stack.wait(timeout=30)
+        figures["timeline"] = where_time_goes(tmp_path)
         report(figures)
 
 

@@ -51,9 +51,12 @@ class CallAdapter:
         """The machine of box did not answer."""
 
     async def _one(self, box: SandboxRecord, timeout: float = config.CALL_TIMEOUT_S, **call) -> relay_pb2.RelayReply:
-        async for reply in self._call(box, timeout, **call):
-            return reply
-        raise SandboxGone("the node sent no answer")
+        # Read to the call's end (its status follows the one reply at once):
+        # a call left open would be cancelled only when collected, seconds later.
+        replies = [reply async for reply in self._call(box, timeout, **call)]
+        if not replies:
+            raise SandboxGone("the node sent no answer")
+        return replies[0]
 
     async def create(self, box: SandboxRecord, limits: Limits) -> str:
         requirements = common_pb2.Requirements(runtime=box.runtime, package_install=box.network,

@@ -170,19 +170,21 @@ class Computes:
 
     # -- registry ------------------------------------------------------------
     async def visible(self, account_id: str) -> list[ComputeRow]:
-        if self.cloud is not None:
-            await self._sync_cloud(account_id)
-        return await self.store.visible(account_id)
+        if self.cloud is None:
+            return await self.store.visible(account_id)
+        # Read while auth answers; again only when the account's providers changed.
+        changed, rows = await asyncio.gather(self._sync_cloud(account_id), self.store.visible(account_id))
+        return await self.store.visible(account_id) if changed else rows
 
-    async def _sync_cloud(self, account_id: str) -> None:
-        """The account's cloud computes as its enabled providers are now."""
+    async def _sync_cloud(self, account_id: str) -> bool:
+        """The account's cloud computes as its enabled providers are now; True if that changed them."""
         try:
             enabled = await self.cloud.enabled(account_id)
         except grpc.aio.AioRpcError as err:  # shown as last known; auth is back soon
             log.warning("auth did not list the account's providers: %s", err.code().name)
-            return
-        await self.store.sync_cloud(account_id, [self.cloud.row(p, account_id, self.adapters[p].capabilities())
-                                                 for p in enabled])
+            return False
+        return await self.store.sync_cloud(account_id, [self.cloud.row(p, account_id, self.adapters[p].capabilities())
+                                                        for p in enabled])
 
     async def get(self, account_id: str, compute_id: str) -> ComputeRow:
         row = await self.store.compute(compute_id)
@@ -257,10 +259,9 @@ class Computes:
         limits = sandbox_limits.choose(requirements, self.limits, self.maxima)
         if workspace_id and not WORKSPACE_ID.fullmatch(workspace_id):
             raise errors.not_found("workspace", workspace_id[:40])
-        load = await self.store.load()
+        load, live = await self.store.occupancy(account_id)
         compute = await self._pick_compute(account_id, compute_id, provider, load)
         owner = await self._check_workspace(account_id, workspace_id) if workspace_id else None
-        live = await self.store.live_sandboxes(account_id)
         if live >= self.quotas.sandboxes:
             raise errors.quota("sandboxes", self.quotas.sandboxes,
                                "live sandboxes of this account; delete one or pause a session")

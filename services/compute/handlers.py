@@ -1,4 +1,5 @@
 """ComputeService RPCs: validate, call the domain, shape the reply."""
+import asyncio
 import base64
 import binascii
 import json
@@ -28,8 +29,7 @@ class ComputeHandlers(compute_pb2_grpc.ComputeServiceServicer):
                           heartbeat_window_s=row.heartbeat_window_s)
 
     async def ListComputes(self, request, context):
-        rows = await self.computes.visible(auth.account_id())
-        load = await self.computes.load()
+        rows, load = await asyncio.gather(self.computes.visible(auth.account_id()), self.computes.load())
         return pb.ListComputesResponse(computes=[await self._compute(r, load) for r in rows])
 
     async def GetCompute(self, request, context):

@@ -52,12 +52,6 @@ class ComputeStore:
     def __init__(self, db: Database):
         self.db = db
 
-    async def live_sandboxes(self, account_id: str) -> int:
-        """Live sandboxes of an account."""
-        async with self.db.session() as s:
-            return (await s.exec(select(func.count()).select_from(SandboxRow).where(
-                SandboxRow.account_id == account_id, SandboxRow.status == "running"))).one()
-
     async def observe_shared(self, row: ComputeRow, live: list[str] | None, listed_at: datetime) -> bool:
         """A shared compute as it answered now. When its process is new (a
         node's boot id), the sandboxes it does not list in `live` are gone
@@ -85,10 +79,15 @@ class ComputeStore:
 
     async def load(self) -> dict[str, int]:
         """Live sandboxes per compute."""
-        async with self.db.session() as s:
-            rows = await s.exec(select(SandboxRow.compute_id, func.count()).where(SandboxRow.status == "running")
-                                .group_by(SandboxRow.compute_id))
-            return dict(rows.all())
+        return await self.db.run(_load)
+
+    async def occupancy(self, account_id: str) -> tuple[dict[str, int], int]:
+        """Live sandboxes per compute, and the account's, read together (a
+        create checks both; a Core read on a worker thread takes no write lock)."""
+        def work(conn):
+            return _load(conn), conn.execute(select(func.count()).select_from(SandboxRow).where(
+                SandboxRow.account_id == account_id, SandboxRow.status == "running")).scalar_one()
+        return await self.db.run(work)
 
     async def running(self) -> list[SandboxRow]:
         return await self.db.rows(SandboxRow, select(SandboxRow).where(SandboxRow.status == "running"))
@@ -139,16 +138,16 @@ class ComputeStore:
             return (await s.exec(select(SandboxRow).where(SandboxRow.workspace_id == workspace_id)
                                  .order_by(col(SandboxRow.created_at).desc()))).first()
 
-    async def sync_cloud(self, account_id: str | None, rows: list[ComputeRow]) -> None:
+    async def sync_cloud(self, account_id: str | None, rows: list[ComputeRow]) -> bool:
         """The cloud computes of an account (None: the deployment's) as they
-        are now: rows online, the others it had offline."""
+        are now: rows online, the others it had offline. True if that changed any."""
         query = select(ComputeRow).where(ComputeRow.kind == "cloud", ComputeRow.account_id == account_id
                                          if account_id is not None else col(ComputeRow.account_id).is_(None))
         # Read first: on every listing nothing has usually changed, and a
         # write transaction costs every caller (SQLite serializes them).
         had = {r.compute_id: r.last_heartbeat_at is not None for r in await self.db.rows(ComputeRow, query)}
         if had == {r.compute_id: True for r in rows} or (not rows and not any(had.values())):
-            return
+            return False
         async with self.db.session() as s:
             had = (await s.exec(query)).all()
             keep = {r.compute_id for r in rows}
@@ -163,6 +162,7 @@ class ComputeStore:
                 elif existing.last_heartbeat_at is None:
                     existing.last_heartbeat_at = row.last_heartbeat_at
                     s.add(existing)
+        return True
 
     async def set_external_id(self, sandbox_id: str, external_id: str) -> None:
         async with self.db.session() as s:
@@ -177,3 +177,8 @@ class ComputeStore:
         async with self.db.session() as s:
             await s.exec(update(SandboxRow).where(SandboxRow.sandbox_id == sandbox_id)
                          .values(status="deleted", deleted_at=now()))
+
+
+def _load(conn) -> dict[str, int]:
+    return dict(conn.execute(select(SandboxRow.compute_id, func.count()).where(SandboxRow.status == "running")
+                             .group_by(SandboxRow.compute_id)).all())

@@ -425,8 +425,8 @@ class SessionStore:
         q = select(func.count()).select_from(SessionRow).where(
             SessionRow.account_id == account_id, col(SessionRow.sandbox_id).is_not(None),
             col(SessionRow.status).not_in(ENDED))
-        async with self.db.session() as s:
-            return (await s.exec(q)).one()
+        # Core on a worker thread: an ORM session would take SQLite's write lock to read.
+        return await self.db.run(lambda conn: conn.execute(q).scalar_one())
 
     async def attached(self, after: str = "", limit: int = 500) -> list[SessionRow]:
         """Sessions holding a sandbox, in id order from `after` (a sweep's page)."""

@@ -208,7 +208,7 @@ async def test_keys_can_expire_and_an_expired_key_is_told_so(stack):
         status, err, text, _ = await api.call("POST", "/v2/auth/keys", {"expires_in": bad}, key=key)
         assert status == 400 and "expires_in" in err["message"], text
     accounts = stack.hosts["auth"].handlers[0].accounts
-    async with accounts.db.session() as s:
+    async with accounts.store.db.session() as s:
         await s.exec(update(ApiKeyRow).where(ApiKeyRow.prefix == created["prefix"])
                      .values(expires_at=now() - timedelta(seconds=1)))
     for _ in range(40):  # keys are cached for at most 5 s

@@ -9,14 +9,14 @@ from datetime import timedelta
 
 from cryptography.fernet import Fernet
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from servicekit import config, errors
 from servicekit.clock import now
 from servicekit.db import Database
 from servicekit.ratelimit import RateLimits
 from services.auth.mailer import DevMailbox
-from services.auth.store import AccountProviderRow, AccountRow, ApiKeyRow, DeviceLoginRow, LoginCodeRow
+from services.auth.store import (AccountProviderRow, AccountRow, ApiKeyRow, AuthStore, Change, DeviceLoginRow,
+                                 LoginCodeRow)
 
 KEY_PREFIX_LEN = 12  # "ck_" + 9 characters: unique, and safe to show
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels, no look-alikes
@@ -65,7 +65,7 @@ def load_fernet() -> Fernet:
 class Accounts:
     def __init__(self, db: Database, fernet: Fernet, open_signup: bool, public_url: str, mailer=None,
                  limits: RateLimits | None = None):
-        self.db = db
+        self.store = AuthStore(db)
         self.fernet = fernet
         self.mailer = mailer or DevMailbox()
         self.limits = limits or RateLimits()
@@ -79,38 +79,38 @@ class Accounts:
         email = email.strip(" \t\n\v\f\r").lower()  # the whitespace its pattern allows
         await self.limits.hit("login", "client", client or "unknown")
         await self.limits.hit("login", "email", email)
-        async with self.db.session() as s:
-            account = (await s.exec(select(AccountRow).where(AccountRow.email == email))).first()
+        account = await self.store.account_by_email(email)
         if account is not None:
             if not code:
                 await self._mail_code(email)
                 return None, ""
             await self._check_code(email, code)
-            async with self.db.session() as s:
-                return account, self._issue_key(s, account.account_id, "login")
+            key, row = _new_key(account.account_id, "login")
+            await self.store.add(row)
+            return account, key
         if code:
             raise errors.unauthenticated("invalid or expired sign-in code")
         if not self.open_signup:
             raise errors.permission_denied("email sign-up is disabled here; sign in with the device flow")
-        async with self.db.session() as s:
-            account = AccountRow(account_id="acct_" + secrets.token_hex(12), email=email,
-                                 name=name.strip() or email.split("@")[0], created_at=now())
-            s.add(account)
-            await s.flush()
-            key = self._issue_key(s, account.account_id, "login")
+        account = AccountRow(account_id="acct_" + secrets.token_hex(12), email=email,
+                             name=name.strip() or email.split("@")[0], created_at=now())
+        key, row = _new_key(account.account_id, "login")
+        await self.store.add(account, row)
         return account, key
 
     async def _mail_code(self, email: str) -> None:
+        code = f"{secrets.randbelow(10 ** 6):06d}"
+
+        async def renew(row: LoginCodeRow | None) -> Change:
+            if row is not None and (now() - row.created_at).total_seconds() < LOGIN_CODE_RESEND_S \
+                    and row.expires_at > now():
+                return Change(False)  # mailed a moment ago: no mail bombing through this endpoint
+            hashed = await asyncio.to_thread(code_hash, email, code)
+            return Change(True, save=(LoginCodeRow(email=email, code_hash=hashed, attempts_left=LOGIN_CODE_ATTEMPTS,
+                                                   created_at=now(), expires_at=now() + LOGIN_CODE_TTL),))
         try:
-            async with self.db.session() as s:
-                row = await s.get(LoginCodeRow, email, with_for_update=True)
-                if row is not None and (now() - row.created_at).total_seconds() < LOGIN_CODE_RESEND_S \
-                        and row.expires_at > now():
-                    return  # mailed a moment ago: no mail bombing through this endpoint
-                code = f"{secrets.randbelow(10 ** 6):06d}"
-                hashed = await asyncio.to_thread(code_hash, email, code)
-                await s.merge(LoginCodeRow(email=email, code_hash=hashed, attempts_left=LOGIN_CODE_ATTEMPTS,
-                                           created_at=now(), expires_at=now() + LOGIN_CODE_TTL))
+            if not await self.store.change(LoginCodeRow, renew, key=email):
+                return
         except IntegrityError:
             return  # a concurrent request for the same address made (and mails) the code
         minutes = int(LOGIN_CODE_TTL.total_seconds() // 60)
@@ -121,77 +121,54 @@ class Accounts:
                                    f"{{\"email\": \"{email}\", \"code\": \"{code}\"}}"
                                    f"\n\nIf you did not ask for it, ignore this mail.\n")
         except BaseException:
-            async with self.db.session() as s:  # not sent: the next request sends a new one
-                row = await s.get(LoginCodeRow, email)
-                if row is not None:
-                    await s.delete(row)
+            await self.store.forget_login_code(email)  # not sent: the next request sends a new one
             raise
 
     async def _check_code(self, email: str, code: str) -> None:
         """The code mailed to `email`, once; every wrong try spends one of its attempts."""
-        async with self.db.session() as s:
-            row = await s.get(LoginCodeRow, email, with_for_update=True)
-            usable = row is not None and row.expires_at > now() and row.attempts_left > 0
-            good = usable and await asyncio.to_thread(code_matches, email, code.strip(), row.code_hash)
-            if good:
-                await s.delete(row)
-            elif usable:
-                row.attempts_left -= 1
-                s.add(row)
-        if not good:
+        async def spend(row: LoginCodeRow | None) -> Change:
+            if row is None or row.expires_at <= now() or row.attempts_left <= 0:
+                return Change(False)
+            if await asyncio.to_thread(code_matches, email, code.strip(), row.code_hash):
+                return Change(True, delete=(row,))
+            row.attempts_left -= 1
+            return Change(False, save=(row,))
+        if not await self.store.change(LoginCodeRow, spend, key=email):
             raise errors.unauthenticated("invalid or expired sign-in code; ask for a new one with your email alone")
 
-    def _issue_key(self, s, account_id: str, name: str, expires_in: int | None = None) -> str:
-        key = new_api_key()
-        s.add(ApiKeyRow(prefix=key[:KEY_PREFIX_LEN], key_hash=sha256(key), account_id=account_id, name=name,
-                        created_at=now(), expires_at=now() + timedelta(seconds=expires_in) if expires_in else None))
-        return key
-
     async def account(self, account_id: str) -> tuple[AccountRow, int]:
-        async with self.db.session() as s:
-            account = await s.get(AccountRow, account_id)
-            if account is None:
-                raise errors.not_found("account", account_id)
-            keys = (await s.exec(select(ApiKeyRow).where(ApiKeyRow.account_id == account_id))).all()
-        return account, len(keys)
+        account, keys = await self.store.account(account_id)
+        if account is None:
+            raise errors.not_found("account", account_id)
+        return account, keys
 
     async def list_keys(self, account_id: str) -> list[ApiKeyRow]:
-        async with self.db.session() as s:
-            rows = await s.exec(select(ApiKeyRow).where(ApiKeyRow.account_id == account_id)
-                                .order_by(ApiKeyRow.created_at))
-            return list(rows.all())
+        return await self.store.keys(account_id)
 
     async def create_key(self, account_id: str, name: str, expires_in: int | None = None) -> tuple[str, ApiKeyRow]:
         if len(name) > 100:
             raise errors.invalid("name is at most 100 characters", "name")
         if expires_in is not None and not KEY_LIFETIME_S[0] <= expires_in <= KEY_LIFETIME_S[1]:
             raise errors.invalid(f"expires_in is {KEY_LIFETIME_S[0]} to {KEY_LIFETIME_S[1]} seconds", "expires_in")
-        async with self.db.session() as s:
-            key = self._issue_key(s, account_id, name, expires_in)
-            await s.flush()
-            row = await s.get(ApiKeyRow, key[:KEY_PREFIX_LEN])
+        key, row = _new_key(account_id, name, expires_in)
+        await self.store.add(row)
         return key, row
 
     async def delete_key(self, account_id: str, prefix: str) -> None:
-        async with self.db.session() as s:
-            row = await s.get(ApiKeyRow, prefix)
-            if row is None or row.account_id != account_id:
-                raise errors.not_found("api key", prefix)
-            await s.delete(row)
+        if not await self.store.delete_key(account_id, prefix):
+            raise errors.not_found("api key", prefix)
 
     async def resolve_key(self, api_key: str) -> tuple[str, str] | None:
         if not api_key.startswith("ck_"):
             return None
-        async with self.db.session() as s:
-            row = (await s.exec(select(ApiKeyRow).where(ApiKeyRow.key_hash == sha256(api_key)))).first()
-            if row is None:
-                return None
-            if row.expires_at is not None and row.expires_at <= now():
-                raise errors.key_expired(f"this API key ({row.prefix}…) expired at {row.expires_at.isoformat()}; "
-                                         "create a new one")
-            row.last_used_at = now()
-            s.add(row)
-            return row.account_id, row.prefix
+        row = await self.store.key_by_hash(sha256(api_key))
+        if row is None:
+            return None
+        if row.expires_at is not None and row.expires_at <= now():
+            raise errors.key_expired(f"this API key ({row.prefix}…) expired at {row.expires_at.isoformat()}; "
+                                     "create a new one")
+        await self.store.key_used(row.prefix, now())
+        return row.account_id, row.prefix
 
     # -- device login (RFC 8628 style) ------------------------------------
     async def start_device(self, client_name: str, client_host: str = "") -> tuple[str, DeviceLoginRow]:
@@ -200,8 +177,7 @@ class Accounts:
         row = DeviceLoginRow(device_code_hash=sha256(device_code), user_code=code,
                              client_name=client_name[:200], client_host=client_host[:100], interval=DEVICE_INTERVAL,
                              created_at=now(), expires_at=now() + DEVICE_TTL)
-        async with self.db.session() as s:
-            s.add(row)
+        await self.store.add(row)
         return device_code, row
 
     def verification_uri(self) -> str:
@@ -211,54 +187,39 @@ class Accounts:
 
     async def poll_device(self, device_code: str) -> tuple[str, str, str, int]:
         """(status, api_key, account_id, interval). The key is delivered once."""
-        async with self.db.session() as s:
-            row = await s.get(DeviceLoginRow, sha256(device_code), with_for_update=True)
+        async def poll(row: DeviceLoginRow | None) -> Change:
             if row is None:
                 raise errors.not_found("device login", "device_code")
             t = now()
             if row.status == "consumed" or row.expires_at < t:
-                return "expired", "", "", row.interval
+                return Change(("expired", "", "", row.interval))
             too_fast = row.last_poll_at is not None and (t - row.last_poll_at).total_seconds() < row.interval * 0.8
             row.last_poll_at = t
             if too_fast and row.status == "pending":
                 row.interval += 5
-                s.add(row)
-                return "slow_down", "", "", row.interval
+                return Change(("slow_down", "", "", row.interval), save=(row,))
             if row.status == "approved":
-                key = self._issue_key(s, row.account_id, f"device:{row.client_name}"[:100])
+                key, key_row = _new_key(row.account_id, f"device:{row.client_name}"[:100])
                 row.status = "consumed"
-                s.add(row)
-                return "approved", key, row.account_id, row.interval
-            s.add(row)
-            return row.status, "", "", row.interval
+                return Change(("approved", key, row.account_id, row.interval), save=(row, key_row))
+            return Change((row.status, "", "", row.interval), save=(row,))
+        return await self.store.change(DeviceLoginRow, poll, key=sha256(device_code))
 
     async def pending_device(self, user_code: str) -> DeviceLoginRow:
         """A device login still waiting for approval, by the code the user typed."""
-        async with self.db.session() as s:
-            return await self._pending(s, user_code)
-
-    @staticmethod
-    async def _pending(s, user_code: str) -> DeviceLoginRow:
-        code = re.sub(r"[^A-Z]", "", user_code.upper())
-        row = (await s.exec(select(DeviceLoginRow).where(DeviceLoginRow.user_code == code))).first()
-        if row is None or row.status != "pending" or row.expires_at < now():
-            raise errors.not_found("device login", user_code[:20])
-        return row
+        return _pending(await self.store.device_by_code(_user_code(user_code)), user_code)
 
     async def approve_device(self, account_id: str, user_code: str, deny: bool) -> DeviceLoginRow:
-        async with self.db.session() as s:
-            row = await self._pending(s, user_code)
+        async def decide(row: DeviceLoginRow | None) -> Change:
+            row = _pending(row, user_code)
             row.status = "denied" if deny else "approved"
             row.account_id = None if deny else account_id
-            s.add(row)
-            return row
+            return Change(row, save=(row,))
+        return await self.store.change(DeviceLoginRow, decide, where=DeviceLoginRow.user_code == _user_code(user_code))
 
     # -- account providers -------------------------------------------------
     async def list_providers(self, account_id: str) -> list[AccountProviderRow]:
-        async with self.db.session() as s:
-            rows = await s.exec(select(AccountProviderRow).where(AccountProviderRow.account_id == account_id)
-                                .order_by(AccountProviderRow.provider))
-            return list(rows.all())
+        return await self.store.providers(account_id)
 
     async def enable_provider(self, account_id: str, provider: str, credentials: dict[str, str]) -> AccountProviderRow:
         # The contract's rules (servicekit.providers) checked the provider and
@@ -267,19 +228,32 @@ class Accounts:
         sealed = self.fernet.encrypt(json.dumps(credentials).encode())
         row = AccountProviderRow(account_id=account_id, provider=provider, credentials_encrypted=sealed,
                                  credential_names=",".join(sorted(credentials)), configured_at=now())
-        await self.db.upsert(row)
+        await self.store.upsert_provider(row)
         return row
 
     async def disable_provider(self, account_id: str, provider: str) -> None:
-        async with self.db.session() as s:
-            row = await s.get(AccountProviderRow, (account_id, provider))
-            if row is None:
-                raise errors.not_found("account provider", provider)
-            await s.delete(row)
+        if not await self.store.delete_provider(account_id, provider):
+            raise errors.not_found("account provider", provider)
 
     async def provider_credentials(self, account_id: str, provider: str) -> dict[str, str]:
-        async with self.db.session() as s:
-            row = await s.get(AccountProviderRow, (account_id, provider))
+        row = await self.store.provider(account_id, provider)
         if row is None:
             raise errors.not_found("account provider", provider)
         return json.loads(self.fernet.decrypt(row.credentials_encrypted))
+
+
+def _new_key(account_id: str, name: str, expires_in: int | None = None) -> tuple[str, ApiKeyRow]:
+    """A new key (shown once) and its row (its hash)."""
+    key = new_api_key()
+    return key, ApiKeyRow(prefix=key[:KEY_PREFIX_LEN], key_hash=sha256(key), account_id=account_id, name=name,
+                          created_at=now(), expires_at=now() + timedelta(seconds=expires_in) if expires_in else None)
+
+
+def _user_code(typed: str) -> str:
+    return re.sub(r"[^A-Z]", "", typed.upper())
+
+
+def _pending(row: DeviceLoginRow | None, typed: str) -> DeviceLoginRow:
+    if row is None or row.status != "pending" or row.expires_at < now():
+        raise errors.not_found("device login", typed[:20])
+    return row

@@ -1,11 +1,17 @@
-"""Auth's tables. Keys and device codes are stored only as SHA-256 hashes
-(they are high-entropy random, so a fast hash is the right tool); provider
-credentials only encrypted."""
+"""Auth's tables and the statements on them. Keys and device codes are
+stored only as SHA-256 hashes (they are high-entropy random, so a fast hash
+is the right tool); provider credentials only encrypted."""
+import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlmodel import Field, SQLModel
+from sqlalchemy import delete, func, update
+from sqlmodel import Field, SQLModel, select
 
-from servicekit.db import utc_field
+from servicekit.db import Database, utc_field
+
+M = TypeVar("M", bound=SQLModel)
 
 
 class AccountRow(SQLModel, table=True):
@@ -62,3 +68,97 @@ class AccountProviderRow(SQLModel, table=True):
 
 
 TABLES = (AccountRow, ApiKeyRow, DeviceLoginRow, LoginCodeRow, AccountProviderRow)
+
+
+@dataclasses.dataclass
+class Change:
+    """What a unit of work on a locked row decided: rows to save or delete
+    in its transaction, and what it answers."""
+    result: Any = None
+    save: tuple[SQLModel, ...] = ()
+    delete: tuple[SQLModel, ...] = ()
+
+
+class AuthStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def change(self, model: type[M], decide: Callable[[M | None], Awaitable[Change]], key=None,
+                     where=None):
+        """One transaction: the row (by primary key, or the first `where`
+        matches), locked for update; decide(row) says what to write."""
+        async with self.db.session() as s:
+            if key is not None:
+                row = await s.get(model, key, with_for_update=True)
+            else:
+                row = (await s.exec(select(model).where(where).with_for_update())).first()
+            outcome = await decide(row)
+            for changed in outcome.save:
+                await s.merge(changed)
+            for gone in outcome.delete:
+                await s.delete(gone)
+            return outcome.result
+
+    async def add(self, *rows: SQLModel) -> None:
+        await self.db.add(*rows)
+
+    # -- accounts and keys
+    async def account_by_email(self, email: str) -> AccountRow | None:
+        found = await self.db.rows(AccountRow, select(AccountRow).where(AccountRow.email == email))
+        return found[0] if found else None
+
+    async def account(self, account_id: str) -> tuple[AccountRow | None, int]:
+        """The account and how many keys it has."""
+        def work(conn):
+            account = conn.execute(select(AccountRow).where(AccountRow.account_id == account_id)).mappings().first()
+            keys = conn.execute(select(func.count()).select_from(ApiKeyRow)
+                                .where(ApiKeyRow.account_id == account_id)).scalar_one()
+            return account, keys
+        account, keys = await self.db.run(work)
+        return (AccountRow.model_construct(**account) if account else None), keys
+
+    async def keys(self, account_id: str) -> list[ApiKeyRow]:
+        return await self.db.rows(ApiKeyRow, select(ApiKeyRow).where(ApiKeyRow.account_id == account_id)
+                                  .order_by(ApiKeyRow.created_at))
+
+    async def key(self, prefix: str) -> ApiKeyRow | None:
+        return await self.db.get(ApiKeyRow, prefix)
+
+    async def key_by_hash(self, key_hash: str) -> ApiKeyRow | None:
+        found = await self.db.rows(ApiKeyRow, select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
+        return found[0] if found else None
+
+    async def key_used(self, prefix: str, at: datetime) -> None:
+        await self.db.run(lambda conn: conn.execute(
+            update(ApiKeyRow).where(ApiKeyRow.prefix == prefix).values(last_used_at=at)))
+
+    async def delete_key(self, account_id: str, prefix: str) -> bool:
+        """False when the account has no such key."""
+        return await self.db.run(lambda conn: conn.execute(delete(ApiKeyRow).where(
+            ApiKeyRow.prefix == prefix, ApiKeyRow.account_id == account_id)).rowcount > 0)
+
+    async def forget_login_code(self, email: str) -> None:
+        await self.db.run(lambda conn: conn.execute(delete(LoginCodeRow).where(LoginCodeRow.email == email)))
+
+    # -- device logins
+    async def device_by_code(self, user_code: str) -> DeviceLoginRow | None:
+        found = await self.db.rows(DeviceLoginRow, select(DeviceLoginRow).where(DeviceLoginRow.user_code == user_code))
+        return found[0] if found else None
+
+    # -- account providers
+    async def providers(self, account_id: str) -> list[AccountProviderRow]:
+        return await self.db.rows(AccountProviderRow, select(AccountProviderRow).where(
+            AccountProviderRow.account_id == account_id).order_by(AccountProviderRow.provider))
+
+    async def provider(self, account_id: str, provider: str) -> AccountProviderRow | None:
+        found = await self.db.rows(AccountProviderRow, select(AccountProviderRow).where(
+            AccountProviderRow.account_id == account_id, AccountProviderRow.provider == provider))
+        return found[0] if found else None
+
+    async def upsert_provider(self, row: AccountProviderRow) -> None:
+        await self.db.upsert(row)
+
+    async def delete_provider(self, account_id: str, provider: str) -> bool:
+        """False when the account had not enabled it."""
+        return await self.db.run(lambda conn: conn.execute(delete(AccountProviderRow).where(
+            AccountProviderRow.account_id == account_id, AccountProviderRow.provider == provider)).rowcount > 0)

@@ -11,6 +11,7 @@ from servicekit.db import open_database
 from services.relay.handlers import RelayHandlers
 from services.relay.hub import Hub
 from services.relay.socket import AgentSocket
+from services.relay.store import RelayStore
 
 
 async def start(address: str, ws_address: str | None = None, advertise: str | None = None) -> server.Host:
@@ -19,7 +20,7 @@ async def start(address: str, ws_address: str | None = None, advertise: str | No
     host = server.Host("relay", authenticator)
     # Other replicas reach this one here (a pod's IP in Kubernetes).
     replica_addr = advertise or config.settings().relay_advertise_addr or address
-    hub = Hub(db, config.settings().relay_replica or f"{socket.gethostname()}:{os.getpid()}:{replica_addr}",
+    hub = Hub(RelayStore(db), config.settings().relay_replica or f"{socket.gethostname()}:{os.getpid()}:{replica_addr}",
               replica_addr)
     host.add(RelayHandlers(hub), relay_pb2_grpc.add_RelayServiceServicer_to_server,
              relay_pb2.DESCRIPTOR.services_by_name["RelayService"])

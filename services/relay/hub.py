@@ -7,14 +7,11 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 
-from sqlmodel import delete, select
-
 from cerver.v2 import relay_pb2, relay_pb2_grpc
 from servicekit import auth, errors, peers
 from servicekit.clock import now
-from servicekit.db import Database
 from services.relay import frames
-from services.relay.store import ConnectionRow
+from services.relay.store import ConnectionRow, RelayStore
 
 log = logging.getLogger("cerver.relay")
 _CLOSED = object()
@@ -87,8 +84,8 @@ class AgentLink:
 
 
 class Hub:
-    def __init__(self, db: Database, replica_id: str, replica_addr: str):
-        self.db = db
+    def __init__(self, store: RelayStore, replica_id: str, replica_addr: str):
+        self.store = store
         self.replica_id = replica_id
         self.replica_addr = replica_addr
         self.links: dict[str, AgentLink] = {}
@@ -99,23 +96,20 @@ class Hub:
             previous.close()
             await previous.ws.close()
         self.links[link.compute_id] = link
-        await self.db.upsert(ConnectionRow(compute_id=link.compute_id, account_id=link.account_id,
-                                           replica_id=self.replica_id, replica_addr=self.replica_addr,
-                                           connected_at=now()))
+        await self.store.connected(ConnectionRow(compute_id=link.compute_id, account_id=link.account_id,
+                                                 replica_id=self.replica_id, replica_addr=self.replica_addr,
+                                                 connected_at=now()))
         log.info("compute %s connected", link.compute_id)
 
     async def detach(self, link: AgentLink) -> None:
         link.close()
         if self.links.get(link.compute_id) is link:
             del self.links[link.compute_id]
-            async with self.db.session() as s:
-                await s.exec(delete(ConnectionRow).where(ConnectionRow.compute_id == link.compute_id,
-                                                         ConnectionRow.replica_id == self.replica_id))
+            await self.store.disconnected(link.compute_id, self.replica_id)
             log.info("compute %s disconnected", link.compute_id)
 
     async def connection(self, compute_id: str) -> ConnectionRow | None:
-        async with self.db.session() as s:
-            return (await s.exec(select(ConnectionRow).where(ConnectionRow.compute_id == compute_id))).first()
+        return await self.store.connection(compute_id)
 
     async def forward(self, call: relay_pb2.RelayCall, account_id: str,
                       timeout: float | None = None) -> AsyncIterator[relay_pb2.RelayReply]:

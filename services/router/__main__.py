@@ -6,11 +6,13 @@ from services.router.catalog import LiveCatalog
 from services.router.domain import Router
 from services.router.engine import load_catalog
 from services.router.handlers import RouterHandlers
+from services.router.store import RouterStore
 
 
 async def start(address: str) -> server.Host:
     db = await open_database("router")
-    router = Router(db, LiveCatalog(db, load_catalog()))
+    store = RouterStore(db)
+    router = Router(store, LiveCatalog(store, load_catalog()))
     host = server.Host("router", peers.remote_authenticator())
     host.add(RouterHandlers(router), router_pb2_grpc.add_RouterServiceServicer_to_server,
              router_pb2.DESCRIPTOR.services_by_name["RouterService"])

@@ -3,41 +3,31 @@ observed outcomes, and whether each can execute for this account now."""
 import asyncio
 import copy
 
-from sqlmodel import select
-
 from cerver.v2 import compute_pb2, compute_pb2_grpc
 from servicekit import peers
-from servicekit.clock import now
-from servicekit.db import Database
 from services.router.engine import Catalog, Profile
-from services.router.store import ProviderStatsRow
+from services.router.store import ProviderStatsRow, RouterStore
 
 EWMA_ALPHA = 0.2
 
 
 class LiveCatalog:
-    def __init__(self, db: Database, base: Catalog):
-        self.db = db
+    def __init__(self, store: RouterStore, base: Catalog):
+        self.store = store
         self.base = base
 
     async def record(self, provider: str, success: bool, provision_ms: float) -> None:
         if provider not in {p.name for p in self.base.profiles}:
             return
-        async with self.db.session() as s:
-            row = await s.get(ProviderStatsRow, provider, with_for_update=True)
-            if row is None:
-                row = ProviderStatsRow(provider=provider, updated_at=now())
+
+        def learn(row: ProviderStatsRow) -> None:
             row.samples += 1
             if success:
                 row.startup_ewma_ms = provision_ms if row.samples - row.failures == 1 else \
                     (1 - EWMA_ALPHA) * row.startup_ewma_ms + EWMA_ALPHA * provision_ms
             else:
                 row.failures += 1
-            row.updated_at = now()
-            s.add(row)
-
-    async def _learned(self) -> dict[str, ProviderStatsRow]:
-        return {r.provider: r for r in await self.db.rows(ProviderStatsRow, select(ProviderStatsRow))}
+        await self.store.learn(provider, learn)
 
     async def computes(self, credentials) -> list[compute_pb2.Compute]:
         stub = peers.stub("compute", compute_pb2_grpc.ComputeServiceStub)
@@ -47,9 +37,9 @@ class LiveCatalog:
     async def snapshot(self, credentials, computes: list[compute_pb2.Compute] | None = None) -> Catalog:
         """Profiles for this account, now: learned estimates, executability."""
         if computes is None:
-            learned, computes = await asyncio.gather(self._learned(), self.computes(credentials))
+            learned, computes = await asyncio.gather(self.store.stats(), self.computes(credentials))
         else:
-            learned = await self._learned()
+            learned = await self.store.stats()
         online = {c.provider for c in computes if c.status == "online"}
         known = {c.provider for c in computes}
         k = self.base.tuning["prior_weight"]

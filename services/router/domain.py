@@ -7,17 +7,16 @@ from google.protobuf import json_format
 from cerver.v2 import common_pb2, compute_pb2, compute_pb2_grpc, router_pb2
 from servicekit import auth, config, errors, limits, peers
 from servicekit.clock import now, to_timestamp
-from servicekit.db import Database
 from services.router import engine, stress
 from services.router.catalog import LiveCatalog
-from services.router.store import StressTestRow
+from services.router.store import RouterStore
 
 MAX_SAMPLES = 50
 
 
 class Router:
-    def __init__(self, db: Database, catalog: LiveCatalog):
-        self.db = db
+    def __init__(self, store: RouterStore, catalog: LiveCatalog):
+        self.store = store
         self.catalog = catalog
         self._tests: set[asyncio.Task] = set()
 
@@ -69,7 +68,7 @@ class Router:
                                      sampleSize=samples, status="running", created_at=to_timestamp(now()),
                                      total_samples=samples * len(profiles))
         account_id = auth.account_id()
-        await self._save(account_id, test, insert=True)
+        await self._save(account_id, test)
         task = asyncio.create_task(self._run_test(account_id, credentials, test, profiles, snapshot, req))
         self._tests.add(task)
         task.add_done_callback(self._tests.discard)
@@ -115,19 +114,12 @@ class Router:
         await self._save(account_id, test)
         return test
 
-    async def _save(self, account_id: str, test: router_pb2.StressTest, insert: bool = False) -> None:
+    async def _save(self, account_id: str, test: router_pb2.StressTest) -> None:
         raw = json_format.MessageToJson(test, preserving_proto_field_name=True, indent=None)
-        async with self.db.session() as s:
-            row = None if insert else await s.get(StressTestRow, test.testId)
-            if row is None:
-                row = StressTestRow(test_id=test.testId, account_id=account_id, status=test.status,
-                                    result_json=raw, created_at=now())
-            row.status, row.result_json = test.status, raw
-            s.add(row)
+        await self.store.save_stress_test(test.testId, account_id, test.status, raw)
 
     async def get_stress_test(self, test_id: str) -> router_pb2.StressTest:
-        async with self.db.session() as s:
-            row = await s.get(StressTestRow, test_id)
+        row = await self.store.stress_test(test_id)
         if row is None or row.account_id != auth.account_id():
             raise errors.not_found("stress test", test_id)
         return json_format.Parse(row.result_json, router_pb2.StressTest())

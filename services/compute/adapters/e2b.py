@@ -21,6 +21,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 
+import httpx
 from e2b import AsyncSandbox, CommandExitException
 from e2b import exceptions as e2b_errors
 from e2b.sandbox.filesystem.filesystem import FileType
@@ -192,5 +193,6 @@ class translated(Translated):
             raise SandboxGone(f"E2B is rate limiting this account: {exc}") from None
         if isinstance(exc, e2b_errors.InvalidArgumentException):
             raise SandboxRefused(f"E2B refused the request: {exc}") from None
-        if isinstance(exc, (e2b_errors.SandboxException, e2b_errors.ServiceBusyException, TimeoutError, OSError)):
+        if isinstance(exc, (e2b_errors.SandboxException, e2b_errors.ServiceBusyException, TimeoutError, OSError,
+                            httpx.TransportError)):  # the SDK's HTTP client could not reach E2B
             raise SandboxGone(f"E2B: {exc}") from None

@@ -65,7 +65,8 @@ class ModalProvider(WholeFiles):
         digest = hashlib.sha256(f"{creds['token_id']}\0{creds['token_secret']}".encode()).hexdigest()
         client = self._clients.get(digest)
         if client is None:
-            client = await modal.Client.from_credentials.aio(creds["token_id"], creds["token_secret"])
+            with translated():  # it connects (and may find Modal unreachable)
+                client = await modal.Client.from_credentials.aio(creds["token_id"], creds["token_secret"])
             self._clients[digest] = client
         return digest, client, creds
 

@@ -83,6 +83,11 @@ class Database:
         found = await self.run(lambda conn: conn.execute(query).mappings().all())
         return [model.model_construct(**r) for r in found]
 
+    async def first(self, model: type[M], query) -> M | None:
+        """The first row of a select() of `model`, or None."""
+        found = await self.run(lambda conn: conn.execute(query.limit(1)).mappings().first())
+        return model.model_construct(**found) if found is not None else None
+
     async def add(self, *rows: SQLModel) -> None:
         """Insert rows in one transaction."""
         await self.run(lambda conn: insert_rows(conn, *rows))

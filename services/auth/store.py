@@ -104,8 +104,7 @@ class AuthStore:
 
     # -- accounts and keys
     async def account_by_email(self, email: str) -> AccountRow | None:
-        found = await self.db.rows(AccountRow, select(AccountRow).where(AccountRow.email == email))
-        return found[0] if found else None
+        return await self.db.first(AccountRow, select(AccountRow).where(AccountRow.email == email))
 
     async def account(self, account_id: str) -> tuple[AccountRow | None, int]:
         """The account and how many keys it has."""
@@ -121,12 +120,8 @@ class AuthStore:
         return await self.db.rows(ApiKeyRow, select(ApiKeyRow).where(ApiKeyRow.account_id == account_id)
                                   .order_by(ApiKeyRow.created_at))
 
-    async def key(self, prefix: str) -> ApiKeyRow | None:
-        return await self.db.get(ApiKeyRow, prefix)
-
     async def key_by_hash(self, key_hash: str) -> ApiKeyRow | None:
-        found = await self.db.rows(ApiKeyRow, select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
-        return found[0] if found else None
+        return await self.db.first(ApiKeyRow, select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
 
     async def key_used(self, prefix: str, at: datetime) -> None:
         await self.db.run(lambda conn: conn.execute(
@@ -142,8 +137,7 @@ class AuthStore:
 
     # -- device logins
     async def device_by_code(self, user_code: str) -> DeviceLoginRow | None:
-        found = await self.db.rows(DeviceLoginRow, select(DeviceLoginRow).where(DeviceLoginRow.user_code == user_code))
-        return found[0] if found else None
+        return await self.db.first(DeviceLoginRow, select(DeviceLoginRow).where(DeviceLoginRow.user_code == user_code))
 
     # -- account providers
     async def providers(self, account_id: str) -> list[AccountProviderRow]:
@@ -151,9 +145,8 @@ class AuthStore:
             AccountProviderRow.account_id == account_id).order_by(AccountProviderRow.provider))
 
     async def provider(self, account_id: str, provider: str) -> AccountProviderRow | None:
-        found = await self.db.rows(AccountProviderRow, select(AccountProviderRow).where(
+        return await self.db.first(AccountProviderRow, select(AccountProviderRow).where(
             AccountProviderRow.account_id == account_id, AccountProviderRow.provider == provider))
-        return found[0] if found else None
 
     async def upsert_provider(self, row: AccountProviderRow) -> None:
         await self.db.upsert(row)

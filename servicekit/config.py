@@ -95,7 +95,9 @@ class Settings(BaseSettings):
     allow_unisolated: bool = Field(False, description="Run sandboxes WITHOUT isolation where the host cannot isolate them (never in production)")
     sandbox_uids: str = Field("", description="Host uids for sandboxes, first:count (default: /etc/subuid's range for cerver, else 1073741824:65536)")
     sandbox_runtime_dir: str = Field("", description="Where a node keeps what sandboxes bind (default /run/cerver/<name>)")
-    sandbox_output_bytes: int = Field(1 << 20, description="Output a run keeps, per stream")
+    # A whole run (both streams) travels as one message, within the relay's limit.
+    sandbox_output_bytes: int = Field(1 << 20, gt=0, le=MAX_MESSAGE_BYTES // 4,
+                                      description="Output a run keeps, per stream")
     sandbox_warm: int = Field(2, description="Sandboxes a node starts ahead of need")
     sandbox_idle_ttl_s: int = Field(1800, description="A /v2/sandbox sandbox unused this long is deleted")
     sandbox_pids: int = Field(1024, description="A sandbox's processes, by default")

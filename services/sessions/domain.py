@@ -303,8 +303,9 @@ class Sessions:
 
     async def _create_with_compute(self, row: SessionRow, target: Target | None, requirements, policy, repo,
                                    parent_event: EventRow | None = None) -> SessionRow:
-        await self._check_compute_quota(row.account_id)
-        report = await self._route(row, target, requirements, policy, repo)
+        # The quota is read while the router decides; whichever refuses first answers.
+        _, report = await asyncio.gather(self._check_compute_quota(row.account_id),
+                                         self._route(row, target, requirements, policy, repo))
         row.status = "provisioning"
         events = [event(row.session_id, "created", row.task[:200], "", "provisioning")]
         if parent_event is not None:

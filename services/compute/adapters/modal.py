@@ -65,8 +65,11 @@ class ModalProvider(WholeFiles):
         digest = hashlib.sha256(f"{creds['token_id']}\0{creds['token_secret']}".encode()).hexdigest()
         client = self._clients.get(digest)
         if client is None:
-            with translated():  # it connects (and may find Modal unreachable)
-                client = await modal.Client.from_credentials.aio(creds["token_id"], creds["token_secret"])
+            # It connects; the SDK keeps retrying an unreachable server for a
+            # minute, a caller waits no longer than any cloud call may take.
+            with translated():
+                async with asyncio.timeout(config.settings().cloud_timeout_s):
+                    client = await modal.Client.from_credentials.aio(creds["token_id"], creds["token_secret"])
             self._clients[digest] = client
         return digest, client, creds
 

@@ -72,7 +72,12 @@ def bind(principal: Principal | None) -> contextvars.Token:
 
 
 def unbind(token: contextvars.Token) -> None:
-    _current.reset(token)
+    try:
+        _current.reset(token)
+    except ValueError:
+        # A stream's handler closed from another context (its caller went
+        # away): the binding went with the context it was made in.
+        pass
 
 
 # Resolves an API key to (account_id, key_prefix), or None when unknown.

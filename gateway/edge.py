@@ -51,6 +51,67 @@ async def _pieces(request: web.Request, route: routes.Route, first):
             return
 
 
+class _UnreadableBody(Exception):
+    """A streamed upload's body ended malformed or cut short."""
+
+
+class _Upload:
+    """A streamed upload. Its body is read by a task the edge owns and
+    handed to the call through a queue, and that task ends with the call: a
+    service that refuses the upload before reading it (no key, a bad path)
+    is answered at once, and nothing still waits on the body when the answer
+    goes out (aiohttp then reads what is left itself, and fails if another
+    reader waits). The call's requests are an iterator, not call.write():
+    the OpenTelemetry client interceptor awaits a client stream's status
+    before handing the call on, so writes would wait forever (and a cancel
+    would not reach the call: an upload left unfinished is ended by failing
+    its iterator, which gRPC answers by cancelling the call, never by ending
+    the iterator, which would commit what came so far)."""
+
+    _ABANDONED = object()
+
+    def __init__(self, request: web.Request, route: routes.Route, first):
+        self._queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+        self._pieces = _pieces(request, route, first)
+        self._read_whole = False
+
+    async def requests(self):
+        while (piece := await self._queue.get()) is not None:
+            if piece is self._ABANDONED:
+                raise _UnreadableBody("the upload ended before its body did")
+            yield piece
+
+    async def answer(self, call) -> bytes:
+        reader = asyncio.create_task(self._read(call))
+        try:
+            return await call
+        except asyncio.CancelledError:
+            # The reader cancels the call when the body cannot be read.
+            if asyncio.current_task().cancelling() or not reader.done() or reader.cancelled() \
+                    or reader.exception() is None:
+                raise
+            raise _UnreadableBody from reader.exception()
+        finally:
+            reader.cancel()
+            await asyncio.wait({reader})
+            if not reader.cancelled():
+                reader.exception()  # retrieved: the answer already says it
+            if not self._read_whole:
+                while not self._queue.empty():
+                    self._queue.get_nowait()
+                self._queue.put_nowait(self._ABANDONED)
+
+    async def _read(self, call) -> None:
+        try:
+            async for piece in self._pieces:
+                await self._queue.put(piece)
+        except Exception:
+            call.cancel()
+            raise
+        self._read_whole = True
+        await self._queue.put(None)
+
+
 class Edge:
     def __init__(self, descriptor_set=DESCRIPTOR_SET, backends=BACKENDS):
         self.pool, files = routes.load(descriptor_set)
@@ -156,16 +217,20 @@ class Edge:
             handler = self._download if route.raw_response else self._stream
             return await handler(request, channel, route, message, metadata, response_class)
         if route.client_streaming:
+            upload = _Upload(request, route, message)
             call = channel.stream_unary(route.grpc_path, request_serializer=_identity,
-                                        response_deserializer=_identity)(
-                _pieces(request, route, message), metadata=metadata)
+                                        response_deserializer=_identity)(upload.requests(), metadata=metadata)
+            answer = upload.answer(call)
         else:
-            call = channel.unary_unary(route.grpc_path, request_serializer=_identity,
-                                       response_deserializer=_identity)(message.SerializeToString(), metadata=metadata)
+            answer = call = channel.unary_unary(route.grpc_path, request_serializer=_identity,
+                                                response_deserializer=_identity)(message.SerializeToString(),
+                                                                                 metadata=metadata)
         try:
-            raw = await call
+            raw = await answer
         except grpc.aio.AioRpcError as err:
             return self._rpc_error(err)
+        except _UnreadableBody:
+            return self.error(400, 3, "the request body could not be read")
         headers = _passed_headers(await call.initial_metadata())
         body = to_json(response_class.FromString(raw), self.pool)
         if len(body) > config.MAX_JSON_RESPONSE_BYTES:

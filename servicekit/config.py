@@ -34,6 +34,10 @@ MAX_REQUEST_BODY_BYTES = 1 << 20
 MAX_JSON_RESPONSE_BYTES = 256 << 20
 PREVIEW_PORT = 3000  # a public preview's port when requirements name none (a dev server's usual)
 TRANSFER_TIMEOUT_S = 3600.0  # a streamed file's deadline on internal hops, whatever its size
+# A refused upload is read on (and dropped) this long before its status is
+# sent: gRPC's Python client reports a status that lands while it is still
+# sending as INTERNAL, losing the service's own (grpc/grpc#36066).
+REFUSED_UPLOAD_DRAIN_S = 2.0
 # Deadlines of internal calls: a run's is its own timeout plus this grace
 # (the sandbox ends it at the timeout; the grace covers the way back); any
 # other sandbox call gets CALL_TIMEOUT_S, a create CREATE_TIMEOUT_S.

@@ -99,7 +99,7 @@ class Guard(grpc.aio.ServerInterceptor):
         return principal
 
     @contextlib.asynccontextmanager
-    async def _guarded(self, name: str, request, context):
+    async def _guarded(self, name: str, request, context, requests=None):
         token = None
         try:
             token = auth.bind(await self._principal(name, context))
@@ -107,6 +107,8 @@ class Guard(grpc.aio.ServerInterceptor):
                 rules.check(request)
             yield
         except Exception as exc:  # noqa: BLE001 - mapped to a status by _abort
+            if requests is not None:
+                await _drain(requests)
             await _abort(context, name, exc)
         finally:
             if token is not None:
@@ -139,9 +141,19 @@ class Guard(grpc.aio.ServerInterceptor):
 
     def _wrap_client_stream(self, name, behavior):
         async def call(request_iterator, context):
-            async with self._guarded(name, None, context):
+            async with self._guarded(name, None, context, request_iterator):
                 return await behavior(_checked(request_iterator), context)
         return call
+
+
+async def _drain(requests) -> None:
+    """What a refused client stream's caller still sends, read and dropped
+    until it stops sending (for config.REFUSED_UPLOAD_DRAIN_S at most), so
+    that the refusal reaches it whole (see that setting)."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(config.REFUSED_UPLOAD_DRAIN_S):
+            async for _ in requests:
+                pass
 
 
 async def _checked(requests):

@@ -152,3 +152,48 @@ async def test_ranges_appends_and_moves(api):
                            key=key))[0] == 400
     assert (await api.call("POST", f"{base}/move", {"from_path": "nope", "to_path": "x"}, key=key))[0] == 404
     await api.call("DELETE", f"/v2/sandbox/{sid}", key=key)
+
+
+async def _raw_put(api, head: bytes, body: bytes, pause: float) -> bytes:
+    """An upload's head, then (after a pause) its body, on a socket of its
+    own: the answer's status line."""
+    url = aiohttp.client.URL(api.base)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        await asyncio.sleep(pause)
+        writer.write(body)
+        await writer.drain()
+        return await reader.readline()
+    finally:
+        writer.close()
+
+
+async def test_an_upload_refused_before_its_body_arrives_is_answered_with_the_refusal(api):
+    """The service refuses an upload without a key before its body comes;
+    the edge answers 401 while the body is still on its way (it once
+    answered 500 now and then: the body's reader outlived the answer)."""
+    head = (b"PUT /v2/sessions/0/files/content?path= HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n")
+    answers = [await _raw_put(api, head, b'""', pause) for pause in (0, 0.001, 0.003) * 60]
+    assert set(answers) == {b"HTTP/1.1 401 Unauthorized\r\n"}, sorted(set(answers))
+
+
+
+async def test_a_large_upload_refused_midway_is_answered_with_the_refusal(api):
+    """A service refuses an upload after its first piece (a path out of the
+    workspace, another account's session) while the caller still sends: the
+    caller reads that refusal, on one hop (sandbox) and on two (session)."""
+    key, other = await api.login(), await api.login()
+    status, s, text, _ = await api.call("POST", "/v2/sessions", {"requirements": {"runtime": "shell"}}, key=key)
+    assert status == 200, text
+    sid = await _sandbox(api, key)
+    blob = os.urandom(3 * MIB)
+    for _ in range(4):
+        for url, who, want in ((f"/v2/sandbox/{sid}/files/content?path=../../etc/x", key, 400),
+                               (f"/v2/sessions/{s['session_id']}/files/content?path=../../etc/x", key, 400),
+                               (f"/v2/sessions/{s['session_id']}/files/content?path=x", other, 404)):
+            status, body = await _put(api, who, url, _body(blob))
+            assert status == want, (url, status, body)
+    await api.call("DELETE", f"/v2/sandbox/{sid}", key=key)

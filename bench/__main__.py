@@ -37,6 +37,7 @@ import aiohttp
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from bench.floor import Floor
 from cli.dev import free_port
 from services.compute.adapters.local import LocalProvider
 from servicekit.limits import Limits
@@ -159,6 +160,36 @@ class Client:
         async with self.http.delete(f"{self.base}/v2/sessions/{sid}", headers={"Authorization": f"Bearer {self.key}"}):
             pass
 
+    async def run(self, sid: str, code: str) -> dict:
+        return await self.post(f"/v2/sessions/{sid}/run", {"code": code})
+
+    def stream(self, sid: str, code: str):
+        return self.http.post(f"{self.base}/v2/sessions/{sid}/run/stream", json={"code": code},
+                              headers={"Authorization": f"Bearer {self.key}"})
+
+
+class FloorClient:
+    """The same calls against the shape's floor (bench/floor.py), which has
+    no sessions: each "session" is just a name."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str):
+        self.http, self.base = http, base
+
+    async def session(self) -> str:
+        return ""
+
+    async def delete(self, sid: str) -> None:
+        pass
+
+    async def run(self, sid: str, code: str) -> dict:
+        async with self.http.post(self.base + "/run", json={"code": code}) as r:
+            if r.status != 200:
+                raise RuntimeError(f"floor /run: {r.status}")
+            return await r.json()
+
+    def stream(self, sid: str, code: str):
+        return self.http.post(self.base + "/run/stream", json={"code": code})
+
 
 async def timed(coro) -> float:
     started = time.perf_counter()
@@ -166,26 +197,29 @@ async def timed(coro) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def measure(base: str, baselines: Baselines) -> dict:
+async def measure(base: str, baselines: Baselines, floor_base: str) -> dict:
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=300)) as http:
         anon = Client(http, base)
         api = Client(http, base, (await anon.post("/v2/auth/login", {"email": "bench@example.com"}))["api_key"])
+        floor = FloorClient(http, floor_base)
         figures: dict = {}
 
         sid = await api.session()
         for _ in range(10):  # warm caches and connections
-            await api.post(f"/v2/sessions/{sid}/run", {"code": "echo hi"})
+            await api.run(sid, "echo hi")
+            await floor.run("", "echo hi")
         # Interleaved, so that both see the same machine: on a shared
         # 2-core host, conditions drift more between minutes than the gap
         # being measured.
-        for name in ("run", "plain", "first_wave", "isolated", "workspace", "cold"):
+        for name in ("run", "plain", "first_wave", "isolated", "floor", "workspace", "cold"):
             figures[name] = []
         for _ in range(RUNS):
             figures["plain"].append(posix_spawn_ms())
             figures["first_wave"].append(baselines.first_wave_ms())
             figures["isolated"].append(baselines.isolated_ms())
-            figures["run"].append(await timed(api.post(f"/v2/sessions/{sid}/run", {"code": "echo hi"})))
+            figures["floor"].append(await timed(floor.run("", "echo hi")))
+            figures["run"].append(await timed(api.run(sid, "echo hi")))
         for _ in range(PROVISIONS // 2):
             figures["workspace"].append(await baselines.workspace_ms())
             started = time.perf_counter()
@@ -209,7 +243,7 @@ async def measure(base: str, baselines: Baselines) -> dict:
         for _ in range(PROVISIONS):
             started = time.perf_counter()
             new = await api.session()
-            await api.post(f"/v2/sessions/{new}/run", {"code": "echo hi"})
+            await api.run(new, "echo hi")
             first_commands.append((time.perf_counter() - started) * 1000)
             await api.delete(new)
             await asyncio.sleep(0.05)
@@ -226,9 +260,11 @@ async def measure(base: str, baselines: Baselines) -> dict:
                         break
                 await r.read()
         figures["stream_first_byte"] = first_bytes
-        figures["streams"] = await concurrent_streams(http, api, base)
+        figures["streams"] = await concurrent_streams(api)
+        figures["floor_streams"] = await concurrent_streams(floor)
 
         figures["throughput"] = await throughput(api)
+        figures["floor_throughput"] = await throughput(floor)
         await api.delete(sid)
         return figures
 
@@ -247,7 +283,7 @@ async def cells(api: Client) -> tuple[list[float], list[float]]:
     return first, warm
 
 
-async def throughput(api: Client) -> tuple[float, int, float]:
+async def throughput(api) -> tuple[float, int, float]:
     """SESSIONS sessions running COMMANDS commands each, all at once: runs
     per second, errors, seconds."""
     sessions = await asyncio.gather(*(api.session() for _ in range(SESSIONS)))
@@ -257,7 +293,7 @@ async def throughput(api: Client) -> tuple[float, int, float]:
         nonlocal errors
         for i in range(COMMANDS):
             try:
-                out = await api.post(f"/v2/sessions/{session_id}/run", {"code": f"echo {i}"})
+                out = await api.run(session_id, f"echo {i}")
                 if out["result"]["stdout"] != f"{i}\n":
                     errors += 1
             except (RuntimeError, aiohttp.ClientError):
@@ -277,10 +313,10 @@ async def replicated(base: str) -> dict:
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=300)) as http:
         anon = Client(http, base)
         api = Client(http, base, (await anon.post("/v2/auth/login", {"email": "bench@example.com"}))["api_key"])
-        return {"streams": await concurrent_streams(http, api, base), "throughput": await throughput(api)}
+        return {"streams": await concurrent_streams(api), "throughput": await throughput(api)}
 
 
-async def concurrent_streams(http, api, base: str) -> tuple[list[float], int]:
+async def concurrent_streams(api) -> tuple[list[float], int]:
     """CONCURRENT_STREAMS streams of TRICKLE at once over STREAM_SESSIONS
     sessions: first-byte latency of each, and how many did not complete."""
     sessions = await asyncio.gather(*(api.session() for _ in range(STREAM_SESSIONS)))
@@ -290,8 +326,7 @@ async def concurrent_streams(http, api, base: str) -> tuple[list[float], int]:
         nonlocal incomplete
         started, lines = time.perf_counter(), []
         try:
-            async with http.post(f"{base}/v2/sessions/{session_id}/run/stream", json={"code": TRICKLE},
-                                 headers={"Authorization": f"Bearer {api.key}"}) as r:
+            async with api.stream(session_id, TRICKLE) as r:
                 async for line in r.content:
                     if line.startswith(b"data:"):
                         if not lines:
@@ -362,7 +397,7 @@ async def traced_runs(base: str) -> None:
         api.key = (await api.post("/v2/auth/login", {"email": "bench@example.com"}))["api_key"]
         sid = await api.session()
         for _ in range(TRACED_RUNS):
-            await api.post(f"/v2/sessions/{sid}/run", {"code": "echo hi"})
+            await api.run(sid, "echo hi")
         await api.delete(sid)
 
 
@@ -380,6 +415,10 @@ def report(f: dict) -> None:
     r_firsts, r_incomplete = f["replicated"]["streams"]
     r_m50, r_m95 = (pct(r_firsts, 0.5), pct(r_firsts, 0.95)) if r_firsts else (float("nan"), float("nan"))
     r_rate, r_errors, r_elapsed = f["replicated"]["throughput"]
+    fl50, fl95 = pct(f["floor"], 0.5), pct(f["floor"], 0.95)
+    fl_firsts, fl_incomplete = f["floor_streams"]
+    fm50, fm95 = (pct(fl_firsts, 0.5), pct(fl_firsts, 0.95)) if fl_firsts else (float("nan"), float("nan"))
+    fl_rate, fl_errors, fl_elapsed = f["floor_throughput"]
 
     def mark(ok: bool) -> str:
         return "ok  " if ok else "MISS"
@@ -404,6 +443,11 @@ Cerver benchmark ({os.cpu_count()} cores)
   two replicas of sessions and compute:
     {CONCURRENT_STREAMS} streams at once, first byte                  p50 {r_m50:7.2f} ms   p95 {r_m95:7.2f} ms   incomplete {r_incomplete}  [{mark(r_incomplete == 0)} all complete]
     {SESSIONS} sessions x {COMMANDS} commands, concurrent      {r_rate:7.1f} runs/s  ({r_elapsed:.2f} s)   errors {r_errors}  [{mark(r_errors == 0)} target 0 errors]
+  the shape's floor (bench/floor.py: a REST edge, two Python gRPC hops and a spawn; no key, database, isolation or telemetry):
+    REST /run `echo hi`                             p50 {fl50:7.2f} ms   p95 {fl95:7.2f} ms   ratio p50 {fl50 / floor:5.2f}x plain  [{mark(fl50 <= 3 * floor)} <= 3x plain]
+    {CONCURRENT_STREAMS} streams at once, first byte                  p50 {fm50:7.2f} ms   p95 {fm95:7.2f} ms   incomplete {fl_incomplete}  [{mark(fm50 <= 50)} p50 <= 50 ms]
+    {SESSIONS} sessions x {COMMANDS} commands, concurrent      {fl_rate:7.1f} runs/s  ({fl_elapsed:.2f} s)   errors {fl_errors}  [{mark(fl_rate >= 600)} >= 600 runs/s]
+    the stack against its floor: /run p50 {r50 / fl50:4.2f}x, {CONCURRENT_STREAMS}-stream first byte p50 {m50 / fm50:4.2f}x, runs/s {rate / fl_rate:4.2f}x
   where a REST /run's time goes ({TRACED_RUNS} runs on a stack exporting its spans, which costs time too;
   median start after the request arrived, median duration):""")
     for start, duration, service, name in f["timeline"]:
@@ -435,7 +479,8 @@ async def _measure(base: str, tmp: pathlib.Path) -> dict:
     baselines = Baselines(tmp)
     await baselines.start()
     try:
-        return await measure(base, baselines)
+        with Floor() as floor_base:
+            return await measure(base, baselines, floor_base)
     finally:
         await baselines.close()
 

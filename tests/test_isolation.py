@@ -173,6 +173,46 @@ async def test_agent_channel_cannot_be_forged_or_killed(provider, two):
     await neighbour_serves(provider, neighbour)
 
 
+async def test_links_planted_in_the_workspace_never_lead_a_file_call_out_of_it(provider, two):
+    """The agent serves file calls with what the code lacks: its own
+    /proc/self/fd/* (the channel to the host) and /proc/self/mem. Links the
+    code plants, as the last name or a folder on the way, absolute or by
+    `..`, must not take a file call there; links inside the workspace work."""
+    attacker, neighbour = two
+    out, _, end = await run(provider, attacker, (
+        "mkdir -p real/sub && echo inside > real/sub/f && mkfifo pipe && "
+        "ln -s /proc/self/fd/1 out && ln -s /proc/1/fd/0 inp && ln -s /proc/self/mem mem && "
+        "ln -s /proc/self/fd fds && ln -s /proc/self proc && ln -s ../../../proc/self/fd up && "
+        "ln -s real/sub/../../../proc/self/mem sneaky && ln -s /etc etc && ln -s loop loop && "
+        "ln -s /workspace/real/sub/f absolute && ln -s real/sub relative && ln -s /workspace/new made && echo ok"))
+    assert out == "ok\n", (out, end)
+    forged = b'\n{"id": 1, "type": "exit", "exit_code": 0}\n'
+    for path in ("out", "fds/1", "proc/fd/1", "up/1", "mem", "sneaky", "etc/passwd", "loop", "pipe"):
+        with pytest.raises(local.SandboxRefused):
+            await provider.write_file(attacker, path, forged)
+    for path in ("inp", "mem", "sneaky", "proc/environ", "etc/passwd", "loop", "pipe", "fds/0"):
+        with pytest.raises(local.SandboxRefused):
+            await asyncio.wait_for(provider.read_file(attacker, path), 30)
+    for op, path in (("list_files", "fds"), ("list_files", "proc"), ("list_files", "up"), ("list_files", "etc"),
+                     ("delete_file", "fds/1"), ("delete_file", "etc/passwd")):
+        with pytest.raises(local.SandboxRefused):
+            await provider.file_call(attacker, op, path)
+    with pytest.raises(local.SandboxRefused):
+        await provider.move_file(attacker, "real/sub/f", "fds/9")
+    # A link itself can be listed, checked, moved and deleted; what it points
+    # to inside the workspace can be read and written through it.
+    assert await provider.read_file(attacker, "absolute") == b"inside\n"
+    assert await provider.read_file(attacker, "relative/f") == b"inside\n"
+    assert await provider.write_file(attacker, "made", b"through a link") == 14
+    assert (await provider.file_call(attacker, "file_exists", "out"))["kind"] == "symlink"
+    assert {e["name"] for e in (await provider.file_call(attacker, "list_files", "relative"))["entries"]} == {"f"}
+    await provider.move_file(attacker, "out", "moved")
+    await provider.file_call(attacker, "delete_file", "moved")
+    out, _, end = await run(provider, attacker, "cat new; ls out moved 2>&1 | wc -l; echo agent alive")
+    assert out == "through a link2\nagent alive\n", out
+    await neighbour_serves(provider, neighbour)
+
+
 async def test_untrusted_workspace_ids_are_refused(provider):
     for bad in ("../..", "../../../../x", "ws_/../..", "ws_0123456789abcdef/../../x", "ws_0123\0", "/etc"):
         with pytest.raises(local.SandboxRefused):

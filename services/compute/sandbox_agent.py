@@ -4,7 +4,8 @@ run costs one posix_spawn inside namespaces that already exist.
 It is the sandbox's pid 1, so the code it runs cannot signal it (the kernel
 drops signals to a namespace's init that it has no handler for), and it makes
 itself non-dumpable, so that code cannot open its /proc files or its pipes to
-the host: the channel cannot be forged. Resource limits are the sandbox's
+the host, and its file calls never follow a link out of the workspace (Tree):
+the channel cannot be forged. Resource limits are the sandbox's
 cgroups, outside; as pid 1 it also reaps the orphans of its runs.
 
 Standard library only, and only its cheap modules (no asyncio, no
@@ -20,11 +21,13 @@ limit; runs stay concurrent and output streams back as it happens.
 """
 import base64
 import codecs
+import errno
 import json
 import os
 import resource
 import select
 import signal
+import stat
 import sys
 import threading
 import time
@@ -123,10 +126,98 @@ def kill_run(pid: int, run_id: str) -> None:
 
 
 def resolve(path: str) -> str:
+    """A request's path as a path under the workspace ("." for itself)."""
     full = os.path.normpath(os.path.join(WORKSPACE, path))
     if full != WORKSPACE and not full.startswith(WORKSPACE + "/"):
         raise ValueError("path must stay inside the workspace")
-    return full
+    return full[len(WORKSPACE) + 1:] or "."
+
+
+class Tree:
+    """Opens what lies under a root folder without ever leaving it. The agent
+    serves file calls with rights the sandbox's code lacks: its own
+    /proc/self/fd/* are its channel to the host, /proc/self/mem its memory.
+    So a link the code planted in the workspace (`ln -s /proc/self/fd/1 x`,
+    then an upload to x) must never lead there: each name is opened with
+    O_NOFOLLOW under the descriptor of the folder before it, a link is read
+    and followed here, `..` never climbs above the root, and a link out of
+    the root is refused. Absolute links into the root (`/workspace/...`, as
+    the sandbox's code sees it) are followed as it would."""
+    MAX_LINKS = 40  # as the kernel's own limit
+
+    def __init__(self, root: str):
+        self.path = root
+        self.root = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def open(self, rel: str, flags: int, mode: int = 0o644) -> int:
+        todo = [part for part in rel.split("/") if part not in ("", ".")]
+        stack = [os.dup(self.root)]  # the folders walked through, the root first
+        links = 0
+        try:
+            while todo:
+                part = todo.pop(0)
+                if part == "..":
+                    if len(stack) > 1:
+                        os.close(stack.pop())
+                    continue
+                step = flags if not todo else os.O_PATH | os.O_DIRECTORY
+                try:
+                    fd = os.open(part, step | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=stack[-1])
+                except OSError as exc:
+                    # A link in the way answers ELOOP (the last name) or ENOTDIR (a folder's).
+                    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise OSError(exc.errno, exc.strerror, rel) from None
+                    try:
+                        target = os.readlink(part, dir_fd=stack[-1])
+                    except OSError:
+                        raise OSError(exc.errno, exc.strerror, rel) from None
+                    links += 1
+                    if links > self.MAX_LINKS:
+                        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), rel) from None
+                    if target.startswith("/"):
+                        inside = os.path.normpath(target)
+                        if inside != self.path and not inside.startswith(self.path + "/"):
+                            raise ValueError(f"{rel}: a link out of the workspace ({target})") from None
+                        for fd in stack[1:]:
+                            os.close(fd)
+                        del stack[1:]
+                        target = inside[len(self.path):]
+                    todo[:0] = [p for p in target.split("/") if p not in ("", ".")]
+                    continue
+                if not todo:
+                    return fd
+                stack.append(fd)
+            return os.open(".", flags | os.O_CLOEXEC, mode, dir_fd=stack[-1])
+        finally:
+            for fd in stack:
+                os.close(fd)
+
+    def parent(self, rel: str, create: bool = False) -> tuple[int, str]:
+        """An O_PATH descriptor of the folder holding rel (made first, with
+        the folders above it, when create), and rel's last name."""
+        head, name = os.path.split(rel)
+        if create and head:
+            parts, made = head.split("/"), ""
+            for part in parts:
+                above = self.open(made or ".", os.O_PATH | os.O_DIRECTORY)
+                try:
+                    os.mkdir(part, dir_fd=above)  # mkdirat never follows a link in its last name
+                except FileExistsError:
+                    pass
+                finally:
+                    os.close(above)
+                made = os.path.join(made, part)
+        return self.open(head or ".", os.O_PATH | os.O_DIRECTORY), name
+
+    def regular(self, rel: str, flags: int) -> int:
+        """A descriptor of a regular file: a FIFO or socket planted in the
+        workspace would hold a file call (and its thread) forever."""
+        fd = self.open(rel, flags | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ValueError(f"{rel} is not a regular file")
+        os.set_blocking(fd, True)
+        return fd
 
 
 class Output:
@@ -333,80 +424,107 @@ MAX_ENTRIES = 10_000
 
 
 def _kind(st_mode: int) -> str:
-    import stat  # cheap, and only for file listings
-
     return ("dir" if stat.S_ISDIR(st_mode) else "file" if stat.S_ISREG(st_mode)
             else "symlink" if stat.S_ISLNK(st_mode) else "other")
 
 
-def file_op(rid, req: dict) -> None:
+def file_op(tree: Tree, rid, req: dict) -> None:
     try:
-        path = resolve(req["path"])
-        if req["op"] == "list_files":
-            entries = []
-            with os.scandir(path) as it:
+        send(_file_reply(tree, rid, req))
+    except (OSError, ValueError, KeyError) as exc:
+        send({"id": rid, "type": "error", "kind": "not_found" if isinstance(exc, FileNotFoundError) else "invalid",
+              "message": str(exc)})
+
+
+def _file_reply(tree: Tree, rid, req: dict) -> dict:
+    """The reply to one file call. Every path is opened through the tree,
+    and every change is made relative to its folder's descriptor (the *at
+    calls, which never follow a link in the last name)."""
+    rel, op = resolve(req["path"]), req["op"]
+    if op == "list_files":
+        entries, fd = [], tree.open(rel, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with os.scandir(fd) as it:
                 for entry in it:
                     if len(entries) >= MAX_ENTRIES:
                         break
                     st = entry.stat(follow_symlinks=False)
-                    entries.append({"name": entry.name, "path": os.path.relpath(entry.path, WORKSPACE),
+                    entries.append({"name": entry.name, "path": os.path.normpath(os.path.join(rel, entry.name)),
                                     "type": _kind(st.st_mode), "size": st.st_size, "mtime": st.st_mtime})
-            send({"id": rid, "type": "file", "entries": sorted(entries, key=lambda e: e["name"]),
-                  "truncated": len(entries) >= MAX_ENTRIES})
-            return
-        if req["op"] == "file_exists":
-            try:
-                kind = _kind(os.lstat(path).st_mode)
-            except FileNotFoundError:
-                kind = ""
-            send({"id": rid, "type": "file", "exists": bool(kind), "kind": kind})
-            return
-        if req["op"] == "delete_file":
-            if path == WORKSPACE:
-                raise ValueError("the workspace itself cannot be deleted")
-            if os.path.isdir(path) and not os.path.islink(path):
+        finally:
+            os.close(fd)
+        return {"id": rid, "type": "file", "entries": sorted(entries, key=lambda e: e["name"]),
+                "truncated": len(entries) >= MAX_ENTRIES}
+    if op == "file_exists":
+        try:
+            kind = "dir" if rel == "." else _kind(_lstat(tree, rel).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            kind = ""
+        return {"id": rid, "type": "file", "exists": bool(kind), "kind": kind}
+    if op == "delete_file":
+        if rel == ".":
+            raise ValueError("the workspace itself cannot be deleted")
+        folder, name = tree.parent(rel)
+        try:
+            if stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
                 import shutil  # only for deleting folders
 
-                shutil.rmtree(path)
+                shutil.rmtree(name, dir_fd=folder)  # descriptor-based: safe against links swapped in meanwhile
             else:
-                os.unlink(path)
-            send({"id": rid, "type": "file", "deleted": True})
-            return
-        if req["op"] == "write_file":
-            offset = int(req.get("offset") or 0)
-            if offset:  # the next piece of an upload: only where the last one ended
-                with open(path, "r+b") as f:
-                    size = f.seek(0, os.SEEK_END)
-                    if size != offset:
-                        raise ValueError(f"the file is {size} bytes, not {offset}: pieces must come in order")
-                    f.write(base64.b64decode(req["data"]))
-            else:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as f:
-                    f.write(base64.b64decode(req["data"]))
-            send({"id": rid, "type": "file", "path": req["path"], "size": os.path.getsize(path)})
-            return
-        if req["op"] == "move_file":
-            target = resolve(req["to"])
-            if WORKSPACE in (path, target):
-                raise ValueError("the workspace itself cannot be moved")
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(path, target)
-            send({"id": rid, "type": "file", "path": req["to"], "size": os.lstat(target).st_size})
-            return
-        limit, offset = int(req["max_bytes"]), int(req.get("offset") or 0)
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            length = int(req.get("length") or 0) or max(0, size - offset)
-            if length > limit:
-                raise ValueError(f"file is {size} bytes, over the read limit of {limit}: "
-                                 "read it in ranges, or download it")
-            f.seek(offset)
-            data = f.read(length)
-        send({"id": rid, "type": "file", "path": req["path"], "size": size, "data": base64.b64encode(data).decode()})
-    except (OSError, ValueError, KeyError) as exc:
-        send({"id": rid, "type": "error", "kind": "not_found" if isinstance(exc, FileNotFoundError) else "invalid",
-              "message": str(exc)})
+                os.unlink(name, dir_fd=folder)
+        finally:
+            os.close(folder)
+        return {"id": rid, "type": "file", "deleted": True}
+    if op == "write_file":
+        offset = int(req.get("offset") or 0)
+        if offset:  # the next piece of an upload: only where the last one ended
+            fd = tree.regular(rel, os.O_WRONLY)
+        else:
+            if rel == ".":
+                raise ValueError("the workspace itself is a folder")
+            os.close(tree.parent(rel, create=True)[0])
+            fd = tree.regular(rel, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with open(fd, "wb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if offset and size != offset:
+                raise ValueError(f"the file is {size} bytes, not {offset}: pieces must come in order")
+            f.write(base64.b64decode(req["data"]))
+            f.flush()
+            size = os.fstat(fd).st_size
+        return {"id": rid, "type": "file", "path": req["path"], "size": size}
+    if op == "move_file":
+        target = resolve(req["to"])
+        if "." in (rel, target):
+            raise ValueError("the workspace itself cannot be moved")
+        source, name = tree.parent(rel)
+        try:
+            folder, new_name = tree.parent(target, create=True)
+            try:
+                os.replace(name, new_name, src_dir_fd=source, dst_dir_fd=folder)
+                size = os.stat(new_name, dir_fd=folder, follow_symlinks=False).st_size
+            finally:
+                os.close(folder)
+        finally:
+            os.close(source)
+        return {"id": rid, "type": "file", "path": req["to"], "size": size}
+    limit, offset = int(req["max_bytes"]), int(req.get("offset") or 0)
+    with open(tree.regular(rel, os.O_RDONLY), "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        length = int(req.get("length") or 0) or max(0, size - offset)
+        if length > limit:
+            raise ValueError(f"file is {size} bytes, over the read limit of {limit}: "
+                             "read it in ranges, or download it")
+        f.seek(offset)
+        data = f.read(length)
+    return {"id": rid, "type": "file", "path": req["path"], "size": size, "data": base64.b64encode(data).decode()}
+
+
+def _lstat(tree: Tree, rel: str) -> os.stat_result:
+    folder, name = tree.parent(rel)
+    try:
+        return os.stat(name, dir_fd=folder, follow_symlinks=False)
+    finally:
+        os.close(folder)
 
 
 ANSI = None  # the pattern of terminal colour codes, compiled on the first cell
@@ -556,6 +674,7 @@ class Agent:
         self._inbox = bytearray()
         self._open = True  # until the host closes our stdin
         self.kernel = Kernel(cap)
+        self.tree = Tree(WORKSPACE)  # file calls open what they touch through it
 
     def watch(self, fd: int, handler, events: int = select.POLLIN) -> None:
         os.set_blocking(fd, False)
@@ -639,7 +758,7 @@ class Agent:
             threading.Thread(target=self.kernel.restart, args=(rid,), daemon=True).start()
         elif op in ("write_file", "read_file", "list_files", "file_exists", "delete_file", "move_file"):
             # Off the loop: a large file must not hold up other runs' output.
-            threading.Thread(target=file_op, args=(rid, req), daemon=True).start()
+            threading.Thread(target=file_op, args=(self.tree, rid, req), daemon=True).start()
         else:
             send({"id": rid, "type": "error", "kind": "invalid", "message": f"unknown op {op!r}"})
 

@@ -173,6 +173,27 @@ async def test_agent_channel_cannot_be_forged_or_killed(provider, two):
     await neighbour_serves(provider, neighbour)
 
 
+async def test_no_process_of_the_sandbox_holds_the_agents_channel(provider, two):
+    """The Python context's kernel is the agent's child: a cell writing to its
+    own stdout and stderr, and a run writing to every other process's, reach
+    no one (the host would see a line that is not the protocol's and stop the
+    sandbox)."""
+    attacker, neighbour = two
+    cell = await provider.run_cell(attacker, "import os\nfor fd in (1, 2):\n    os.write(fd, b'\\nFORGED\\n')\n"
+                                             "print('cell done')", 60)
+    assert not cell.error_name and "cell done" in "".join(cell.stdout), cell
+    out, _, end = await run(provider, attacker, (
+        "for p in /proc/[0-9]*; do [ ${p#/proc/} = 1 ] && continue; "
+        "for fd in 0 1 2; do echo FORGED > $p/fd/$fd; done; done 2>/dev/null; "
+        "grep -l ipykernel /proc/[0-9]*/cmdline | wc -l"))
+    assert out.strip() != "0", "the kernel is not running: nothing was tried"
+    out, _, end = await run(provider, attacker, "echo agent alive")
+    assert out == "agent alive\n" and end.exit_code == 0
+    cell = await provider.run_cell(attacker, "print('kernel alive')", 60)
+    assert "kernel alive" in "".join(cell.stdout) and not cell.context_restarted, cell
+    await neighbour_serves(provider, neighbour)
+
+
 async def test_links_planted_in_the_workspace_never_lead_a_file_call_out_of_it(provider, two):
     """The agent serves file calls with what the code lacks: its own
     /proc/self/fd/* (the channel to the host) and /proc/self/mem. Links the

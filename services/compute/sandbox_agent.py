@@ -558,7 +558,13 @@ class Kernel:
                     exist_ok=True)
         manager = KernelManager(kernel_name="python3", transport="ipc", ip="/tmp/.cerver-kernel/k",
                                 connection_file="/tmp/.cerver-kernel/connection.json")
-        manager.start_kernel(env={**BASE_ENV, "JUPYTER_RUNTIME_DIR": "/tmp/.cerver-kernel",
+        import subprocess  # loaded already by jupyter_client
+
+        # Never this agent's stdout and stderr, which jupyter_client would
+        # hand on: code in a cell (or a run, through the kernel's /proc/*/fd)
+        # could write lines into the channel to the host.
+        manager.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**BASE_ENV, "JUPYTER_RUNTIME_DIR": "/tmp/.cerver-kernel",
                                   "IPYTHONDIR": "/tmp/.cerver-kernel/ipython",
                                   "PYDEVD_DISABLE_FILE_VALIDATION": "1"},  # quiet the debugger's warnings
                              cwd=WORKSPACE, extra_arguments=["--InteractiveShell.colors=NoColor",

@@ -3,6 +3,7 @@ is bounded (small pids/memory/disk limits, short timeouts) so that a failure
 cannot take this machine down, and each checks that the host is unharmed and
 that another sandbox keeps serving."""
 import asyncio
+import collections
 import os
 import pathlib
 import stat
@@ -195,10 +196,11 @@ async def test_no_process_of_the_sandbox_holds_the_agents_channel(provider, two)
 
 
 async def test_links_planted_in_the_workspace_never_lead_a_file_call_out_of_it(provider, two):
-    """The agent serves file calls with what the code lacks: its own
-    /proc/self/fd/* (the channel to the host) and /proc/self/mem. Links the
-    code plants, as the last name or a folder on the way, absolute or by
-    `..`, must not take a file call there; links inside the workspace work."""
+    """Links the code plants, as the last name or a folder on the way,
+    absolute or by `..`, lead no file call out of the workspace: not to the
+    sandbox's /etc, not to the agent's own /proc/self (its channel, its
+    memory); a FIFO is refused, not waited on. Links inside the workspace
+    work."""
     attacker, neighbour = two
     out, _, end = await run(provider, attacker, (
         "mkdir -p real/sub && echo inside > real/sub/f && mkfifo pipe && "
@@ -231,6 +233,27 @@ async def test_links_planted_in_the_workspace_never_lead_a_file_call_out_of_it(p
     await provider.file_call(attacker, "delete_file", "moved")
     out, _, end = await run(provider, attacker, "cat new; ls out moved 2>&1 | wc -l; echo agent alive")
     assert out == "through a link2\nagent alive\n", out
+    await neighbour_serves(provider, neighbour)
+
+
+async def test_a_link_swapped_in_while_file_calls_walk_never_leads_them_out(provider, two):
+    """The code flips a folder of the workspace and a link out of it back and
+    forth as fast as it can while reads go through that folder: each read
+    finds the workspace's file or is refused, never what lies outside."""
+    attacker, neighbour = two
+    await run(provider, attacker, "(timeout 20 sh -c 'while :; do rm -rf d; ln -s /etc d; rm -f d; mkdir d; "
+                                  "echo inside > d/passwd; done' >/dev/null 2>&1 &)")
+    found, refused = collections.Counter(), 0
+    for _ in range(400):
+        try:
+            found[await provider.read_file(attacker, "d/passwd")] += 1
+        except local.SandboxRefused:
+            refused += 1
+    await run(provider, attacker, "pkill -f 'while :'")
+    print("read:", dict(found), "refused:", refused)
+    assert refused and set(found) <= {b"", b"inside\n"}, found  # empty: caught between creating and writing
+    out, _, end = await run(provider, attacker, "echo agent alive")
+    assert out == "agent alive\n" and end.exit_code == 0
     await neighbour_serves(provider, neighbour)
 
 

@@ -4,8 +4,9 @@ run costs one posix_spawn inside namespaces that already exist.
 It is the sandbox's pid 1, so the code it runs cannot signal it (the kernel
 drops signals to a namespace's init that it has no handler for), and it makes
 itself non-dumpable, so that code cannot open its /proc files or its pipes to
-the host, and its file calls never follow a link out of the workspace (Tree):
-the channel cannot be forged. Resource limits are the sandbox's
+the host: the channel cannot be forged. Its file calls never follow a link
+out of the workspace (Tree), and the Python context's kernel, its child,
+holds none of its descriptors. Resource limits are the sandbox's
 cgroups, outside; as pid 1 it also reaps the orphans of its runs.
 
 Standard library only, and only its cheap modules (no asyncio, no
@@ -134,15 +135,16 @@ def resolve(path: str) -> str:
 
 
 class Tree:
-    """Opens what lies under a root folder without ever leaving it. The agent
-    serves file calls with rights the sandbox's code lacks: its own
-    /proc/self/fd/* are its channel to the host, /proc/self/mem its memory.
-    So a link the code planted in the workspace (`ln -s /proc/self/fd/1 x`,
-    then an upload to x) must never lead there: each name is opened with
-    O_NOFOLLOW under the descriptor of the folder before it, a link is read
-    and followed here, `..` never climbs above the root, and a link out of
-    the root is refused. Absolute links into the root (`/workspace/...`, as
-    the sandbox's code sees it) are followed as it would."""
+    """Opens what lies under a root folder without ever leaving it. File calls
+    name paths in the workspace and must reach nothing else: not the
+    sandbox's /etc or /proc (the agent's own /proc entries, its channel among
+    them, are closed to it only because being non-dumpable makes them root's)
+    nor, unisolated, the host's files. Each name is opened with O_NOFOLLOW
+    under the descriptor of the folder before it, a link is read and followed
+    here, `..` never climbs above the root, and a link out of it is refused,
+    so a folder swapped for a link mid-call leads nowhere either. Absolute
+    links into the root (`/workspace/...`, as the sandbox's code sees it) are
+    followed as it would."""
     MAX_LINKS = 40  # as the kernel's own limit
 
     def __init__(self, root: str):

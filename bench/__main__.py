@@ -12,6 +12,9 @@
   * stream first-byte latency, alone and with 200 streams at once over 4
     sessions (every one must complete);
   * 64 concurrent sessions each running 20 commands: runs/s and errors;
+  * the shape's floor (bench/floor.py: an edge, two Python gRPC hops and a
+    spawn doing nothing else) under the same /run, stream and throughput
+    loads, so that the stack's figures read against what the shape costs;
   * where a /run's time goes: a stack of its own exporting its spans (OTLP)
     to this process, each span's median start and duration across the
     edge, sessions, the node and the database.

@@ -7,13 +7,14 @@ ARG BASE=docker.io/library/debian:bookworm-slim
 FROM ${BASE}
 
 # The sandboxes' side (as `make system-deps` on a host): bubblewrap,
-# slirp4netns, setpriv, e2fsprogs/mount for workspace images, libseccomp, and
-# the system python3 and node they run, with the Jupyter kernel. The
-# services' own Python is a venv on the same python3 (bookworm's 3.11).
+# slirp4netns and iptables (its egress filter), setpriv, e2fsprogs/mount for
+# workspace images, libseccomp, and the system python3 and node they run,
+# with the Jupyter kernel. The services' own Python is a venv on the same
+# python3 (bookworm's 3.11).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates python3 python3-venv python3-pip \
-      bubblewrap slirp4netns util-linux mount e2fsprogs libseccomp2 procps \
+      bubblewrap slirp4netns iptables util-linux mount e2fsprogs libseccomp2 procps \
       nodejs npm python3-ipykernel python3-jupyter-client python3-matplotlib \
  && rm -rf /var/lib/apt/lists/*
 

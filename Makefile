@@ -19,14 +19,15 @@ endef
 # Debian packages the product needs on the host: bubblewrap isolates local
 # sandboxes, which run the system's python3 and node; setpriv (util-linux)
 # gives each its own uid, e2fsprogs and mount its workspace image, libseccomp
-# its syscall filter; slirp4netns gives the ones that ask for it network
-# without the host's loopback; PostgreSQL's binaries give the tests a
-# throwaway cluster; ipykernel and jupyter_client (Debian's, for the system
+# its syscall filter; slirp4netns gives the ones that ask for it network,
+# and iptables keeps that network off the host and its private networks;
+# PostgreSQL's binaries give the tests a throwaway cluster; ipykernel and jupyter_client (Debian's, for the system
 # python3 the sandboxes run) give each sandbox its persistent Python context,
 # with matplotlib for charts; pip installs packages into a workspace.
 system-deps:
 	@missing=""; command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	 command -v slirp4netns >/dev/null || missing="$$missing slirp4netns"; \
+	 command -v iptables-restore >/dev/null || missing="$$missing iptables"; \
 	 [ -x /usr/bin/python3 ] || missing="$$missing python3"; \
 	 command -v node >/dev/null || missing="$$missing nodejs"; \
 	 command -v npm >/dev/null || missing="$$missing npm"; \

@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     sandbox_max_tmp_mb: int | None = Field(None, description="The most /tmp a session may ask for (default: its memory)")
     pip_index_url: str = Field("", description="The package index sandboxes install Python packages from (default PyPI)")
     npm_registry: str = Field("", description="The registry sandboxes install npm packages from (default npmjs)")
+    sandbox_egress_deny: str = Field(
+        "0.0.0.0/8,10.0.0.0/8,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,172.16.0.0/12,192.168.0.0/16,"
+        "198.18.0.0/15,224.0.0.0/4,240.0.0.0/4",
+        description="Networks a sandbox with network may not reach (comma-separated CIDRs; the host's own addresses never)")
+    sandbox_egress_allow: str = Field("", description="Exceptions to that: CIDRs, or host:port (the package mirrors are already)")
     # Per-account limits.
     quota_sandboxes: int = Field(100, description="Live sandboxes per account")
     quota_runs: int = Field(256, description="Runs in flight per account")

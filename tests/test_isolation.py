@@ -6,6 +6,7 @@ import asyncio
 import collections
 import os
 import pathlib
+import socket
 import stat
 import subprocess
 
@@ -373,3 +374,41 @@ async def test_sandboxes_with_network_start_together(provider):
     await asyncio.gather(*(provider.create(box) for box in boxes))
     out, _, end = await run(provider, boxes[-1], "cat /proc/net/route | wc -l")
     assert end.exit_code == 0 and int(out) >= 2  # a header and a route out
+
+
+async def test_a_sandbox_with_network_reaches_neither_the_host_nor_its_network(provider, monkeypatch):
+    """slirp4netns connects from the host: without the egress filter a
+    sandbox with network reached services listening on any of the host's
+    addresses (not only loopback), the private network and a cloud's
+    metadata service. Those are refused; an address the deployment allows
+    (CERVER_SANDBOX_EGRESS_ALLOW, as a package mirror is) is reached."""
+    from tests.fakes.package_index import _host_address
+
+    address = _host_address()  # this machine's own, as the host's services would listen on it
+    listeners = []
+    for _ in range(2):
+        sock = socket.create_server((address, 0))
+        sock.settimeout(0)
+        listeners.append(sock)
+    refused_port, allowed_port = (s.getsockname()[1] for s in listeners)
+    probe = ("import socket, sys\n"
+             "for target in sys.argv[1:]:\n"
+             "    host, port = target.rsplit(':', 1)\n"
+             "    try:\n"
+             "        socket.create_connection((host, int(port)), timeout=3).close(); print(target, 'reached')\n"
+             "    except OSError as e:\n"
+             "        print(target, 'refused', e.errno)\n")
+    targets = [f"{address}:{refused_port}", "169.254.169.254:80", "10.1.2.3:80", "192.168.1.1:80",
+               "172.16.0.1:80", "127.0.0.1:80", f"{address}:{allowed_port}"]
+    try:
+        monkeypatch.setenv("CERVER_SANDBOX_EGRESS_ALLOW", f"{address}:{allowed_port}")
+        box = Box("sbx_egress", network=True)
+        box.workspace_id = await provider.create(box)
+        await provider.write_file(box, "probe.py", probe.encode())
+        out, err, end = await run(provider, box, "python3 probe.py " + " ".join(targets), runtime="shell", timeout=60)
+        said = dict(line.split(" ", 1) for line in out.splitlines())
+        assert said.pop(f"{address}:{allowed_port}") == "reached", (out, err)
+        assert all(v.startswith("refused") for v in said.values()), out
+    finally:
+        for sock in listeners:
+            sock.close()

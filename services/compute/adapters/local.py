@@ -36,6 +36,7 @@ from services.compute.adapters.base import (RUNTIME_ARGV, Cell, RunEvent, Sandbo
                                            install_command)
 from servicekit import limits as limits_mod
 from services.compute.isolation import cgroups, netns, seccomp
+from services.compute.isolation.egress import EgressFilter, EgressUnavailable
 from services.compute.isolation.identities import Identities, UidRange
 from servicekit.limits import Limits
 from services.compute.isolation.workspaces import WorkspaceError, Workspaces, checked, new_id
@@ -101,6 +102,7 @@ class LocalSandbox:
         self.ready = asyncio.get_running_loop().create_future()
         self.network: asyncio.subprocess.Process | None = None  # slirp4netns, when it has network
         self.child_pid = 0  # the sandbox's pid 1 (its agent), as the host sees it
+        self.uid = 0  # its host uid (= gid), isolated
         self.broken = ""  # why the host stopped trusting this sandbox
         self.oom_kills = 0  # the kernel's count of OOM kills in its cgroup, when last read
 
@@ -264,6 +266,7 @@ class LocalProvider:
         self.workspaces = Workspaces(root / "workspaces", self.identities if isolated else None,
                                      mounts=self.runtime / "ws")
         self.cgroups = cgroups.detect(name) if isolated else None
+        self.egress = EgressFilter(self.identities.range) if isolated else None
         self.output_cap = output_cap
         self.agent_config = {"output_cap": output_cap}
         self.sandboxes: dict[str, LocalSandbox] = {}
@@ -393,8 +396,8 @@ class LocalProvider:
             sandbox = LocalSandbox(proc, workspace_id, limits, self.output_cap)
             await self._await_ready(sandbox)
             return sandbox
-        if network and shutil.which("slirp4netns") is None:
-            raise SandboxGone("sandboxes with network need slirp4netns (apt-get install slirp4netns)")
+        if network:
+            await self._can_give_network()
         try:
             workspace, uid = await (self.workspaces.create(workspace_id, limits.disk_mb) if new
                                     else self.workspaces.attach(workspace_id))
@@ -428,6 +431,7 @@ class LocalProvider:
                 if fd >= 0:
                     os.close(fd)
         sandbox = LocalSandbox(proc, workspace_id, limits, self.output_cap)
+        sandbox.uid = uid
         try:
             # bwrap writes its --info-fd JSON in parts and the blocked child may
             # hold the fd open, so read up to the closing brace, not to EOF.
@@ -475,8 +479,19 @@ class LocalProvider:
             else:
                 await self.workspaces.delete(workspace_id)
 
+    async def _can_give_network(self) -> None:
+        """Before a sandbox gets network: slirp4netns is here, and the egress
+        filter is in place as the settings say now."""
+        if shutil.which("slirp4netns") is None:
+            raise SandboxGone("sandboxes with network need slirp4netns (apt-get install slirp4netns)")
+        try:
+            await asyncio.to_thread(self.egress.ensure)
+        except EgressUnavailable as exc:
+            raise SandboxGone(f"sandboxes with network need their egress filter: {exc}") from None
+
     async def _attach_network(self, sandbox: LocalSandbox) -> None:
-        """slirp4netns on the sandbox's network namespace, host loopback off."""
+        """slirp4netns on the sandbox's network namespace, host loopback off,
+        with the sandbox's gid: the egress filter matches its traffic by it."""
         # bwrap brings up the namespace's loopback itself, and so does
         # slirp4netns --configure: at once, one of them fails (about one
         # start in ten under load). Wait for bwrap's to be there.
@@ -489,7 +504,7 @@ class LocalProvider:
         ready_r, ready_w = os.pipe()
         try:
             slirp = await asyncio.create_subprocess_exec(
-                "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd", str(ready_w),
+                "setpriv", f"--regid={sandbox.uid}", "--clear-groups", "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd", str(ready_w),
                 "--netns-type=path", f"/proc/{sandbox.child_pid}/ns/net", "tap0", pass_fds=(ready_w,),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         finally:
@@ -520,6 +535,11 @@ class LocalProvider:
         self.workspaces.start()
         if self.cgroups is not None:
             self.cgroups.prepare()
+        if self.egress is not None:
+            try:
+                await asyncio.to_thread(self.egress.ensure)
+            except EgressUnavailable as exc:  # said again to each caller asking for network
+                log.error("sandboxes with network are refused on this node: %s", exc)
         self._started = True
         self._ensure_warm()
 
@@ -606,6 +626,7 @@ class LocalProvider:
         sandbox = self._get(box.sandbox_id)
         temporary = sandbox.network is None
         if temporary:
+            await self._can_give_network()
             await self._attach_network(sandbox)
         try:
             async for event in self.run(box, "shell", install_command(manager, packages), "", env, timeout):

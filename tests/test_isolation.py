@@ -6,6 +6,7 @@ import asyncio
 import collections
 import os
 import pathlib
+import shutil
 import socket
 import stat
 import subprocess
@@ -409,6 +410,33 @@ async def test_a_sandbox_with_network_reaches_neither_the_host_nor_its_network(p
         said = dict(line.split(" ", 1) for line in out.splitlines())
         assert said.pop(f"{address}:{allowed_port}") == "reached", (out, err)
         assert all(v.startswith("refused") for v in said.values()), out
+
+        # A firewall reloaded meanwhile drops the filter: the next sandbox
+        # given network puts it back first.
+        subprocess.run(["iptables", "-w", "-D", "OUTPUT", *provider.egress.owner, "-j", provider.egress.chain],
+                       check=True)
+        again = Box("sbx_egress_again", network=True)
+        again.workspace_id = await provider.create(again)
+        await provider.write_file(again, "probe.py", probe.encode())
+        out, _, _ = await run(provider, again, f"python3 probe.py {address}:{refused_port}", timeout=60)
+        assert out.split(" ", 1)[1].startswith("refused"), out
     finally:
         for sock in listeners:
             sock.close()
+
+
+async def test_without_iptables_no_sandbox_gets_network_and_the_caller_is_told_why(provider, monkeypatch):
+    from services.compute.isolation import egress
+
+    which = shutil.which
+    monkeypatch.setattr(egress.shutil, "which", lambda name: None if name.startswith("iptables") else which(name))
+    provider.egress = egress.EgressFilter(provider.identities.range)  # nothing written yet by this one
+    with pytest.raises(local.SandboxGone, match="iptables is not installed"):
+        await provider.create(Box("sbx_no_filter", network=True))
+    box = Box("sbx_no_network")
+    box.workspace_id = await provider.create(box)
+    with pytest.raises(local.SandboxGone, match="iptables is not installed"):
+        async for _ in provider.install(box, "pip", ["anything"], {}, 30):
+            pass
+    out, _, _ = await run(provider, box, "echo serving")
+    assert out == "serving\n"

@@ -8,9 +8,10 @@ range no host account has), and one iptables chain on the host's OUTPUT path,
 matched on that gid range, refuses the host's own addresses and
 CERVER_SANDBOX_EGRESS_DENY's ranges, except the resolvers slirp4netns asks for
 names, the package mirrors the node installs from, and
-CERVER_SANDBOX_EGRESS_ALLOW. A node writes the chain whole at start and again
-before a sandbox gets network if what it would write has changed (a mirror
-set since); nodes of one host sharing a uid range share the chain."""
+CERVER_SANDBOX_EGRESS_ALLOW. A node writes the chain whole at start, and again
+before a sandbox gets network if what it would write has changed (a mirror set
+since) or the host's firewall lost it; nodes of one host sharing a uid range
+share the chain."""
 import ipaddress
 import shutil
 import socket
@@ -78,7 +79,6 @@ def resolvers(path: str = RESOLV_CONF) -> list[str]:
 
 class EgressFilter:
     def __init__(self, gids: UidRange):
-        self.gids = gids
         self.chain = f"CERVER-EGRESS-{gids.first}"
         self.owner = ["-m", "owner", "--gid-owner", f"{gids.first}-{gids.first + gids.count - 1}"]
         self.installed = ""  # the rules last written
@@ -107,12 +107,20 @@ class EgressFilter:
 
     def ensure(self) -> None:
         """The chain as the settings say now, written if it differs from the
-        last written (blocking: from a thread)."""
+        last written or the jump to it is gone (a firewall reloaded since
+        drops it; blocking: from a thread)."""
         with self._lock:
             rules = self.rules()
-            if rules != self.installed:
+            if rules != self.installed or not self._jumps():
                 self._install(rules)
                 self.installed = rules
+
+    def _jumps(self) -> bool:
+        try:
+            return subprocess.run(["iptables", "-w", "-C", "OUTPUT", *self.owner, "-j", self.chain],
+                                  capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
 
     def _install(self, rules: str) -> None:
         """Write the chain and send the sandboxes' slirp4netns through it."""
@@ -121,10 +129,9 @@ class EgressFilter:
         try:
             subprocess.run(["iptables-restore", "-w", "--noflush"], input=rules, text=True, check=True,
                            capture_output=True, timeout=30)
-            jump = [*self.owner, "-j", self.chain]
-            if subprocess.run(["iptables", "-w", "-C", "OUTPUT", *jump], capture_output=True, timeout=30).returncode:
-                subprocess.run(["iptables", "-w", "-I", "OUTPUT", "1", *jump], check=True, capture_output=True,
-                               timeout=30)
+            if not self._jumps():
+                subprocess.run(["iptables", "-w", "-I", "OUTPUT", "1", *self.owner, "-j", self.chain], check=True,
+                               capture_output=True, timeout=30)
         except subprocess.CalledProcessError as exc:
             raise EgressUnavailable(f"iptables refused the sandboxes' egress filter: "
                                     f"{exc.stderr.strip()[:300]}") from None

@@ -377,14 +377,18 @@ async def test_sandboxes_with_network_start_together(provider):
     assert end.exit_code == 0 and int(out) >= 2  # a header and a route out
 
 
-async def test_a_sandbox_with_network_reaches_neither_the_host_nor_its_network(provider, monkeypatch):
+async def test_a_sandbox_with_network_reaches_neither_the_host_nor_its_network(tmp_path, monkeypatch):
     """slirp4netns connects from the host: without the egress filter a
     sandbox with network reached services listening on any of the host's
     addresses (not only loopback), the private network and a cloud's
     metadata service. Those are refused; an address the deployment allows
     (CERVER_SANDBOX_EGRESS_ALLOW, as a package mirror is) is reached."""
+    from services.compute.isolation import egress
     from tests.fakes.package_index import _host_address
 
+    monkeypatch.setattr(egress, "WATCH_INTERVAL_S", 0.5)
+    provider = LocalProvider(tmp_path / "compute", limits=LIMITS, warm=0)
+    await provider.start()
     address = _host_address()  # this machine's own, as the host's services would listen on it
     listeners = []
     for _ in range(2):
@@ -411,10 +415,18 @@ async def test_a_sandbox_with_network_reaches_neither_the_host_nor_its_network(p
         assert said.pop(f"{address}:{allowed_port}") == "reached", (out, err)
         assert all(v.startswith("refused") for v in said.values()), out
 
-        # A firewall reloaded meanwhile drops the filter: the next sandbox
-        # given network puts it back first.
-        subprocess.run(["iptables", "-w", "-D", "OUTPUT", *provider.egress.owner, "-j", provider.egress.chain],
-                       check=True)
+        # A firewall reloaded meanwhile drops the filter: the node puts it
+        # back within its watch's interval, and before the next sandbox
+        # gets network.
+        jump = ["OUTPUT", *provider.egress.owner, "-j", provider.egress.chain]
+        subprocess.run(["iptables", "-w", "-D", *jump], check=True)
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if subprocess.run(["iptables", "-w", "-C", *jump], capture_output=True).returncode == 0:
+                break
+        out, _, _ = await run(provider, box, f"python3 probe.py {address}:{refused_port}", timeout=60)
+        assert out.split(" ", 1)[1].startswith("refused"), out
+        subprocess.run(["iptables", "-w", "-D", *jump], check=True)
         again = Box("sbx_egress_again", network=True)
         again.workspace_id = await provider.create(again)
         await provider.write_file(again, "probe.py", probe.encode())
@@ -423,6 +435,7 @@ async def test_a_sandbox_with_network_reaches_neither_the_host_nor_its_network(p
     finally:
         for sock in listeners:
             sock.close()
+        await provider.close()
 
 
 async def test_without_iptables_no_sandbox_gets_network_and_the_caller_is_told_why(provider, monkeypatch):

@@ -35,8 +35,8 @@ from servicekit import config
 from services.compute.adapters.base import (RUNTIME_ARGV, Cell, RunEvent, SandboxGone, SandboxRecord, SandboxRefused,
                                            install_command)
 from servicekit import limits as limits_mod
-from services.compute.isolation import cgroups, netns, seccomp
-from services.compute.isolation.egress import EgressFilter, EgressUnavailable
+from services.compute.isolation import cgroups, egress, netns, seccomp
+from services.compute.isolation.egress import EgressUnavailable
 from services.compute.isolation.identities import Identities, UidRange
 from servicekit.limits import Limits
 from services.compute.isolation.workspaces import WorkspaceError, Workspaces, checked, new_id
@@ -266,7 +266,8 @@ class LocalProvider:
         self.workspaces = Workspaces(root / "workspaces", self.identities if isolated else None,
                                      mounts=self.runtime / "ws")
         self.cgroups = cgroups.detect(name) if isolated else None
-        self.egress = EgressFilter(self.identities.range) if isolated else None
+        self.egress = egress.EgressFilter(self.identities.range) if isolated else None
+        self._egress_watch: asyncio.Task | None = None
         self.output_cap = output_cap
         self.agent_config = {"output_cap": output_cap}
         self.sandboxes: dict[str, LocalSandbox] = {}
@@ -489,6 +490,18 @@ class LocalProvider:
         except EgressUnavailable as exc:
             raise SandboxGone(f"sandboxes with network need their egress filter: {exc}") from None
 
+    async def _watch_egress(self) -> None:
+        """While sandboxes have network, put the egress filter back soon after
+        the host's firewall loses it (a reload drops it): until then their
+        traffic is not filtered."""
+        while True:
+            await asyncio.sleep(egress.WATCH_INTERVAL_S)
+            if any(s.network is not None for s in self.sandboxes.values()):
+                try:
+                    await asyncio.to_thread(self.egress.ensure)
+                except EgressUnavailable as exc:
+                    log.error("the sandboxes' egress filter could not be put back: %s", exc)
+
     async def _attach_network(self, sandbox: LocalSandbox) -> None:
         """slirp4netns on the sandbox's network namespace, host loopback off,
         with the sandbox's gid: the egress filter matches its traffic by it."""
@@ -540,6 +553,7 @@ class LocalProvider:
                 await asyncio.to_thread(self.egress.ensure)
             except EgressUnavailable as exc:  # said again to each caller asking for network
                 log.error("sandboxes with network are refused on this node: %s", exc)
+            self._egress_watch = asyncio.create_task(self._watch_egress())
         self._started = True
         self._ensure_warm()
 
@@ -711,6 +725,9 @@ class LocalProvider:
         # Let a warm sandbox being started finish: cancelled halfway, its
         # workspace and cgroups would be left behind.
         self._warm_target = 0
+        if self._egress_watch is not None:
+            self._egress_watch.cancel()
+            await asyncio.gather(self._egress_watch, return_exceptions=True)
         if self._refill is not None:
             await asyncio.gather(self._refill, return_exceptions=True)
         # All at once: a stop within a supervisor's grace period, however many sandboxes.

@@ -10,8 +10,9 @@ CERVER_SANDBOX_EGRESS_DENY's ranges, except the resolvers slirp4netns asks for
 names, the package mirrors the node installs from, and
 CERVER_SANDBOX_EGRESS_ALLOW. A node writes the chain whole at start, and again
 before a sandbox gets network if what it would write has changed (a mirror set
-since) or the host's firewall lost it; nodes of one host sharing a uid range
-share the chain."""
+since) or the host's firewall lost it, which it also checks every few seconds
+while sandboxes have network; nodes of one host sharing a uid range share the
+chain."""
 import ipaddress
 import shutil
 import socket
@@ -24,6 +25,7 @@ from servicekit import config
 from .identities import UidRange
 
 RESOLV_CONF = "/etc/resolv.conf"
+WATCH_INTERVAL_S = 5.0  # how often a node with networked sandboxes checks the filter is still there
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 

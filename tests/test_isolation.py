@@ -409,6 +409,14 @@ async def test_a_sandbox_with_network_reaches_neither_the_host_nor_its_network(t
         monkeypatch.setenv("CERVER_SANDBOX_EGRESS_ALLOW", f"{address}:{allowed_port}")
         box = Box("sbx_egress", network=True)
         box.workspace_id = await provider.create(box)
+        # slirp4netns, which parses the sandbox's packets as root, keeps no
+        # capability but binding low ports, filters its syscalls, and runs
+        # with the sandbox's gid (what the filter matches).
+        status = dict(line.split(":\t", 1) for line in
+                      pathlib.Path(f"/proc/{provider.sandboxes['sbx_egress'].network.pid}/status").read_text()
+                      .splitlines() if ":\t" in line)
+        assert int(status["CapEff"], 16) == 1 << 10 and status["Seccomp"] == "2", status
+        assert status["Gid"].split()[1] == str(provider.sandboxes["sbx_egress"].uid)
         await provider.write_file(box, "probe.py", probe.encode())
         out, err, end = await run(provider, box, "python3 probe.py " + " ".join(targets), runtime="shell", timeout=60)
         said = dict(line.split(" ", 1) for line in out.splitlines())

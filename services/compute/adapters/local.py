@@ -516,9 +516,14 @@ class LocalProvider:
             await asyncio.sleep(0.001)
         ready_r, ready_w = os.pipe()
         try:
+            # It parses the sandbox's packets as root: once set up it drops its
+            # capabilities, leaves the host's filesystem and filters its own
+            # syscalls (--enable-sandbox, --enable-seccomp).
             slirp = await asyncio.create_subprocess_exec(
-                "setpriv", f"--regid={sandbox.uid}", "--clear-groups", "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd", str(ready_w),
-                "--netns-type=path", f"/proc/{sandbox.child_pid}/ns/net", "tap0", pass_fds=(ready_w,),
+                "setpriv", f"--regid={sandbox.uid}", "--clear-groups",
+                "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox",
+                "--enable-seccomp", "--ready-fd", str(ready_w), "--netns-type=path",
+                f"/proc/{sandbox.child_pid}/ns/net", "tap0", pass_fds=(ready_w,),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         finally:
             os.close(ready_w)

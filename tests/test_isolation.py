@@ -10,6 +10,8 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -461,3 +463,47 @@ async def test_without_iptables_no_sandbox_gets_network_and_the_caller_is_told_w
             pass
     out, _, _ = await run(provider, box, "echo serving")
     assert out == "serving\n"
+
+
+def test_a_killed_node_leaves_no_network_process_behind(tmp_path):
+    """A node killed outright takes its sandboxes (bubblewrap dies with its
+    parent) and their slirp4netns with it: none is left holding a sandbox's
+    network namespace."""
+    script = (
+        "import asyncio, pathlib, sys\n"
+        "from services.compute.adapters.local import LocalProvider\n"
+        "from tests.test_isolation import LIMITS, Box\n"
+        "async def main():\n"
+        "    provider = LocalProvider(pathlib.Path(sys.argv[1]), limits=LIMITS, warm=0)\n"
+        "    await provider.start()\n"
+        "    box = Box('sbx_orphan', network=True)\n"
+        "    await provider.create(box)\n"
+        "    sandbox = provider.sandboxes['sbx_orphan']\n"
+        "    print(sandbox.network.pid, sandbox.child_pid, flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n")
+    root = tmp_path / "compute"
+    node = subprocess.Popen([sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE, text=True,
+                            cwd=pathlib.Path(__file__).resolve().parent.parent)
+    try:
+        slirp, agent = (int(pid) for pid in node.stdout.readline().split())
+        assert os.path.exists(f"/proc/{slirp}") and os.path.exists(f"/proc/{agent}")
+        node.kill()
+        node.wait(timeout=10)
+        for _ in range(100):
+            if not os.path.exists(f"/proc/{slirp}") and not os.path.exists(f"/proc/{agent}"):
+                break
+            time.sleep(0.05)
+        left = [pid for pid in (slirp, agent) if os.path.exists(f"/proc/{pid}")
+                and pathlib.Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"]
+        assert not left, f"left running: {left}"
+    finally:
+        node.kill()
+        # What the killed node left (mounts, cgroups) goes when a node starts on its root again.
+        asyncio.run(_start_and_close(root))
+
+
+async def _start_and_close(root: pathlib.Path) -> None:
+    provider = LocalProvider(root, limits=LIMITS, warm=0)
+    await provider.start()
+    await provider.close()

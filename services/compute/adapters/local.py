@@ -518,9 +518,10 @@ class LocalProvider:
         try:
             # It parses the sandbox's packets as root: once set up it drops its
             # capabilities, leaves the host's filesystem and filters its own
-            # syscalls (--enable-sandbox, --enable-seccomp).
+            # syscalls (--enable-sandbox, --enable-seccomp). It dies with this
+            # process, as the sandbox does (--pdeathsig).
             slirp = await asyncio.create_subprocess_exec(
-                "setpriv", f"--regid={sandbox.uid}", "--clear-groups",
+                "setpriv", f"--regid={sandbox.uid}", "--clear-groups", "--pdeathsig=KILL",
                 "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox",
                 "--enable-seccomp", "--ready-fd", str(ready_w), "--netns-type=path",
                 f"/proc/{sandbox.child_pid}/ns/net", "tap0", pass_fds=(ready_w,),

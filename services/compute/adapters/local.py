@@ -491,16 +491,19 @@ class LocalProvider:
             raise SandboxGone(f"sandboxes with network need their egress filter: {exc}") from None
 
     async def _watch_egress(self) -> None:
-        """While sandboxes have network, put the egress filter back soon after
-        the host's firewall loses it (a reload drops it): until then their
-        traffic is not filtered."""
+        """The egress filter, written at start; then, while sandboxes have
+        network, put back soon after the host's firewall loses it (a reload
+        drops it): until then their traffic is not filtered. A failure is said
+        here and again to each caller asking for network."""
+        first = True
         while True:
-            await asyncio.sleep(egress.WATCH_INTERVAL_S)
-            if any(s.network is not None for s in self.sandboxes.values()):
+            if first or any(s.network is not None for s in self.sandboxes.values()):
                 try:
                     await asyncio.to_thread(self.egress.ensure)
                 except EgressUnavailable as exc:
-                    log.error("the sandboxes' egress filter could not be put back: %s", exc)
+                    log.error("sandboxes with network are refused on this node: %s", exc)
+            first = False
+            await asyncio.sleep(egress.WATCH_INTERVAL_S)
 
     async def _attach_network(self, sandbox: LocalSandbox) -> None:
         """slirp4netns on the sandbox's network namespace, host loopback off,
@@ -555,10 +558,6 @@ class LocalProvider:
         if self.cgroups is not None:
             self.cgroups.prepare()
         if self.egress is not None:
-            try:
-                await asyncio.to_thread(self.egress.ensure)
-            except EgressUnavailable as exc:  # said again to each caller asking for network
-                log.error("sandboxes with network are refused on this node: %s", exc)
             self._egress_watch = asyncio.create_task(self._watch_egress())
         self._started = True
         self._ensure_warm()
